@@ -1,0 +1,400 @@
+# cython: language_level=3
+"""Convolution, im2col and col2im kernels (2-D; 1-D ops use H = 1).
+
+Layout of the work
+------------------
+Convolution is computed as GEMMs over *tiles* of the im2col matrix: a task
+builds the im2col rows it needs for ``lt`` output positions into a per-thread
+workspace of ``rows x lt`` elements, then multiplies.  The whole batch's
+im2col matrix never exists.  The tiling (``lt``, row and channel blocks) is
+chosen by the Python wrapper from the shape alone, never from the thread
+count, and each output element is produced by exactly one task that sums in
+a fixed order: results are bitwise identical for any number of threads.
+
+* forward:       task (n, g, tile)       out[n, g, tile]   = W_g . cols_tile
+* grad_input:    task (n, g, chan block) cols_blk = W_g^T . go[n, g, tile],
+                                         col2im-added into its own channels
+* grad_weight:   task (g, row block)     gw[g, :, rows]   += go[n, g, tile] . cols_rows^T
+* grad_bias:     task o                  sum over n, positions
+
+1x1 kernels with stride 1 and no padding skip im2col: the input planes are
+already the column matrix.
+
+The wrappers in ``fastconv/conv.py`` and ``fastconv/im2col.py`` validate
+everything first; nothing here raises.
+"""
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.string cimport memset, memcpy
+
+cdef extern from "fc_omp.h" nogil:
+    pass
+
+cdef extern from "fc_gemm.h" nogil:
+    void fc_gemm_nn_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                        const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                        float *C, Py_ssize_t ldc, int accumulate)
+    void fc_gemm_nn_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                        const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                        double *C, Py_ssize_t ldc, int accumulate)
+    void fc_gemm_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                        const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                        float *C, Py_ssize_t ldc)
+    void fc_gemm_nt_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                        const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                        double *C, Py_ssize_t ldc)
+
+
+cdef struct Geom:
+    Py_ssize_t C, H, W          # input channels and plane (of the whole tensor)
+    Py_ssize_t OH, OW, L        # output plane, L = OH * OW
+    Py_ssize_t kh, kw, khw      # kernel
+    Py_ssize_t sh, sw           # stride
+    Py_ssize_t pt, pl           # padding before (top, left)
+    Py_ssize_t dh, dw           # dilation
+
+
+cdef Geom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw) noexcept:
+    cdef Geom g
+    g.C = C; g.H = H; g.W = W
+    g.OH = OH; g.OW = OW; g.L = OH * OW
+    g.kh = kh; g.kw = kw; g.khw = kh * kw
+    g.sh = sh; g.sw = sw; g.pt = pt; g.pl = pl; g.dh = dh; g.dw = dw
+    return g
+
+
+cdef inline void valid_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count, Py_ssize_t W,
+                             Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    """[lo, hi): the q in [0, count) with 0 <= ix0 + q*step < W."""
+    cdef Py_ssize_t a, b
+    if ix0 >= 0:
+        a = 0
+    else:
+        a = (-ix0 + step - 1) // step
+    if ix0 > W - 1:
+        b = 0
+    else:
+        b = (W - 1 - ix0) // step + 1
+    if a > count:
+        a = count
+    if b > count:
+        b = count
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-block base
+                      Py_ssize_t r0, Py_ssize_t r1,
+                      Py_ssize_t l0, Py_ssize_t nl,
+                      floating *buf, Py_ssize_t ldb) noexcept nogil:  # OUT: (r1-r0) x nl
+    """Rows [r0, r1) and columns [l0, l0+nl) of the im2col matrix of one sample.
+
+    Row r = c*kh*kw + i*kw + j (c relative to ``xc``), column l = oy*OW + ox.
+    """
+    cdef Py_ssize_t r, c, rem, i, j, oy, ox, p, seg, iy, ix0, lo, hi, q
+    cdef const floating *plane
+    cdef const floating *src
+    cdef floating *row
+    for r in range(r0, r1):
+        c = r // g.khw
+        rem = r - c * g.khw
+        i = rem // g.kw
+        j = rem - i * g.kw
+        plane = xc + c * g.H * g.W
+        row = buf + (r - r0) * ldb
+        oy = l0 // g.OW
+        ox = l0 - oy * g.OW
+        p = 0
+        while p < nl:
+            seg = g.OW - ox
+            if seg > nl - p:
+                seg = nl - p
+            iy = oy * g.sh - g.pt + i * g.dh
+            if iy < 0 or iy >= g.H:
+                memset(row + p, 0, seg * sizeof(floating))
+            else:
+                src = plane + iy * g.W
+                ix0 = ox * g.sw - g.pl + j * g.dw
+                valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
+                if lo > 0:
+                    memset(row + p, 0, lo * sizeof(floating))
+                if g.sw == 1:
+                    if hi > lo:
+                        memcpy(row + p + lo, src + ix0 + lo, (hi - lo) * sizeof(floating))
+                else:
+                    for q in range(lo, hi):
+                        row[p + q] = src[ix0 + q * g.sw]
+                if hi < seg:
+                    memset(row + p + hi, 0, (seg - hi) * sizeof(floating))
+            p += seg
+            ox = 0
+            oy += 1
+
+
+cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (r1-r0) x nl
+                          const Geom *g, Py_ssize_t r0, Py_ssize_t r1,
+                          Py_ssize_t l0, Py_ssize_t nl,
+                          floating *xc) noexcept nogil:                   # IN/OUT: channel-block base
+    """Scatter-add rows [r0, r1), columns [l0, l0+nl) of a column matrix into images."""
+    cdef Py_ssize_t r, c, rem, i, j, oy, ox, p, seg, iy, ix0, lo, hi, q
+    cdef floating *dst
+    cdef const floating *row
+    for r in range(r0, r1):
+        c = r // g.khw
+        rem = r - c * g.khw
+        i = rem // g.kw
+        j = rem - i * g.kw
+        row = buf + (r - r0) * ldb
+        oy = l0 // g.OW
+        ox = l0 - oy * g.OW
+        p = 0
+        while p < nl:
+            seg = g.OW - ox
+            if seg > nl - p:
+                seg = nl - p
+            iy = oy * g.sh - g.pt + i * g.dh
+            if iy >= 0 and iy < g.H:
+                dst = xc + c * g.H * g.W + iy * g.W
+                ix0 = ox * g.sw - g.pl + j * g.dw
+                valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
+                for q in range(lo, hi):
+                    dst[ix0 + q * g.sw] += row[p + q]
+            p += seg
+            ox = 0
+            oy += 1
+
+
+cdef inline void gemm_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const floating *A, Py_ssize_t lda, const floating *B, Py_ssize_t ldb,
+                         floating *C, Py_ssize_t ldc, int accumulate) noexcept nogil:
+    if floating is float:
+        fc_gemm_nn_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
+    else:
+        fc_gemm_nn_f64(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
+
+
+cdef inline void gemm_nt(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const floating *A, Py_ssize_t lda, const floating *B, Py_ssize_t ldb,
+                         floating *C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        fc_gemm_nt_f32(M, N, K, A, lda, B, ldb, C, ldc)
+    else:
+        fc_gemm_nt_f64(M, N, K, A, lda, B, ldb, C, ldc)
+
+
+cdef inline bint is_direct(const Geom *g) noexcept nogil:
+    """1x1 kernel, stride 1, no padding: the input planes are the column matrix."""
+    return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0
+            and g.OH == g.H and g.OW == g.W)
+
+
+# ------------------------------------------------------------------ forward
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def conv2d_forward(const floating[:, :, :, ::1] x,       # IN  (N, C, H, W)
+                   const floating[:, ::1] w,             # IN  (O, Cg*kh*kw)
+                   const floating[::1] bias,             # IN  (O,) used when has_bias
+                   bint has_bias,
+                   floating[:, :, :, ::1] out,           # OUT (N, O, OH, OW)
+                   floating[:, ::1] ws,                  # scratch (threads, Kg*lt)
+                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                   Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                   Py_ssize_t groups, Py_ssize_t lt, int n_threads):
+    cdef Py_ssize_t N = x.shape[0], O = out.shape[1]
+    cdef Geom g = make_geom(x.shape[1], x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                            kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
+    cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
+    cdef Py_ssize_t n_tasks = N * groups * n_tiles
+    cdef Py_ssize_t task, n, gi, t, l0, nl, o, l
+    cdef bint direct = is_direct(&g)
+    cdef floating *buf
+    cdef floating *dst
+    cdef const floating *xc
+    if n_tasks == 0 or Og == 0:
+        return
+    with nogil:
+        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+            n = task // (groups * n_tiles)
+            gi = (task // n_tiles) % groups
+            t = task % n_tiles
+            l0 = t * lt
+            nl = L - l0
+            if nl > lt:
+                nl = lt
+            dst = &out[n, gi * Og, 0, 0] + l0
+            for o in range(Og):
+                for l in range(nl):
+                    dst[o * L + l] = bias[gi * Og + o] if has_bias else 0
+            xc = &x[n, gi * Cg, 0, 0]
+            if direct:
+                gemm_nn(Og, nl, Kg, &w[gi * Og, 0], Kg, xc + l0, L, dst, L, 1)
+            else:
+                buf = &ws[threadid(), 0]
+                im2col_tile(xc, &g, 0, Kg, l0, nl, buf, lt)
+                gemm_nn(Og, nl, Kg, &w[gi * Og, 0], Kg, buf, lt, dst, L, 1)
+
+
+# -------------------------------------------------------------- grad input
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def conv2d_backward_input(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
+                          const floating[:, :, ::1] wt,      # IN  (G, Cg*kh*kw, Og): W_g^T
+                          floating[:, :, :, ::1] gx,         # OUT (N, C, H, W), zero-filled
+                          floating[:, ::1] ws,               # scratch (threads, cblk*kh*kw*lt)
+                          Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                          Py_ssize_t groups, Py_ssize_t cblk, Py_ssize_t lt, int n_threads):
+    cdef Py_ssize_t N = gx.shape[0], O = go.shape[1]
+    cdef Geom g = make_geom(gx.shape[1], gx.shape[2], gx.shape[3], go.shape[2], go.shape[3],
+                            kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, L = g.L
+    cdef Py_ssize_t n_cb = (Cg + cblk - 1) // cblk
+    cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
+    cdef Py_ssize_t n_tasks = N * groups * n_cb
+    cdef Py_ssize_t task, n, gi, cb, c0, c1, r0, r1, t, l0, nl
+    cdef bint direct = is_direct(&g)
+    cdef floating *buf
+    cdef floating *xc
+    cdef const floating *gop
+    if n_tasks == 0 or L == 0:
+        return
+    with nogil:
+        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+            n = task // (groups * n_cb)
+            gi = (task // n_cb) % groups
+            cb = task % n_cb
+            c0 = cb * cblk
+            c1 = c0 + cblk
+            if c1 > Cg:
+                c1 = Cg
+            r0 = c0 * g.khw
+            r1 = c1 * g.khw
+            xc = &gx[n, gi * Cg, 0, 0]
+            gop = &go[n, gi * Og, 0, 0]
+            buf = &ws[threadid(), 0]
+            for t in range(n_tiles):
+                l0 = t * lt
+                nl = L - l0
+                if nl > lt:
+                    nl = lt
+                if direct:
+                    gemm_nn(r1 - r0, nl, Og, &wt[gi, r0, 0], Og, gop + l0, L,
+                            xc + c0 * L + l0, L, 0)
+                else:
+                    gemm_nn(r1 - r0, nl, Og, &wt[gi, r0, 0], Og, gop + l0, L, buf, lt, 0)
+                    col2im_tile_add(buf, lt, &g, r0, r1, l0, nl, xc)
+
+
+# ------------------------------------------------------------- grad weight
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
+                           const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
+                           floating[:, ::1] gw,               # OUT (O, Cg*kh*kw), zero-filled
+                           floating[:, ::1] ws,               # scratch (threads, kb*lt)
+                           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                           Py_ssize_t groups, Py_ssize_t kb, Py_ssize_t lt, int n_threads):
+    cdef Py_ssize_t N = x.shape[0], O = go.shape[1]
+    cdef Geom g = make_geom(x.shape[1], x.shape[2], x.shape[3], go.shape[2], go.shape[3],
+                            kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
+    cdef Py_ssize_t n_kb = (Kg + kb - 1) // kb
+    cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
+    cdef Py_ssize_t n_tasks = groups * n_kb
+    cdef Py_ssize_t task, n, gi, b, r0, r1, t, l0, nl
+    cdef bint direct = is_direct(&g)
+    cdef floating *buf
+    cdef const floating *xc
+    cdef const floating *gop
+    if n_tasks == 0 or Og == 0 or N == 0 or L == 0:
+        return
+    with nogil:
+        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+            gi = task // n_kb
+            b = task % n_kb
+            r0 = b * kb
+            r1 = r0 + kb
+            if r1 > Kg:
+                r1 = Kg
+            buf = &ws[threadid(), 0]
+            for n in range(N):
+                xc = &x[n, gi * Cg, 0, 0]
+                gop = &go[n, gi * Og, 0, 0]
+                for t in range(n_tiles):
+                    l0 = t * lt
+                    nl = L - l0
+                    if nl > lt:
+                        nl = lt
+                    if direct:
+                        gemm_nt(Og, r1 - r0, nl, gop + l0, L, xc + r0 * L + l0, L,
+                                &gw[gi * Og, r0], Kg)
+                    else:
+                        im2col_tile(xc, &g, r0, r1, l0, nl, buf, lt)
+                        gemm_nt(Og, r1 - r0, nl, gop + l0, L, buf, lt, &gw[gi * Og, r0], Kg)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def conv_backward_bias(const floating[:, :, ::1] go,    # IN  (N, O, L)
+                       floating[::1] gb,                # OUT (O,)
+                       int n_threads):
+    cdef Py_ssize_t N = go.shape[0], O = go.shape[1], L = go.shape[2]
+    cdef Py_ssize_t o, n, l
+    cdef floating s
+    with nogil:
+        for o in prange(O, num_threads=n_threads, schedule="static"):
+            s = 0
+            for n in range(N):
+                for l in range(L):
+                    s = s + go[n, o, l]
+            gb[o] = s
+
+
+# ---------------------------------------------------------- im2col / col2im
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def im2col(const floating[:, :, :, ::1] x,          # IN  (N, C, H, W)
+           floating[:, :, ::1] cols,                # OUT (N, C*kh*kw, OH*OW)
+           Py_ssize_t OH, Py_ssize_t OW,
+           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int n_threads):
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    cdef Geom g = make_geom(C, x.shape[2], x.shape[3], OH, OW, kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t plane, n, c
+    if N * C == 0 or g.L == 0:
+        return
+    with nogil:
+        for plane in prange(N * C, num_threads=n_threads, schedule="static"):
+            n = plane // C
+            c = plane % C
+            im2col_tile(&x[n, c, 0, 0], &g, 0, g.khw, 0, g.L, &cols[n, c * g.khw, 0], g.L)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def col2im(const floating[:, :, ::1] cols,         # IN  (N, C*kh*kw, OH*OW)
+           floating[:, :, :, ::1] out,             # OUT (N, C, H, W), zero-filled
+           Py_ssize_t OH, Py_ssize_t OW,
+           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int n_threads):
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1]
+    cdef Geom g = make_geom(C, out.shape[2], out.shape[3], OH, OW, kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t plane, n, c
+    if N * C == 0 or g.L == 0:
+        return
+    with nogil:
+        for plane in prange(N * C, num_threads=n_threads, schedule="static"):
+            n = plane // C
+            c = plane % C
+            col2im_tile_add(&cols[n, c * g.khw, 0], g.L, &g, 0, g.khw, 0, g.L, &out[n, c, 0, 0])

@@ -1,0 +1,99 @@
+"""Thread count and per-thread workspaces.
+
+Kernels run OpenMP ``prange`` loops with an explicit ``num_threads``.  The
+default is OpenMP's own (``omp_get_max_threads()``), read at every call, so
+``OMP_NUM_THREADS`` and threadpoolctl's ``threadpool_limits`` are honoured;
+``set_num_threads`` overrides it process-wide and the ``num_threads=``
+keyword per call.  fastconv calls no BLAS, so OpenMP threads never multiply
+with BLAS threads.
+"""
+import operator
+import threading
+
+import numpy as np
+
+from ._kernels import _threads
+
+_override = None
+
+# Problems smaller than this many multiply-adds run on one thread: starting a
+# parallel region costs more than it saves.  Shape-based only, so results do
+# not change (kernels are deterministic for any thread count anyway).
+SERIAL_WORK = 1 << 16
+
+
+def openmp_enabled():
+    """Whether the compiled kernels were built with OpenMP.
+
+    Returns
+    -------
+    bool
+        ``True`` when ``prange`` loops run in parallel; ``False`` for the
+        serial build (compilers without OpenMP, or ``FASTCONV_NO_OPENMP=1``).
+    """
+    return _threads.openmp_enabled()
+
+
+def _check_threads(name, n):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a positive int or None, got {n!r}")
+    n = operator.index(n)
+    if n < 1:
+        raise ValueError(f"`{name}` must be a positive int or None, got {n}")
+    return n
+
+
+def get_num_threads():
+    """The number of threads fastconv ops use when ``num_threads`` is not given.
+
+    Returns
+    -------
+    int
+        The value set by :func:`set_num_threads`, else OpenMP's default
+        (which honours ``OMP_NUM_THREADS`` and threadpoolctl limits); 1 for a
+        serial build.
+    """
+    if _override is not None:
+        return _override
+    return max(1, int(_threads.omp_max_threads()))
+
+
+def set_num_threads(n):
+    """Set the default number of threads for every fastconv op.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive thread count, or ``None`` to go back to OpenMP's default.
+    """
+    global _override
+    _override = None if n is None else _check_threads("n", n)
+
+
+def resolve_threads(num_threads, work=None):
+    """The thread count for one call: the keyword, else the default."""
+    n = get_num_threads() if num_threads is None else _check_threads("num_threads", num_threads)
+    if work is not None and work < SERIAL_WORK:
+        return 1
+    return n
+
+
+_local = threading.local()
+
+
+def workspace(rows, cols, dtype):
+    """A ``(rows, cols)`` scratch array, reused across calls by each Python thread.
+
+    Reusing it avoids first-touch page faults on every call.  Its size is
+    bounded by the tile sizes the wrappers choose (see ``conv.py``).
+    """
+    need = max(int(rows), 1) * max(int(cols), 1)
+    cache = getattr(_local, "buffers", None)
+    if cache is None:
+        cache = _local.buffers = {}
+    key = np.dtype(dtype).char
+    buf = cache.get(key)
+    if buf is None or buf.size < need:
+        buf = np.empty(need, dtype=dtype)
+        cache[key] = buf
+    return buf[:need].reshape(max(int(rows), 1), max(int(cols), 1))

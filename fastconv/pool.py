@@ -1,0 +1,348 @@
+"""Max and average pooling, forward and backward, 1-D and 2-D (ATen semantics)."""
+from collections import namedtuple
+
+import numpy as np
+
+from . import _validation as v
+from ._kernels import _pool
+from ._parallel import resolve_threads
+
+PoolGeometry = namedtuple("PoolGeometry", "N C H W OH OW kh kw sh sw pads dh dw")
+
+
+def _lift(nd, t, one):
+    return tuple(t) if nd == 2 else (one,) + tuple(t)
+
+
+def _has_empty_window(i, k, s, pad, d, out):
+    """Whether some dilated window along one dimension holds no input element."""
+    start = np.arange(out, dtype=np.int64) * s - pad[0]
+    first_tap = np.maximum(0, (d - 1 - start) // d)          # first t with start + t*d >= 0
+    last_tap = np.minimum(k - 1, (i - 1 - start) // d)       # last t with start + t*d <= i - 1
+    return bool(np.any(first_tap > last_tap))
+
+
+def _geometry(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode, kind, x_name="x"):
+    N, C, *spatial = x_shape
+    if min(spatial) < 1:
+        raise ValueError(f"`{x_name}` of shape {tuple(x_shape)} must have non-empty spatial dimensions")
+    kernel = v.int_tuple("kernel_size", kernel_size, nd)
+    stride = kernel if stride is None else v.int_tuple("stride", stride, nd)
+    dilation = v.int_tuple("dilation", dilation, nd)
+    pads = v.padding_pairs("padding", padding, nd, spatial=spatial, kernel=kernel, stride=stride,
+                           dilation=dilation)
+    for j in range(nd):
+        limit = (dilation[j] * (kernel[j] - 1) + 1) // 2 if kind == "max" else kernel[j] // 2
+        if max(pads[j]) > limit:
+            what = "effective kernel size" if kind == "max" else "kernel size"
+            raise ValueError(f"`padding`={padding!r} must be at most half the {what}: "
+                             f"`kernel_size`={kernel}, `dilation`={dilation} allow {limit}")
+    out = v.output_shape(spatial, kernel, stride, pads, dilation, bool(ceil_mode))
+    if kind == "max":
+        for j in range(nd):
+            if dilation[j] > 1 and _has_empty_window(spatial[j], kernel[j], stride[j], pads[j],
+                                                     dilation[j], out[j]):
+                raise ValueError(f"`kernel_size`={kernel} with `dilation`={dilation} and "
+                                 f"`padding`={padding!r} leaves a window with no element of "
+                                 f"`{x_name}` of shape {tuple(x_shape)}")
+    return PoolGeometry(N, C, *_lift(nd, spatial, 1), *_lift(nd, out, 1), *_lift(nd, kernel, 1),
+                        *_lift(nd, stride, 1), _lift(nd, pads, (0, 0)), *_lift(nd, dilation, 1))
+
+
+def _out_shape(nd, g):
+    return (g.N, g.C) + ((g.OH, g.OW) if nd == 2 else (g.OW,))
+
+
+def _in_shape(nd, g):
+    return (g.N, g.C) + ((g.H, g.W) if nd == 2 else (g.W,))
+
+
+def _pads4(g):
+    return g.pads[0][0], g.pads[0][1], g.pads[1][0], g.pads[1][1]
+
+
+def _x4(nd, x, dt, g):
+    return v.contiguous(x, dt).reshape(g.N, g.C, g.H, g.W)
+
+
+# -------------------------------------------------------------------- max
+
+
+def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+              num_threads):
+    x = v.as_array("x", x)
+    v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
+    dt = v.compute_dtype(x=x)
+    g = _geometry(nd, x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max")
+    shape = _out_shape(nd, g)
+    out = v.empty("output", shape, dt)
+    indices = v.empty("indices", shape, np.int64)
+    if out.size:
+        n_threads = resolve_threads(num_threads, out.size * g.kh * g.kw)
+        _pool.max_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
+                                 indices.reshape(g.N, g.C, g.OH, g.OW), bool(return_indices),
+                                 g.kh, g.kw, g.sh, g.sw, g.pads[0][0], g.pads[1][0], g.dh, g.dw,
+                                 n_threads)
+    return (out, indices) if return_indices else out
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, num_threads=None):
+    """1-D max pooling.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L)
+    kernel_size : int
+    stride : int, default=kernel_size
+    padding : int, (before, after), 'valid' or 'same', default=0
+        At most half the effective kernel; padding is never a candidate value.
+    dilation : int, default=1
+    ceil_mode : bool, default=False
+    return_indices : bool, default=False
+        Also return int64 argmax offsets within each length-L row.
+
+    Returns
+    -------
+    out : ndarray of shape (N, C, Lout)
+    indices : ndarray of int64, shape (N, C, Lout), if ``return_indices``
+    """
+    return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     num_threads)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, num_threads=None):
+    """2-D max pooling.
+
+    NaN propagates (a window holding NaN yields NaN); ties go to the first
+    maximum in row-major order.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+    kernel_size : int or tuple of 2 ints
+    stride : int or tuple of 2 ints, default=kernel_size
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
+        At most half the effective kernel; padding is never a candidate value.
+    dilation : int or tuple of 2 ints, default=1
+    ceil_mode : bool, default=False
+        Round the output size up (a window starting in the right padding is dropped).
+    return_indices : bool, default=False
+        Also return int64 argmax offsets within each H*W plane.
+
+    Returns
+    -------
+    out : ndarray of shape (N, C, Hout, Wout)
+    indices : ndarray of int64, shape (N, C, Hout, Wout), if ``return_indices``
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
+    ...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
+    >>> fastconv.max_pool2d(x, 2)
+    array([[[[ 49.,  77.],
+             [ 90., 100.]]]])
+    """
+    return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     num_threads)
+
+
+def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
+    grad_output = v.as_array("grad_output", grad_output)
+    indices = v.as_array("indices", indices)
+    shape = v.shape_tuple("input_shape", input_shape, nd + 2)
+    v.check_ndim("grad_output", grad_output, nd + 2,
+                 "(N, C, Hout, Wout)" if nd == 2 else "(N, C, Lout)")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"`indices` must be an integer array, got dtype {indices.dtype}")
+    if indices.shape != grad_output.shape:
+        raise ValueError(f"`indices` of shape {indices.shape} must have the shape of "
+                         f"`grad_output` {grad_output.shape}")
+    if grad_output.shape[:2] != shape[:2]:
+        raise ValueError(f"`grad_output` of shape {grad_output.shape} does not match the batch "
+                         f"and channels of `input_shape`={shape}")
+    dt = v.compute_dtype(grad_output=grad_output)
+    plane = 1
+    for s in shape[2:]:
+        plane *= s
+    grad_input = v.zeros("grad_input", shape, dt)
+    if grad_output.size == 0:
+        return grad_input
+    if indices.dtype.kind == "u" and indices.dtype.itemsize == 8 and indices.max() > 2**62:
+        raise ValueError(f"`indices` has entries outside [0, {plane})")
+    idx = np.ascontiguousarray(indices, dtype=np.int64)
+    lift = (lambda a, N, C, *sp: a.reshape((N, C) + _lift(nd, sp, 1)))
+    go4 = lift(v.contiguous(grad_output, dt), *grad_output.shape)
+    bad = _pool.max_pool2d_backward(go4, lift(idx, *idx.shape), lift(grad_input, *shape),
+                                    resolve_threads(num_threads, grad_output.size))
+    if bad:
+        raise ValueError(f"`indices` has {bad} entries outside [0, {plane}) for `input_shape`="
+                         f"{shape}")
+    return grad_input
+
+
+def max_pool1d_backward(grad_output, indices, input_shape, *, num_threads=None):
+    """Gradient of :func:`max_pool1d`: ``grad_output`` routed to the argmax positions.
+
+    Parameters
+    ----------
+    grad_output : ndarray of shape (N, C, Lout)
+    indices : int ndarray of shape (N, C, Lout)
+        As returned by ``max_pool1d(..., return_indices=True)``.
+    input_shape : tuple of 3 ints
+        ``(N, C, L)`` of the pooled input.
+
+    Returns
+    -------
+    ndarray of shape ``input_shape``
+        Contributions to the same position are summed.
+    """
+    return _max_pool_backward(1, grad_output, indices, input_shape, num_threads)
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, *, num_threads=None):
+    """Gradient of :func:`max_pool2d`: ``grad_output`` routed to the argmax positions.
+
+    Parameters
+    ----------
+    grad_output : ndarray of shape (N, C, Hout, Wout)
+    indices : int ndarray of shape (N, C, Hout, Wout)
+        As returned by ``max_pool2d(..., return_indices=True)``: offsets in ``[0, H*W)``.
+    input_shape : tuple of 4 ints
+        ``(N, C, H, W)`` of the pooled input.
+
+    Returns
+    -------
+    ndarray of shape ``input_shape``
+        Contributions to the same position (overlapping windows) are summed.
+    """
+    return _max_pool_backward(2, grad_output, indices, input_shape, num_threads)
+
+
+# -------------------------------------------------------------------- avg
+
+
+def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads):
+    x = v.as_array("x", x)
+    v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
+    dt = v.compute_dtype(x=x)
+    g = _geometry(nd, x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg")
+    out = v.empty("output", _out_shape(nd, g), dt)
+    if out.size:
+        _pool.avg_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
+                                 g.kh, g.kw, g.sh, g.sw, *_pads4(g), bool(count_include_pad),
+                                 resolve_threads(num_threads, out.size * g.kh * g.kw))
+    return out
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *,
+               num_threads=None):
+    """1-D average pooling.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L)
+    kernel_size : int
+    stride : int, default=kernel_size
+    padding : int, (before, after), 'valid' or 'same', default=0
+        At most half the kernel.
+    ceil_mode : bool, default=False
+    count_include_pad : bool, default=True
+        Divide by the window size including padding (else by the input elements it covers).
+
+    Returns
+    -------
+    ndarray of shape (N, C, Lout)
+    """
+    return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *,
+               num_threads=None):
+    """2-D average pooling.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+    kernel_size : int or tuple of 2 ints
+    stride : int or tuple of 2 ints, default=kernel_size
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
+        At most half the kernel.
+    ceil_mode : bool, default=False
+    count_include_pad : bool, default=True
+        Divide by the window size including padding (else by the input elements it covers).
+
+    Returns
+    -------
+    ndarray of shape (N, C, Hout, Wout)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
+    ...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
+    >>> fastconv.avg_pool2d(x, 2)
+    array([[[[35.75, 42.5 ],
+             [53.  , 50.25]]]])
+    """
+    return _avg_pool(2, x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads)
+
+
+def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, num_threads):
+    grad_output = v.as_array("grad_output", grad_output)
+    shape = v.shape_tuple("input_shape", input_shape, nd + 2)
+    v.check_ndim("grad_output", grad_output, nd + 2,
+                 "(N, C, Hout, Wout)" if nd == 2 else "(N, C, Lout)")
+    dt = v.compute_dtype(grad_output=grad_output)
+    g = _geometry(nd, shape, kernel_size, stride, padding, 1, ceil_mode, "avg", x_name="input_shape")
+    if grad_output.shape != _out_shape(nd, g):
+        raise ValueError(f"`grad_output` must have shape {_out_shape(nd, g)} (the pooled "
+                         f"`input_shape`={shape}), got {grad_output.shape}")
+    grad_input = v.zeros("grad_input", shape, dt)
+    if grad_output.size:
+        _pool.avg_pool2d_backward(v.contiguous(grad_output, dt).reshape(g.N, g.C, g.OH, g.OW),
+                                  grad_input.reshape(g.N, g.C, g.H, g.W),
+                                  g.kh, g.kw, g.sh, g.sw, *_pads4(g), bool(count_include_pad),
+                                  resolve_threads(num_threads, grad_output.size * g.kh * g.kw))
+    return grad_input
+
+
+def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, *, num_threads=None):
+    """Gradient of :func:`avg_pool1d`.
+
+    Parameters
+    ----------
+    grad_output : ndarray of shape (N, C, Lout)
+    input_shape : tuple of 3 ints
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As passed to :func:`avg_pool1d`.
+
+    Returns
+    -------
+    ndarray of shape ``input_shape``
+    """
+    return _avg_pool_backward(1, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, num_threads)
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, *, num_threads=None):
+    """Gradient of :func:`avg_pool2d`: each output's gradient spread evenly over its window.
+
+    Parameters
+    ----------
+    grad_output : ndarray of shape (N, C, Hout, Wout)
+    input_shape : tuple of 4 ints
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As passed to :func:`avg_pool2d`.
+
+    Returns
+    -------
+    ndarray of shape ``input_shape``
+    """
+    return _avg_pool_backward(2, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, num_threads)

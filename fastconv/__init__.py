@@ -3,28 +3,7 @@
 NCHW data, OIHW weights and the argument names of ``torch.nn.functional``;
 compiled Cython kernels that release the GIL and run in parallel with OpenMP.
 """
-from ._parallel import get_num_threads, openmp_enabled, set_num_threads
-from ._validation import conv_output_size
 from ._version import __version__
-from .conv import (
-    conv1d,
-    conv1d_backward,
-    conv2d,
-    conv2d_backward,
-    conv_transpose1d,
-    conv_transpose2d,
-)
-from .im2col import col2im, im2col
-from .pool import (
-    avg_pool1d,
-    avg_pool1d_backward,
-    avg_pool2d,
-    avg_pool2d_backward,
-    max_pool1d,
-    max_pool1d_backward,
-    max_pool2d,
-    max_pool2d_backward,
-)
 
 __all__ = [
     "__version__",
@@ -49,3 +28,70 @@ __all__ = [
     "openmp_enabled",
     "set_num_threads",
 ]
+
+
+def _installed_copy():
+    """The installed build of this same version, for an unbuilt source checkout.
+
+    ``python -m fastconv`` run in the repository root after ``pip install .``
+    finds this source tree first, which has no compiled kernels; the
+    installed copy of the same version is used instead.  Anything else gets
+    an ImportError that says how to build in place.
+    """
+    import importlib.util
+    import os
+    import re
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for entry in sys.path:
+        candidate = os.path.join(os.path.abspath(entry or os.getcwd()), "fastconv")
+        if candidate == here or not os.path.isfile(os.path.join(candidate, "__init__.py")):
+            continue
+        try:
+            with open(os.path.join(candidate, "_version.py")) as f:
+                found = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", f.read())
+        except OSError:
+            continue
+        if not found or found.group(1) != __version__:
+            continue
+        spec = importlib.util.spec_from_file_location("fastconv", os.path.join(candidate, "__init__.py"),
+                                                      submodule_search_locations=[candidate])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fastconv"] = module
+        spec.loader.exec_module(module)
+        return module
+    raise ImportError(
+        f"fastconv's compiled kernels are not built in this source tree ({here}). "
+        "Install the package (pip install .) or build in place "
+        "(python setup.py build_ext --inplace)."
+    )
+
+
+try:
+    from ._kernels import _conv, _pool, _threads  # noqa: F401
+except ImportError:
+    _copy = _installed_copy()
+    globals().update({name: getattr(_copy, name) for name in __all__})
+else:
+    from ._parallel import get_num_threads, openmp_enabled, set_num_threads
+    from ._validation import conv_output_size
+    from .conv import (
+        conv1d,
+        conv1d_backward,
+        conv2d,
+        conv2d_backward,
+        conv_transpose1d,
+        conv_transpose2d,
+    )
+    from .im2col import col2im, im2col
+    from .pool import (
+        avg_pool1d,
+        avg_pool1d_backward,
+        avg_pool2d,
+        avg_pool2d_backward,
+        max_pool1d,
+        max_pool1d_backward,
+        max_pool2d,
+        max_pool2d_backward,
+    )

@@ -38,6 +38,7 @@ def _installed_copy():
     installed copy of the same version is used instead.  Anything else gets
     an ImportError that says how to build in place.
     """
+    import glob
     import importlib.util
     import os
     import re
@@ -47,6 +48,9 @@ def _installed_copy():
     for entry in sys.path:
         candidate = os.path.join(os.path.abspath(entry or os.getcwd()), "fastconv")
         if candidate == here or not os.path.isfile(os.path.join(candidate, "__init__.py")):
+            continue
+        if not any(f.endswith((".so", ".pyd"))
+                   for f in glob.glob(os.path.join(candidate, "_kernels", "_conv.*"))):
             continue
         try:
             with open(os.path.join(candidate, "_version.py")) as f:
@@ -58,6 +62,8 @@ def _installed_copy():
         spec = importlib.util.spec_from_file_location("fastconv", os.path.join(candidate, "__init__.py"),
                                                       submodule_search_locations=[candidate])
         module = importlib.util.module_from_spec(spec)
+        for name in [m for m in sys.modules if m.startswith("fastconv.")]:
+            del sys.modules[name]  # half-imported pieces of this source tree
         sys.modules["fastconv"] = module
         spec.loader.exec_module(module)
         return module

@@ -8,6 +8,7 @@ keyword per call.  fastconv calls no BLAS, so OpenMP threads never multiply
 with BLAS threads.
 """
 import operator
+import os
 import threading
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy as np
 from ._kernels import _threads
 
 _override = None
+_forked_child = False
+MAX_THREADS = 4096
 
 # Problems smaller than this many multiply-adds run on one thread: starting a
 # parallel region costs more than it saves.  Shape-based only, so results do
@@ -38,8 +41,8 @@ def _check_threads(name, n):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"`{name}` must be a positive int or None, got {n!r}")
     n = operator.index(n)
-    if n < 1:
-        raise ValueError(f"`{name}` must be a positive int or None, got {n}")
+    if n < 1 or n > MAX_THREADS:
+        raise ValueError(f"`{name}` must be a positive int (at most {MAX_THREADS}) or None, got {n}")
     return n
 
 
@@ -73,9 +76,22 @@ def set_num_threads(n):
 def resolve_threads(num_threads, work=None):
     """The thread count for one call: the keyword, else the default."""
     n = get_num_threads() if num_threads is None else _check_threads("num_threads", num_threads)
-    if work is not None and work < SERIAL_WORK:
+    if _forked_child or (work is not None and work < SERIAL_WORK):
         return 1
     return n
+
+
+def _after_fork_in_child():
+    # GNU OpenMP's thread pool does not survive fork(): a child that starts a
+    # parallel region after its parent ran one waits forever for workers that
+    # do not exist.  Forked children (multiprocessing's default on Linux) run
+    # every op on one thread; spawned processes are unaffected.
+    global _forked_child
+    _forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _local = threading.local()

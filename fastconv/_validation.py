@@ -34,8 +34,17 @@ def as_int(name, value):
     return operator.index(value)
 
 
+def as_bool(name, value):
+    """``value`` as a bool: True/False (NumPy bools, and the ints 0 and 1, too)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if _is_int(value) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"`{name}` must be True or False, got {value!r}")
+
+
 def _describe(n, what):
-    return f"a {what} int or a tuple of {n} {what} ints"
+    return f"a {what} int or a tuple of {n} {what} int{'s' if n > 1 else ''}"
 
 
 def int_tuple(name, value, n, *, minimum=1):

@@ -125,6 +125,7 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
     if bias is not None:
         bias = v.as_array("bias", bias)
     dt = v.compute_dtype(x=x, weight=weight, bias=bias)
+    flip = v.as_bool("flip", flip)
     g = _geometry(nd, x.shape, weight.shape, stride, padding, dilation, groups)
     if bias is not None and bias.shape != (g.O,):
         raise ValueError(f"`bias` must have shape ({g.O},) to match `weight` of shape "
@@ -251,6 +252,7 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
         raise ValueError(f"`grad_output` must have shape {expected} (the output of `x` "
                          f"{x.shape} convolved with `weight` {weight.shape}), got "
                          f"{grad_output.shape}")
+    flip = v.as_bool("flip", flip)
     if flip:
         weight = _flip(weight, nd)
     n_threads = resolve_threads(num_threads, g.N * g.O * g.L * g.Kg)
@@ -375,6 +377,8 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
     Cout = Cog * groups
     if bias is not None and bias.shape != (Cout,):
         raise ValueError(f"`bias` must have shape ({Cout},), got {bias.shape}")
+    if Cout == 0 or N == 0:
+        return v.empty("output", (N, Cout) + out_sp, dt)
     # conv_transpose is the input gradient of the convolution that maps
     # (N, Cout, *out_sp) to x's shape with this weight read as (O=Cin, Cout/groups, k).
     g = _geometry(nd, (N, Cout) + out_sp, weight.shape, stride, pads, dilation, groups,

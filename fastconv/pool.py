@@ -34,10 +34,13 @@ def _geometry(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode, ki
     for j in range(nd):
         limit = (dilation[j] * (kernel[j] - 1) + 1) // 2 if kind == "max" else kernel[j] // 2
         if max(pads[j]) > limit:
-            what = "effective kernel size" if kind == "max" else "kernel size"
-            raise ValueError(f"`padding`={padding!r} must be at most half the {what}: "
-                             f"`kernel_size`={kernel}, `dilation`={dilation} allow {limit}")
-    out = v.output_shape(spatial, kernel, stride, pads, dilation, bool(ceil_mode))
+            if kind == "max":
+                raise ValueError(f"`padding`={padding!r} must be at most half the effective kernel "
+                                 f"size: `kernel_size`={kernel} with `dilation`={dilation} allows {limit}")
+            raise ValueError(f"`padding`={padding!r} must be at most half the kernel size: "
+                             f"`kernel_size`={kernel} allows {limit}")
+    ceil_mode = v.as_bool("ceil_mode", ceil_mode)
+    out = v.output_shape(spatial, kernel, stride, pads, dilation, ceil_mode)
     if kind == "max":
         for j in range(nd):
             if dilation[j] > 1 and _has_empty_window(spatial[j], kernel[j], stride[j], pads[j],
@@ -73,6 +76,7 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     x = v.as_array("x", x)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
     dt = v.compute_dtype(x=x)
+    return_indices = v.as_bool("return_indices", return_indices)
     g = _geometry(nd, x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max")
     shape = _out_shape(nd, g)
     out = v.empty("output", shape, dt)
@@ -80,7 +84,7 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     if out.size:
         n_threads = resolve_threads(num_threads, out.size * g.kh * g.kw)
         _pool.max_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
-                                 indices.reshape(g.N, g.C, g.OH, g.OW), bool(return_indices),
+                                 indices.reshape(g.N, g.C, g.OH, g.OW), return_indices,
                                  g.kh, g.kw, g.sh, g.sw, g.pads[0][0], g.pads[1][0], g.dh, g.dw,
                                  n_threads)
     return (out, indices) if return_indices else out
@@ -228,11 +232,12 @@ def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
     x = v.as_array("x", x)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
     dt = v.compute_dtype(x=x)
+    count_include_pad = v.as_bool("count_include_pad", count_include_pad)
     g = _geometry(nd, x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg")
     out = v.empty("output", _out_shape(nd, g), dt)
     if out.size:
         _pool.avg_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
-                                 g.kh, g.kw, g.sh, g.sw, *_pads4(g), bool(count_include_pad),
+                                 g.kh, g.kw, g.sh, g.sw, *_pads4(g), count_include_pad,
                                  resolve_threads(num_threads, out.size * g.kh * g.kw))
     return out
 
@@ -297,7 +302,9 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
     v.check_ndim("grad_output", grad_output, nd + 2,
                  "(N, C, Hout, Wout)" if nd == 2 else "(N, C, Lout)")
     dt = v.compute_dtype(grad_output=grad_output)
-    g = _geometry(nd, shape, kernel_size, stride, padding, 1, ceil_mode, "avg", x_name="input_shape")
+    count_include_pad = v.as_bool("count_include_pad", count_include_pad)
+    g = _geometry(nd, shape, kernel_size, stride, padding, 1, ceil_mode, "avg",
+                  x_name="input_shape")
     if grad_output.shape != _out_shape(nd, g):
         raise ValueError(f"`grad_output` must have shape {_out_shape(nd, g)} (the pooled "
                          f"`input_shape`={shape}), got {grad_output.shape}")
@@ -305,7 +312,7 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
     if grad_output.size:
         _pool.avg_pool2d_backward(v.contiguous(grad_output, dt).reshape(g.N, g.C, g.OH, g.OW),
                                   grad_input.reshape(g.N, g.C, g.H, g.W),
-                                  g.kh, g.kw, g.sh, g.sw, *_pads4(g), bool(count_include_pad),
+                                  g.kh, g.kw, g.sh, g.sw, *_pads4(g), count_include_pad,
                                   resolve_threads(num_threads, grad_output.size * g.kh * g.kw))
     return grad_input
 

@@ -265,9 +265,12 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
 
     grad_weight = v.zeros("grad_weight", (g.O, g.Kg), dt)
     if grad_weight.size and g.N and g.L:
-        kb = min(g.Kg, max(4, min(64, _ceil_div(_ceil_div(g.Kg, _ceil_div(MIN_TASKS, g.groups)), 4) * 4)))
+        kb = min(g.Kg, 64)
+        while g.groups * _ceil_div(g.Kg, kb) < MIN_TASKS and kb > 16:
+            kb = max(16, _round16(kb // 2))
+        kb = min(kb, g.Kg)
         lt = _tile_len(kb, g.L, dt.itemsize)
-        ws = workspace(1, 1, dt) if _is_direct(g) else workspace(n_threads, kb * lt, dt)
+        ws = workspace(n_threads, kb * lt, dt)
         _conv.conv2d_backward_weight(go4, xc, grad_weight, ws, *_kargs(g), kb, lt, n_threads)
     grad_weight = grad_weight.reshape(weight.shape)
     if flip:

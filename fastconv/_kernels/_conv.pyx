@@ -14,7 +14,8 @@ a fixed order: results are bitwise identical for any number of threads.
 * forward:       task (n, g, tile)       out[n, g, tile]   = W_g . cols_tile
 * grad_input:    task (n, g, chan block) cols_blk = W_g^T . go[n, g, tile],
                                          col2im-added into its own channels
-* grad_weight:   task (g, row block)     gw[g, :, rows]   += go[n, g, tile] . cols_rows^T
+* grad_weight:   task (g, row block)     gw[g, :, rows]   += go[n, g, tile] . colsT_tile
+                                         (the tile is built transposed: positions x rows)
 * grad_bias:     task o                  sum over n, positions
 
 1x1 kernels with stride 1 and no padding skip im2col: the input planes are
@@ -32,18 +33,20 @@ cdef extern from "fc_omp.h" nogil:
     pass
 
 cdef extern from "fc_gemm.h" nogil:
+    const char *fc_gemm_init()
     void fc_gemm_nn_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                         const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
                         float *C, Py_ssize_t ldc, int accumulate)
     void fc_gemm_nn_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                         const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                         double *C, Py_ssize_t ldc, int accumulate)
-    void fc_gemm_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                        const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                        float *C, Py_ssize_t ldc)
-    void fc_gemm_nt_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                        const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                        double *C, Py_ssize_t ldc)
+
+_GEMM_VARIANT = fc_gemm_init().decode()
+
+
+def gemm_variant():
+    """The GEMM micro-kernel chosen for this CPU: 'avx512', 'avx2' or 'generic'."""
+    return _GEMM_VARIANT
 
 
 cdef struct Geom:
@@ -91,14 +94,17 @@ cdef inline void valid_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count, 
 cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-block base
                       Py_ssize_t r0, Py_ssize_t r1,
                       Py_ssize_t l0, Py_ssize_t nl,
-                      floating *buf, Py_ssize_t ldb) noexcept nogil:  # OUT: (r1-r0) x nl
+                      floating *buf, Py_ssize_t rs, Py_ssize_t cs) noexcept nogil:  # OUT
     """Rows [r0, r1) and columns [l0, l0+nl) of the im2col matrix of one sample.
 
     Row r = c*kh*kw + i*kw + j (c relative to ``xc``), column l = oy*OW + ox.
+    Element (r, l) goes to ``buf[(r - r0)*rs + (l - l0)*cs]``: ``cs == 1`` writes
+    the im2col tile, ``rs == 1`` its transpose.
     """
-    cdef Py_ssize_t r, c, rem, i, j, oy, ox, p, seg, iy, ix0, lo, hi, q
+    cdef Py_ssize_t r, c, rem, i, j, oy, ox, p, seg, iy, lo, hi, q
+    cdef Py_ssize_t ix0 = 0
     cdef const floating *plane
-    cdef const floating *src
+    cdef const floating *src = xc
     cdef floating *row
     for r in range(r0, r1):
         c = r // g.khw
@@ -106,7 +112,7 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
         i = rem // g.kw
         j = rem - i * g.kw
         plane = xc + c * g.H * g.W
-        row = buf + (r - r0) * ldb
+        row = buf + (r - r0) * rs
         oy = l0 // g.OW
         ox = l0 - oy * g.OW
         p = 0
@@ -116,21 +122,30 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
                 seg = nl - p
             iy = oy * g.sh - g.pt + i * g.dh
             if iy < 0 or iy >= g.H:
-                memset(row + p, 0, seg * sizeof(floating))
+                lo = seg
+                hi = seg
             else:
                 src = plane + iy * g.W
                 ix0 = ox * g.sw - g.pl + j * g.dw
                 valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
+            if cs == 1:
                 if lo > 0:
                     memset(row + p, 0, lo * sizeof(floating))
-                if g.sw == 1:
-                    if hi > lo:
+                if hi > lo:
+                    if g.sw == 1:
                         memcpy(row + p + lo, src + ix0 + lo, (hi - lo) * sizeof(floating))
-                else:
-                    for q in range(lo, hi):
-                        row[p + q] = src[ix0 + q * g.sw]
+                    else:
+                        for q in range(lo, hi):
+                            row[p + q] = src[ix0 + q * g.sw]
                 if hi < seg:
                     memset(row + p + hi, 0, (seg - hi) * sizeof(floating))
+            else:
+                for q in range(lo):
+                    row[(p + q) * cs] = 0
+                for q in range(lo, hi):
+                    row[(p + q) * cs] = src[ix0 + q * g.sw]
+                for q in range(hi, seg):
+                    row[(p + q) * cs] = 0
             p += seg
             ox = 0
             oy += 1
@@ -176,15 +191,6 @@ cdef inline void gemm_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
         fc_gemm_nn_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
     else:
         fc_gemm_nn_f64(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
-
-
-cdef inline void gemm_nt(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                         const floating *A, Py_ssize_t lda, const floating *B, Py_ssize_t ldb,
-                         floating *C, Py_ssize_t ldc) noexcept nogil:
-    if floating is float:
-        fc_gemm_nt_f32(M, N, K, A, lda, B, ldb, C, ldc)
-    else:
-        fc_gemm_nt_f64(M, N, K, A, lda, B, ldb, C, ldc)
 
 
 cdef inline bint is_direct(const Geom *g) noexcept nogil:
@@ -237,7 +243,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x,       # IN  (N, C, H, W)
                 gemm_nn(Og, nl, Kg, &w[gi * Og, 0], Kg, xc + l0, L, dst, L, 1)
             else:
                 buf = &ws[threadid(), 0]
-                im2col_tile(xc, &g, 0, Kg, l0, nl, buf, lt)
+                im2col_tile(xc, &g, 0, Kg, l0, nl, buf, lt, 1)
                 gemm_nn(Og, nl, Kg, &w[gi * Og, 0], Kg, buf, lt, dst, L, 1)
 
 
@@ -300,7 +306,7 @@ def conv2d_backward_input(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW
 def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
                            const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
                            floating[:, ::1] gw,               # OUT (O, Cg*kh*kw), zero-filled
-                           floating[:, ::1] ws,               # scratch (threads, kb*lt)
+                           floating[:, ::1] ws,               # scratch (threads, lt*kb)
                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
                            Py_ssize_t groups, Py_ssize_t kb, Py_ssize_t lt, int n_threads):
@@ -312,7 +318,6 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, O
     cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
     cdef Py_ssize_t n_tasks = groups * n_kb
     cdef Py_ssize_t task, n, gi, b, r0, r1, t, l0, nl
-    cdef bint direct = is_direct(&g)
     cdef floating *buf
     cdef const floating *xc
     cdef const floating *gop
@@ -335,12 +340,9 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, O
                     nl = L - l0
                     if nl > lt:
                         nl = lt
-                    if direct:
-                        gemm_nt(Og, r1 - r0, nl, gop + l0, L, xc + r0 * L + l0, L,
-                                &gw[gi * Og, r0], Kg)
-                    else:
-                        im2col_tile(xc, &g, r0, r1, l0, nl, buf, lt)
-                        gemm_nt(Og, r1 - r0, nl, gop + l0, L, buf, lt, &gw[gi * Og, r0], Kg)
+                    # transposed im2col tile (nl x rows), then gw += go_tile . tile
+                    im2col_tile(xc, &g, r0, r1, l0, nl, buf, 1, kb)
+                    gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, &gw[gi * Og, r0], Kg, 1)
 
 
 @cython.boundscheck(False)
@@ -378,7 +380,7 @@ def im2col(const floating[:, :, :, ::1] x,          # IN  (N, C, H, W)
         for plane in prange(N * C, num_threads=n_threads, schedule="static"):
             n = plane // C
             c = plane % C
-            im2col_tile(&x[n, c, 0, 0], &g, 0, g.khw, 0, g.L, &cols[n, c * g.khw, 0], g.L)
+            im2col_tile(&x[n, c, 0, 0], &g, 0, g.khw, 0, g.L, &cols[n, c * g.khw, 0], g.L, 1)
 
 
 @cython.boundscheck(False)

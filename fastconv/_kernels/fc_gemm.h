@@ -1,154 +1,213 @@
-/* fastconv: small, deterministic GEMM cores used by the convolution kernels.
+/* fastconv: a small, deterministic GEMM for the convolution kernels.
  *
- * All matrices are row-major with explicit leading dimensions.  Every output
- * element is accumulated over k in ascending order by one thread, so results
- * do not depend on how callers split the work between threads.
+ *   fc_gemm_nn_f32 / _f64:   C[M x N] (+)= A[M x K] . B[K x N]
  *
- *   fc_gemm_nn_*:  C[M x N] (+)= A[M x K] . B[K x N]
- *   fc_gemm_nt_*:  C[M x N]  += A[M x K] . B[N x K]^T   (dot-product form)
+ * All matrices are row-major with explicit leading dimensions.  Every element
+ * of C is accumulated over k in ascending order by one register-tiled
+ * micro-kernel (edges included: missing rows read a zero row, missing
+ * columns a zero-padded copy of B), so the result for an element does not
+ * depend on where it sits in C, nor on how callers split work between
+ * threads.
  *
- * The hot loops are written with GCC/Clang vector extensions and compiled
- * once per instruction set with `target_clones`, so a portable wheel still
- * runs AVX-512 / AVX2+FMA code where the CPU has it (dispatch happens once,
- * at load time, through an ifunc resolver).  Define FC_NO_TARGET_CLONES to
- * build a single generic version (e.g. for sanitizer builds).
+ * Three variants of the same source are compiled with different target
+ * attributes -- AVX-512, AVX2+FMA and the baseline ISA -- and one is chosen
+ * at load time with __builtin_cpu_supports (override with the environment
+ * variable FASTCONV_GEMM=avx512|avx2|generic, e.g. to test every variant).
+ * Nothing is compiled with -march=native, so one wheel runs on any x86-64.
  */
 #ifndef FC_GEMM_H
 #define FC_GEMM_H
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64)) && \
-    !defined(FC_NO_TARGET_CLONES) && !defined(__clang_analyzer__)
-#define FC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define FC_KC 256 /* k-block: a B panel of FC_KC x NR stays in L1 */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FC_GENERIC_ONLY)
+#define FC_X86_DISPATCH 1
+#define FC_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define FC_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #else
-#define FC_CLONES
+#define FC_X86_DISPATCH 0
 #endif
 
-/* GCC and Clang vector extensions; the compiler lowers them to whatever
- * vector width the clone's instruction set has. */
-typedef float fc_v16f __attribute__((vector_size(64), aligned(4)));
-typedef double fc_v8d __attribute__((vector_size(64), aligned(8)));
+#define FC_PRAGMA(x) _Pragma(#x)
+#define FC_UNROLL FC_PRAGMA(GCC unroll 32)
 
-#define FC_MR 4
+/* Vector types that may sit at any element-aligned address and alias the
+ * scalar arrays: loads and stores through them compile to unaligned vector
+ * moves, and keep accumulators in registers (memcpy did not). */
+typedef float fc_v16f __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float fc_v8f __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float fc_v4f __attribute__((vector_size(16), aligned(4), may_alias));
+typedef double fc_v8d __attribute__((vector_size(64), aligned(8), may_alias));
+typedef double fc_v4d __attribute__((vector_size(32), aligned(8), may_alias));
+typedef double fc_v2d __attribute__((vector_size(16), aligned(8), may_alias));
 
-/* ------------------------------------------------------------------ NN */
+typedef void (*fc_gemm_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                               const float *, ptrdiff_t, float *, ptrdiff_t, int);
+typedef void (*fc_gemm_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                               const double *, ptrdiff_t, double *, ptrdiff_t, int);
 
-#define FC_DEFINE_GEMM_NN(NAME, T, VT, VL)                                    \
-FC_CLONES static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,             \
-                           const T *A, ptrdiff_t lda,                         \
-                           const T *B, ptrdiff_t ldb,                         \
-                           T *C, ptrdiff_t ldc, int accumulate)               \
-{                                                                             \
-    ptrdiff_t i, j, k, r;                                                     \
-    for (i = 0; i < M; i += FC_MR) {                                          \
-        ptrdiff_t mr = (M - i < FC_MR) ? (M - i) : FC_MR;                     \
-        const T *a0 = A + i * lda;                                            \
-        for (j = 0; j + VL <= N; j += VL) {                                   \
-            VT acc[FC_MR];                                                    \
-            for (r = 0; r < FC_MR; r++) {                                     \
-                VT z = {0};                                                   \
-                acc[r] = z;                                                   \
-                if (accumulate && r < mr)                                     \
-                    memcpy(&acc[r], C + (i + r) * ldc + j, sizeof(VT));       \
-            }                                                                 \
-            if (mr == FC_MR) {                                                \
-                for (k = 0; k < K; k++) {                                     \
-                    VT b;                                                     \
-                    memcpy(&b, B + k * ldb + j, sizeof(VT));                  \
-                    acc[0] += a0[k] * b;                                      \
-                    acc[1] += a0[lda + k] * b;                                \
-                    acc[2] += a0[2 * lda + k] * b;                            \
-                    acc[3] += a0[3 * lda + k] * b;                            \
-                }                                                             \
-            } else {                                                          \
-                for (k = 0; k < K; k++) {                                     \
-                    VT b;                                                     \
-                    memcpy(&b, B + k * ldb + j, sizeof(VT));                  \
-                    for (r = 0; r < mr; r++)                                  \
-                        acc[r] += a0[r * lda + k] * b;                        \
-                }                                                             \
-            }                                                                 \
-            for (r = 0; r < mr; r++)                                          \
-                memcpy(C + (i + r) * ldc + j, &acc[r], sizeof(VT));           \
-        }                                                                     \
-        for (; j < N; j++) {                                                  \
-            for (r = 0; r < mr; r++) {                                        \
-                T s = accumulate ? C[(i + r) * ldc + j] : (T)0;               \
-                const T *ar = a0 + r * lda;                                   \
-                for (k = 0; k < K; k++)                                       \
-                    s += ar[k] * B[k * ldb + j];                              \
-                C[(i + r) * ldc + j] = s;                                     \
-            }                                                                 \
-        }                                                                     \
-    }                                                                         \
+/* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile. */
+#define FC_DEFINE_GEMM(NAME, ATTR, T, VT, VL, MR, NV)                            \
+ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
+                      const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,      \
+                      T *C, ptrdiff_t ldc, int accumulate)                       \
+{                                                                                \
+    enum { NR = VL * NV };                                                       \
+    static const T zero_row[FC_KC];                                              \
+    T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
+    T ctile[MR * NR] __attribute__((aligned(64)));                               \
+    ptrdiff_t k0, i, j, k, r, v, q;                                              \
+    if (M <= 0 || N <= 0)                                                        \
+        return;                                                                  \
+    if (K <= 0) {                                                                \
+        if (!accumulate)                                                         \
+            for (i = 0; i < M; i++)                                              \
+                memset(C + i * ldc, 0, (size_t)N * sizeof(T));                   \
+        return;                                                                  \
+    }                                                                            \
+    for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
+        ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
+        int load_c = accumulate || k0 > 0;                                       \
+        for (j = 0; j < N; j += NR) {                                            \
+            ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
+            const T *bp;                                                         \
+            ptrdiff_t bld;                                                       \
+            if (nr == NR) {                                                      \
+                bp = B + k0 * ldb + j;                                           \
+                bld = ldb;                                                       \
+            } else {                                                             \
+                for (k = 0; k < kc; k++) {                                       \
+                    memcpy(bpad + k * NR, B + (k0 + k) * ldb + j,                \
+                           (size_t)nr * sizeof(T));                              \
+                    memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));\
+                }                                                                \
+                bp = bpad;                                                       \
+                bld = NR;                                                        \
+            }                                                                    \
+            for (i = 0; i < M; i += MR) {                                        \
+                ptrdiff_t mr = (M - i < MR) ? (M - i) : MR;                      \
+                int full = (mr == MR && nr == NR);                               \
+                const T *ap[MR];                                                 \
+                VT acc[MR][NV];                                                  \
+                FC_UNROLL                                                        \
+                for (r = 0; r < MR; r++)                                         \
+                    ap[r] = (r < mr) ? A + (i + r) * lda + k0 : zero_row;        \
+                if (!full) {                                                     \
+                    memset(ctile, 0, sizeof(ctile));                             \
+                    if (load_c)                                                  \
+                        for (r = 0; r < mr; r++)                                 \
+                            memcpy(ctile + r * NR, C + (i + r) * ldc + j,        \
+                                   (size_t)nr * sizeof(T));                      \
+                }                                                                \
+                FC_UNROLL                                                        \
+                for (r = 0; r < MR; r++) {                                       \
+                    FC_UNROLL                                                    \
+                    for (v = 0; v < NV; v++) {                                   \
+                        if (full && load_c)                                      \
+                            acc[r][v] = *(const VT *)(C + (i + r) * ldc + j + v * VL); \
+                        else if (full) {                                         \
+                            VT z = {0};                                          \
+                            acc[r][v] = z;                                       \
+                        } else                                                   \
+                            acc[r][v] = *(const VT *)(ctile + r * NR + v * VL);  \
+                    }                                                            \
+                }                                                                \
+                for (k = 0; k < kc; k++) {                                       \
+                    VT b[NV];                                                    \
+                    FC_UNROLL                                                    \
+                    for (v = 0; v < NV; v++)                                     \
+                        b[v] = *(const VT *)(bp + k * bld + v * VL);             \
+                    FC_UNROLL                                                    \
+                    for (r = 0; r < MR; r++) {                                   \
+                        T a = ap[r][k];                                          \
+                        FC_UNROLL                                                \
+                        for (v = 0; v < NV; v++)                                 \
+                            acc[r][v] += a * b[v];                               \
+                    }                                                            \
+                }                                                                \
+                if (full) {                                                      \
+                    FC_UNROLL                                                    \
+                    for (r = 0; r < MR; r++) {                                   \
+                        FC_UNROLL                                                \
+                        for (v = 0; v < NV; v++)                                 \
+                            *(VT *)(C + (i + r) * ldc + j + v * VL) = acc[r][v]; \
+                    }                                                            \
+                } else {                                                         \
+                    for (r = 0; r < MR; r++)                                     \
+                        for (v = 0; v < NV; v++)                                 \
+                            *(VT *)(ctile + r * NR + v * VL) = acc[r][v];        \
+                    for (r = 0; r < mr; r++)                                     \
+                        for (q = 0; q < nr; q++)                                 \
+                            C[(i + r) * ldc + j + q] = ctile[r * NR + q];        \
+                }                                                                \
+            }                                                                    \
+        }                                                                        \
+    }                                                                            \
 }
 
-/* ------------------------------------------------------------------ NT */
-/* C[i, j] += sum_k A[i, k] * B[j, k]; partial sums are kept in VL lanes
- * (lane q sums k = q, q + VL, ...), then reduced lane by lane in order.   */
+#define FC_NOATTR
+FC_DEFINE_GEMM(fc_gemm_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2)
+FC_DEFINE_GEMM(fc_gemm_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2)
+#if FC_X86_DISPATCH
+FC_DEFINE_GEMM(fc_gemm_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2)
+FC_DEFINE_GEMM(fc_gemm_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2)
+FC_DEFINE_GEMM(fc_gemm_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2)
+FC_DEFINE_GEMM(fc_gemm_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2)
+#endif
 
-#define FC_DEFINE_GEMM_NT(NAME, T, VT, VL)                                    \
-FC_CLONES static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,             \
-                           const T *A, ptrdiff_t lda,                         \
-                           const T *B, ptrdiff_t ldb,                         \
-                           T *C, ptrdiff_t ldc)                               \
-{                                                                             \
-    ptrdiff_t i, j, k, q, r, c;                                               \
-    ptrdiff_t Kv = K - K % VL;                                                \
-    for (i = 0; i < M; i += 4) {                                              \
-        ptrdiff_t mr = (M - i < 4) ? (M - i) : 4;                             \
-        for (j = 0; j < N; j += 4) {                                          \
-            ptrdiff_t nr = (N - j < 4) ? (N - j) : 4;                         \
-            VT acc[4][4];                                                     \
-            for (r = 0; r < 4; r++)                                           \
-                for (c = 0; c < 4; c++) {                                     \
-                    VT z = {0};                                               \
-                    acc[r][c] = z;                                            \
-                }                                                             \
-            if (mr == 4 && nr == 4) {                                         \
-                for (k = 0; k < Kv; k += VL) {                                \
-                    VT a[4], b[4];                                            \
-                    for (r = 0; r < 4; r++)                                   \
-                        memcpy(&a[r], A + (i + r) * lda + k, sizeof(VT));     \
-                    for (c = 0; c < 4; c++)                                   \
-                        memcpy(&b[c], B + (j + c) * ldb + k, sizeof(VT));     \
-                    for (r = 0; r < 4; r++)                                   \
-                        for (c = 0; c < 4; c++)                               \
-                            acc[r][c] += a[r] * b[c];                         \
-                }                                                             \
-            } else {                                                          \
-                for (k = 0; k < Kv; k += VL) {                                \
-                    for (r = 0; r < mr; r++) {                                \
-                        VT a;                                                 \
-                        memcpy(&a, A + (i + r) * lda + k, sizeof(VT));        \
-                        for (c = 0; c < nr; c++) {                            \
-                            VT b;                                             \
-                            memcpy(&b, B + (j + c) * ldb + k, sizeof(VT));    \
-                            acc[r][c] += a * b;                               \
-                        }                                                     \
-                    }                                                         \
-                }                                                             \
-            }                                                                 \
-            for (r = 0; r < mr; r++)                                          \
-                for (c = 0; c < nr; c++) {                                    \
-                    T s = 0;                                                  \
-                    const T *ar = A + (i + r) * lda;                          \
-                    const T *bc = B + (j + c) * ldb;                          \
-                    for (k = Kv; k < K; k++)                                  \
-                        s += ar[k] * bc[k];                                   \
-                    for (q = 0; q < VL; q++)                                  \
-                        s += acc[r][c][q];                                    \
-                    C[(i + r) * ldc + j + c] += s;                            \
-                }                                                             \
-        }                                                                     \
-    }                                                                         \
+static fc_gemm_f32_fn fc_gemm_nn_f32_ptr = fc_gemm_f32_generic;
+static fc_gemm_f64_fn fc_gemm_nn_f64_ptr = fc_gemm_f64_generic;
+static const char *fc_gemm_variant = "generic";
+
+/* Pick the variant once, at module import (before any thread runs a kernel). */
+static const char *fc_gemm_init(void)
+{
+    const char *want = getenv("FASTCONV_GEMM");
+#if FC_X86_DISPATCH
+    int avx512, avx2;
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (want && strcmp(want, "generic") == 0)
+        avx512 = avx2 = 0;
+    else if (want && strcmp(want, "avx2") == 0)
+        avx512 = 0;
+    if (avx512) {
+        fc_gemm_nn_f32_ptr = fc_gemm_f32_avx512;
+        fc_gemm_nn_f64_ptr = fc_gemm_f64_avx512;
+        fc_gemm_variant = "avx512";
+    } else if (avx2) {
+        fc_gemm_nn_f32_ptr = fc_gemm_f32_avx2;
+        fc_gemm_nn_f64_ptr = fc_gemm_f64_avx2;
+        fc_gemm_variant = "avx2";
+    } else {
+        fc_gemm_nn_f32_ptr = fc_gemm_f32_generic;
+        fc_gemm_nn_f64_ptr = fc_gemm_f64_generic;
+        fc_gemm_variant = "generic";
+    }
+#else
+    (void)want;
+#endif
+    return fc_gemm_variant;
 }
 
-FC_DEFINE_GEMM_NN(fc_gemm_nn_f32, float, fc_v16f, 16)
-FC_DEFINE_GEMM_NN(fc_gemm_nn_f64, double, fc_v8d, 8)
-FC_DEFINE_GEMM_NT(fc_gemm_nt_f32, float, fc_v16f, 16)
-FC_DEFINE_GEMM_NT(fc_gemm_nt_f64, double, fc_v8d, 8)
+static inline void fc_gemm_nn_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
+                                  ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
+                                  ptrdiff_t ldc, int accumulate)
+{
+    fc_gemm_nn_f32_ptr(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+static inline void fc_gemm_nn_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A,
+                                  ptrdiff_t lda, const double *B, ptrdiff_t ldb, double *C,
+                                  ptrdiff_t ldc, int accumulate)
+{
+    fc_gemm_nn_f64_ptr(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
 
 #endif /* FC_GEMM_H */

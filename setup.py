@@ -2,14 +2,15 @@
 
 Environment switches (build time):
 
-* ``FASTCONV_DEBUG=1``: Cython bounds and wraparound checks on, ``-O0 -g``,
-  no target clones -- for debugging and sanitizer runs.
+* ``FASTCONV_DEBUG=1``: Cython bounds and wraparound checks on, ``-O0 -g`` --
+  for debugging and sanitizer runs.
 * ``FASTCONV_NO_OPENMP=1``: build the serial version even if OpenMP works.
 * ``FASTCONV_EXTRA_CFLAGS`` / ``FASTCONV_EXTRA_LDFLAGS``: appended flags
   (e.g. ``-fsanitize=address``).
 
 Nothing here adds ``-march=native``: wheels must run on any x86-64.  Wide SIMD
-comes from ``target_clones`` in ``fastconv/_kernels/fc_gemm.h``.
+comes from per-function target attributes in ``fastconv/_kernels/fc_gemm.h``,
+chosen at import time from the CPU's features.
 """
 import os
 import shlex
@@ -80,8 +81,6 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             cflags = ["-O0", "-g"] if debug else ["-O3"]
             cflags += ["-fno-math-errno", "-Wno-unused-function", "-Wno-unreachable-code"]
-            if debug:
-                ext.define_macros.append(("FC_NO_TARGET_CLONES", "1"))
             ldflags = []
             if omp is not None:
                 cflags += omp[0]

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 import fastconv
+from fastconv._kernels import _conv
 from fastconv import _seeds
 
 _WIDTH = 78
@@ -267,6 +268,7 @@ def _print_info():
     print(f"fastconv {fastconv.__version__}")
     print(f"  openmp_enabled  : {fastconv.openmp_enabled()}")
     print(f"  num_threads     : {fastconv.get_num_threads()}")
+    print(f"  gemm kernel     : {_conv.gemm_variant()}")
     print(f"  numpy {np.__version__}")
     print(f"  python {platform.python_version()} ({platform.machine()})")
 
@@ -301,10 +303,18 @@ def build_parser():
     p.set_defaults(func=cmd_examples)
     p = sub.add_parser("info", help="print version and build configuration only")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("bench", add_help=False,
+                       help="side-by-side benchmark vs NumPy, cs231n-style and torch "
+                            "(see: python -m fastconv bench --help)")
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its options are its own: hand them over untouched
+        from fastconv.bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # no subcommand: run the examples with their defaults

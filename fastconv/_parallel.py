@@ -53,8 +53,8 @@ def get_num_threads():
     -------
     int
         The value set by :func:`set_num_threads`, else OpenMP's default
-        (which honours ``OMP_NUM_THREADS`` and threadpoolctl limits); 1 for a
-        serial build.
+        (which honours ``OMP_NUM_THREADS`` and threadpoolctl limits; 1 for a
+        serial build, where every op runs on one thread whatever this says).
     """
     if _override is not None:
         return _override

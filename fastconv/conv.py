@@ -413,8 +413,8 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x : ndarray of shape (N, Cin, L)
     weight : ndarray of shape (Cin, Cout/groups, k)
     bias : ndarray of shape (Cout,), optional
-    stride, dilation : int, default=1
-    padding : int or (before, after), default=0
+    stride, dilation : int or tuple of 1 int, default=1
+    padding : int, (before, after) or 'valid', default=0
         Removed from both ends of the full output.
     output_padding : int, default=0
         Extra length at the end, smaller than ``max(stride, dilation)``.
@@ -439,7 +439,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     weight : ndarray of shape (Cin, Cout/groups, kH, kW)
     bias : ndarray of shape (Cout,), optional
     stride, dilation : int or tuple of 2 ints, default=1
-    padding : int, tuple of 2 ints or ((top, bottom), (left, right)), default=0
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or 'valid', default=0
         Removed from the borders of the full output.
     output_padding : int or tuple of 2 ints, default=0
         Extra rows/columns at the bottom/right, smaller than ``max(stride, dilation)``.

@@ -97,14 +97,17 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     Parameters
     ----------
     x : ndarray of shape (N, C, L)
-    kernel_size : int
-    stride : int, default=kernel_size
+    kernel_size : int or tuple of 1 int
+    stride : int or tuple of 1 int, default=kernel_size
     padding : int, (before, after), 'valid' or 'same', default=0
         At most half the effective kernel; padding is never a candidate value.
-    dilation : int, default=1
+    dilation : int or tuple of 1 int, default=1
     ceil_mode : bool, default=False
     return_indices : bool, default=False
         Also return int64 argmax offsets within each length-L row.
+
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
 
     Returns
     -------
@@ -134,6 +137,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         Round the output size up (a window starting in the right padding is dropped).
     return_indices : bool, default=False
         Also return int64 argmax offsets within each H*W plane.
+
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
 
     Returns
     -------
@@ -198,6 +204,9 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, num_threads=None):
     input_shape : tuple of 3 ints
         ``(N, C, L)`` of the pooled input.
 
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
+
     Returns
     -------
     ndarray of shape ``input_shape``
@@ -216,6 +225,9 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, num_threads=None):
         As returned by ``max_pool2d(..., return_indices=True)``: offsets in ``[0, H*W)``.
     input_shape : tuple of 4 ints
         ``(N, C, H, W)`` of the pooled input.
+
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
 
     Returns
     -------
@@ -249,13 +261,16 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     Parameters
     ----------
     x : ndarray of shape (N, C, L)
-    kernel_size : int
-    stride : int, default=kernel_size
+    kernel_size : int or tuple of 1 int
+    stride : int or tuple of 1 int, default=kernel_size
     padding : int, (before, after), 'valid' or 'same', default=0
         At most half the kernel.
     ceil_mode : bool, default=False
     count_include_pad : bool, default=True
         Divide by the window size including padding (else by the input elements it covers).
+
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
 
     Returns
     -------
@@ -278,6 +293,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     ceil_mode : bool, default=False
     count_include_pad : bool, default=True
         Divide by the window size including padding (else by the input elements it covers).
+
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
 
     Returns
     -------
@@ -328,6 +346,9 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     kernel_size, stride, padding, ceil_mode, count_include_pad
         As passed to :func:`avg_pool1d`.
 
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
+
     Returns
     -------
     ndarray of shape ``input_shape``
@@ -346,6 +367,9 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     input_shape : tuple of 4 ints
     kernel_size, stride, padding, ceil_mode, count_include_pad
         As passed to :func:`avg_pool2d`.
+
+    num_threads : int, optional
+        Threads for this call (default: :func:`fastconv.get_num_threads`).
 
     Returns
     -------

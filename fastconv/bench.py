@@ -1,0 +1,325 @@
+"""Side-by-side benchmark: ``python -m fastconv bench [--quick]``.
+
+Every case is timed for fastconv and its peers in one process, interleaved
+(fastconv, peer, fastconv, peer, ...), and compared by the ratio of medians,
+so a noisy machine moves both sides alike.  Peers:
+
+* ``numpy``: a plain NumPy convolution (``sliding_window_view`` + ``tensordot``)
+  and its backward pass written the same way;
+* ``cs231n``: the classic approach -- a serial im2col of the whole batch, then one
+  large matmul (NumPy/OpenBLAS) -- and col2im for the input gradient;
+* ``torch``: ``torch.nn.functional`` and ``torch.ops.aten.convolution_backward``,
+  when PyTorch is installed (it is never a dependency of fastconv).
+"""
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+
+import fastconv
+
+from ._kernels import _conv
+
+# (N, Cin, H, W, Cout, k, stride, pad)
+LAYERS = {
+    "LeNet conv1": (64, 1, 28, 28, 6, 5, 1, 0),
+    "LeNet conv2": (64, 6, 12, 12, 16, 5, 1, 0),
+    "CIFAR first": (32, 3, 32, 32, 64, 3, 1, 1),
+    "CIFAR mid": (32, 64, 16, 16, 128, 3, 1, 1),
+    "VGG block": (8, 64, 56, 56, 64, 3, 1, 1),
+    "ResNet 1x1": (8, 256, 56, 56, 64, 1, 1, 0),
+    "ResNet strided": (8, 128, 28, 28, 256, 3, 2, 1),
+    "ResNet stem": (8, 3, 224, 224, 64, 7, 2, 3),
+    "seeds tiny": (1, 2, 4, 4, 2, 2, 1, 0),
+}
+QUICK = ("LeNet conv2", "CIFAR mid", "ResNet 1x1", "seeds tiny")
+
+# (name, kind, shape, kernel, stride, padding)
+POOLS = [
+    ("max 2x2/2", "max", (32, 64, 56, 56), 2, 2, 0),
+    ("max 3x3/2 pad 1", "max", (8, 64, 112, 112), 3, 2, 1),
+    ("avg 2x2/2", "avg", (32, 64, 56, 56), 2, 2, 0),
+]
+
+
+# ----------------------------------------------------------------- timing
+
+
+def interleaved(funcs, repeat, min_time=0.2):
+    """Median seconds of each function, run in turn ``repeat`` times (after a warm-up).
+
+    Calls that take less than ``min_time / repeat`` are batched so each sample
+    lasts long enough to time.
+    """
+    loops = []
+    for f in funcs:
+        f()
+        t0 = time.perf_counter()
+        f()
+        dt = time.perf_counter() - t0
+        loops.append(max(1, int(min_time / repeat / max(dt, 1e-7))))
+    samples = [[] for _ in funcs]
+    for _ in range(repeat):
+        for i, f in enumerate(funcs):
+            t0 = time.perf_counter()
+            for _ in range(loops[i]):
+                f()
+            samples[i].append((time.perf_counter() - t0) / loops[i])
+    return [float(np.median(s)) for s in samples]
+
+
+def geomean(values):
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+# ------------------------------------------------------------------ peers
+
+
+def numpy_conv2d(x, w, stride, pad):
+    """Plain NumPy: sliding_window_view + tensordot."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    k = w.shape[2]
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+
+
+def numpy_conv2d_backward(go, x, w, stride, pad):
+    """Plain NumPy backward: tensordot for the weight, scatter over kernel taps for the input."""
+    N, C, H, W = x.shape
+    k = w.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    gw = np.tensordot(go, win, axes=([0, 2, 3], [0, 2, 3]))
+    gxp = np.zeros_like(xp)
+    OH, OW = go.shape[2:]
+    for i in range(k):
+        for j in range(k):
+            gxp[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride] += np.tensordot(
+                w[:, :, i, j], go, axes=([0], [1])).transpose(1, 0, 2, 3)
+    gx = gxp[:, :, pad:pad + H, pad:pad + W]
+    return gx, gw, go.sum(axis=(0, 2, 3))
+
+
+def cs231n_conv2d(x, w, stride, pad):
+    """Serial im2col of the whole batch, then one large matmul."""
+    N = x.shape[0]
+    O, _, k, _ = w.shape
+    cols = fastconv.im2col(x, k, padding=pad, stride=stride, num_threads=1)
+    OH = (x.shape[2] + 2 * pad - k) // stride + 1
+    cols2 = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)
+    out = w.reshape(O, -1) @ cols2
+    return out.reshape(O, N, OH, -1).transpose(1, 0, 2, 3)
+
+
+def cs231n_conv2d_backward(go, x, w, stride, pad):
+    N, C, H, W = x.shape
+    O, _, k, _ = w.shape
+    cols = fastconv.im2col(x, k, padding=pad, stride=stride, num_threads=1)
+    cols2 = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)
+    go2 = go.transpose(1, 0, 2, 3).reshape(O, -1)
+    gw = (go2 @ cols2.T).reshape(w.shape)
+    dcols = (w.reshape(O, -1).T @ go2).reshape(cols.shape[1], N, -1).transpose(1, 0, 2)
+    gx = fastconv.col2im(dcols, (H, W), k, padding=pad, stride=stride, num_threads=1)
+    return gx, gw, go2.sum(axis=1)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def gemm_roof(dtype=np.float32, n=1536, repeat=5):
+    """Best GFLOP/s of NumPy's BLAS on a square matmul (the machine's GEMM roof here)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    b = a.copy()
+    (t,) = interleaved([lambda: a @ b], repeat)
+    return 2 * n**3 / t / 1e9
+
+
+# ------------------------------------------------------------------ table
+
+
+def _fmt(v, digits=2):
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def bench_conv(names, repeat, with_numpy, torch, out):
+    rows = []
+    for name in names:
+        N, C, H, W, O, k, s, p = LAYERS[name]
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((O, C, k, k), dtype=np.float32)
+        b = rng.standard_normal(O, dtype=np.float32)
+        y = fastconv.conv2d(x, w, b, stride=s, padding=p)
+        go = rng.standard_normal(y.shape, dtype=np.float32)
+        flops = 2.0 * y.size * C * k * k
+        fwd = [lambda: fastconv.conv2d(x, w, b, stride=s, padding=p),
+               lambda: cs231n_conv2d(x, w, s, p)]
+        bwd = [lambda: fastconv.conv2d_backward(go, x, w, stride=s, padding=p),
+               lambda: cs231n_conv2d_backward(go, x, w, s, p)]
+        if with_numpy:
+            fwd.append(lambda: numpy_conv2d(x, w, s, p))
+            bwd.append(lambda: numpy_conv2d_backward(go, x, w, s, p))
+        if torch is not None:
+            tx, tw, tb, tgo = (torch.from_numpy(a) for a in (x, w, b, go))
+            fwd.append(lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p))
+            bwd.append(lambda: torch.ops.aten.convolution_backward(
+                tgo, tx, tw, [O], [s, s], [p, p], [1, 1], False, [0, 0], 1, [True, True, True]))
+        tf = interleaved(fwd, repeat)
+        tb_ = interleaved(bwd, repeat)
+        row = {"name": name, "flops": flops, "fwd": tf, "bwd": tb_}
+        rows.append(row)
+        tt = ("  torch %8.3f ms  ratio %5.2f |" % (tf[-1] * 1e3, tf[0] / tf[-1])) if torch else ""
+        print(f"  {name:15s} fwd {tf[0] * 1e3:9.3f} ms {flops / tf[0] / 1e9:7.1f} GF/s |{tt}"
+              f" bwd {tb_[0] * 1e3:9.3f} ms", file=out, flush=True)
+    return rows
+
+
+def bench_pool(repeat, torch, out):
+    rows = []
+    for name, kind, shape, k, s, p in POOLS:
+        x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+        if kind == "max":
+            y, idx = fastconv.max_pool2d(x, k, s, p, return_indices=True)
+            go = np.ones_like(y)
+            ours = lambda: fastconv.max_pool2d_backward(  # noqa: E731
+                go, fastconv.max_pool2d(x, k, s, p, return_indices=True)[1], x.shape)
+        else:
+            y = fastconv.avg_pool2d(x, k, s, p)
+            go = np.ones_like(y)
+            ours = lambda: (fastconv.avg_pool2d(x, k, s, p),  # noqa: E731
+                            fastconv.avg_pool2d_backward(go, x.shape, k, s, p))
+        funcs = [ours]
+        if torch is not None:
+            tx = torch.from_numpy(x)
+            tgo = torch.from_numpy(go)
+            if kind == "max":
+                def theirs():
+                    o, i = torch.nn.functional.max_pool2d(tx, k, s, p, return_indices=True)
+                    return torch.ops.aten.max_pool2d_with_indices_backward(
+                        tgo, tx, [k, k], [s, s], [p, p], [1, 1], False, i)
+            else:
+                def theirs():
+                    torch.nn.functional.avg_pool2d(tx, k, s, p)
+                    return torch.ops.aten.avg_pool2d_backward(tgo, tx, [k, k], [s, s], [p, p],
+                                                              False, True, None)
+            funcs.append(theirs)
+        t = interleaved(funcs, repeat)
+        moved = (x.nbytes * 2 + y.nbytes * 2) / t[0] / 1e9
+        rows.append({"name": name, "t": t, "gbps": moved})
+        tt = f"  torch {t[-1] * 1e3:8.3f} ms  ratio {t[0] / t[-1]:5.2f}" if torch else ""
+        print(f"  {name:17s} fwd+bwd {t[0] * 1e3:8.3f} ms ({moved:5.1f} GB/s){tt}", file=out,
+              flush=True)
+    return rows
+
+
+def report(conv_rows, pool_rows, roof, torch, with_numpy, out):
+    has_t = torch is not None
+    print("\n## conv2d, float32 (median of interleaved runs; ratio = fastconv / peer)\n", file=out)
+    head = "| layer | fwd ms | GFLOP/s | % GEMM roof | fwd vs cs231n |"
+    if with_numpy:
+        head += " fwd vs numpy |"
+    if has_t:
+        head += " fwd vs torch |"
+    head += " bwd ms | bwd vs cs231n |"
+    if with_numpy:
+        head += " bwd vs numpy |"
+    if has_t:
+        head += " bwd vs torch |"
+    print(head, file=out)
+    print("|" + "---|" * (head.count("|") - 1), file=out)
+    ratios = {"fwd_cs": [], "fwd_np": [], "fwd_t": [], "bwd_cs": [], "bwd_np": [], "bwd_t": []}
+    for r in conv_rows:
+        f, b = r["fwd"], r["bwd"]
+        gf = r["flops"] / f[0] / 1e9
+        cells = [r["name"], _fmt(f[0] * 1e3, 3), _fmt(gf, 1), _fmt(100 * gf / roof, 0),
+                 _fmt(f[0] / f[1])]
+        ratios["fwd_cs"].append(f[0] / f[1])
+        i = 2
+        if with_numpy:
+            cells.append(_fmt(f[0] / f[i]))
+            ratios["fwd_np"].append(f[0] / f[i])
+            i += 1
+        if has_t:
+            cells.append(_fmt(f[0] / f[i]))
+            ratios["fwd_t"].append(f[0] / f[i])
+        cells += [_fmt(b[0] * 1e3, 3), _fmt(b[0] / b[1])]
+        ratios["bwd_cs"].append(b[0] / b[1])
+        i = 2
+        if with_numpy:
+            cells.append(_fmt(b[0] / b[i]))
+            ratios["bwd_np"].append(b[0] / b[i])
+            i += 1
+        if has_t:
+            cells.append(_fmt(b[0] / b[i]))
+            ratios["bwd_t"].append(b[0] / b[i])
+        print("| " + " | ".join(cells) + " |", file=out)
+    geo = ["**geomean**", "", "", "", _fmt(geomean(ratios["fwd_cs"]))]
+    if with_numpy:
+        geo.append(_fmt(geomean(ratios["fwd_np"])))
+    if has_t:
+        geo.append(_fmt(geomean(ratios["fwd_t"])))
+    geo += ["", _fmt(geomean(ratios["bwd_cs"]))]
+    if with_numpy:
+        geo.append(_fmt(geomean(ratios["bwd_np"])))
+    if has_t:
+        geo.append(_fmt(geomean(ratios["bwd_t"])))
+    print("| " + " | ".join(geo) + " |", file=out)
+    both = [a * b for a, b in zip(ratios["fwd_cs"], ratios["bwd_cs"])]
+    print(f"\nfastconv vs cs231n, fwd and bwd together: geomean ratio "
+          f"{_fmt(math.sqrt(geomean(both)), 3)} (speed-up {_fmt(1 / math.sqrt(geomean(both)), 1)}x)",
+          file=out)
+    if with_numpy:
+        both = [a * b for a, b in zip(ratios["fwd_np"], ratios["bwd_np"])]
+        print(f"fastconv vs numpy,  fwd and bwd together: geomean ratio "
+              f"{_fmt(math.sqrt(geomean(both)), 3)} (speed-up {_fmt(1 / math.sqrt(geomean(both)), 1)}x)",
+              file=out)
+    if has_t:
+        print(f"fastconv vs torch: fwd geomean {_fmt(geomean(ratios['fwd_t']), 3)}, bwd geomean "
+              f"{_fmt(geomean(ratios['bwd_t']), 3)}; worst fwd {_fmt(max(ratios['fwd_t']))}, "
+              f"worst bwd {_fmt(max(ratios['bwd_t']))}", file=out)
+    if pool_rows:
+        print("\n## pooling forward + backward, float32\n", file=out)
+        print("| case | ms | GB/s |" + (" vs torch |" if has_t else ""), file=out)
+        print("|---|---|---|" + ("---|" if has_t else ""), file=out)
+        for r in pool_rows:
+            cells = [r["name"], _fmt(r["t"][0] * 1e3, 3), _fmt(r["gbps"], 1)]
+            if has_t:
+                cells.append(_fmt(r["t"][0] / r["t"][-1]))
+            print("| " + " | ".join(cells) + " |", file=out)
+        if has_t:
+            print(f"\npooling vs torch: geomean ratio "
+                  f"{_fmt(geomean([r['t'][0] / r['t'][-1] for r in pool_rows]), 3)}", file=out)
+
+
+def main(argv=None, out=sys.stdout):
+    parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few layers, fewer repeats")
+    parser.add_argument("--repeat", type=int, default=None, help="interleaved rounds per case")
+    parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) plain-NumPy peer")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--layers", nargs="*", default=None, help="layer names to run")
+    args = parser.parse_args(argv)
+    repeat = args.repeat or (3 if args.quick else 7)
+    names = args.layers or (list(QUICK) if args.quick else list(LAYERS))
+    torch = None if args.no_torch else _torch()
+    if torch is not None:
+        torch.set_num_threads(fastconv.get_num_threads())
+    print(f"fastconv {fastconv.__version__}: {fastconv.get_num_threads()} threads, OpenMP "
+          f"{fastconv.openmp_enabled()}, GEMM kernel {_conv.gemm_variant()}; numpy "
+          f"{np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"),
+          file=out)
+    roof = gemm_roof()
+    print(f"GEMM roof (NumPy's BLAS, 1536^3 float32): {roof:.1f} GFLOP/s", file=out, flush=True)
+    conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
+    pool_rows = [] if args.quick and not torch else bench_pool(repeat, torch, out)
+    report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
+    return 0

@@ -74,11 +74,19 @@ def set_num_threads(n):
 
 
 def resolve_threads(num_threads, work=None):
-    """The thread count for one call: the keyword, else the default."""
-    n = get_num_threads() if num_threads is None else _check_threads("num_threads", num_threads)
-    if _forked_child or (work is not None and work < SERIAL_WORK):
-        return 1
-    return n
+    """The thread count for one call.
+
+    An explicit ``num_threads`` is used as given; the default
+    (:func:`get_num_threads`) drops to 1 for problems under ``SERIAL_WORK``.
+    Forked children always run on one thread.
+    """
+    if num_threads is not None:
+        n = _check_threads("num_threads", num_threads)
+    else:
+        n = get_num_threads()
+        if work is not None and work < SERIAL_WORK:
+            n = 1
+    return 1 if _forked_child else n
 
 
 def _after_fork_in_child():

@@ -291,3 +291,36 @@ def test_forked_child_does_not_deadlock():
     assert out.stdout.strip() == "OK", (
         f"fastconv in a fork()ed child after use in the parent: {out.stdout.strip()}\n"
         f"{out.stderr[-2000:]}")
+
+
+# --- races: every kernel's private state must really be private -------------------------
+# (a regression test: the average-pooling kernels once computed window bounds through
+# pointers, which Cython's prange left shared between threads)
+
+_RACE_CASES = [
+    ("avg_pool2d", lambda x, n: fc.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False,
+                                              num_threads=n)),
+    ("avg_pool2d_backward", lambda x, n: fc.avg_pool2d_backward(
+        np.ones((8, 16, 33, 32)), x.shape, 3, 2, 1, ceil_mode=True, count_include_pad=False,
+        num_threads=n)),
+    ("max_pool2d", lambda x, n: fc.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True,
+                                              return_indices=True, num_threads=n)),
+    ("conv2d", lambda x, n: fc.conv2d(x, np.ones((4, 16, 3, 3)), stride=2, padding=1,
+                                      dilation=2, num_threads=n)),
+    ("conv2d_backward", lambda x, n: fc.conv2d_backward(
+        np.ones((8, 4, 32, 31)), x, np.ones((4, 16, 3, 3)), stride=2, padding=1, dilation=2,
+        num_threads=n)),
+    ("im2col", lambda x, n: fc.im2col(x, 3, dilation=2, padding=1, stride=2, num_threads=n)),
+]
+
+
+@pytest.mark.parametrize("name,op", _RACE_CASES, ids=[c[0] for c in _RACE_CASES])
+def test_no_races_between_threads(name, op):
+    # large enough that both threads are busy at the same time
+    x = np.random.default_rng(3).standard_normal((8, 16, 65, 63))
+    want = op(x, 1)
+    for _ in range(10):
+        got = op(x, 2)
+        for a, b in zip(want if isinstance(want, tuple) else (want,),
+                        got if isinstance(got, tuple) else (got,)):
+            assert np.array_equal(a, b), name

@@ -99,20 +99,13 @@ def max_pool2d_backward(const floating[:, :, :, ::1] go,       # IN  (N, C, OH, 
     return bad
 
 
-cdef inline void avg_window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p_before, Py_ssize_t k,
-                            Py_ssize_t size, Py_ssize_t p_after,
-                            Py_ssize_t *start, Py_ssize_t *end, Py_ssize_t *pool) noexcept nogil:
-    cdef Py_ssize_t a = o * s - p_before
-    cdef Py_ssize_t b = a + k
-    if b > size + p_after:
-        b = size + p_after
-    pool[0] = b - a
-    if a < 0:
-        a = 0
-    if b > size:
-        b = size
-    start[0] = a
-    end[0] = b
+cdef inline Py_ssize_t clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+# Window bounds are computed by plain assignments inside the prange bodies:
+# Cython makes assigned variables thread-private, but not variables written
+# only through a pointer (those would be shared between threads -- a race).
 
 
 @cython.boundscheck(False)
@@ -133,9 +126,17 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
             c = plane % C
             xp = &x[n, c, 0, 0]
             for oy in range(OH):
-                avg_window(oy, sh, pt, kh, H, pb, &y0, &y1, &ph)
+                y0 = oy * sh - pt
+                y1 = y0 + kh if y0 + kh < H + pb else H + pb
+                ph = y1 - y0
+                y0 = clamp(y0, 0, H)
+                y1 = clamp(y1, 0, H)
                 for ox in range(OW):
-                    avg_window(ox, sw, pl, kw, W, pr, &x0, &x1, &pw)
+                    x0 = ox * sw - pl
+                    x1 = x0 + kw if x0 + kw < W + pr else W + pr
+                    pw = x1 - x0
+                    x0 = clamp(x0, 0, W)
+                    x1 = clamp(x1, 0, W)
                     s = 0
                     for iy in range(y0, y1):
                         for ix in range(x0, x1):
@@ -162,9 +163,17 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] go,   # IN  (N, C, OH, OW)
             c = plane % C
             gp = &gx[n, c, 0, 0]
             for oy in range(OH):
-                avg_window(oy, sh, pt, kh, H, pb, &y0, &y1, &ph)
+                y0 = oy * sh - pt
+                y1 = y0 + kh if y0 + kh < H + pb else H + pb
+                ph = y1 - y0
+                y0 = clamp(y0, 0, H)
+                y1 = clamp(y1, 0, H)
                 for ox in range(OW):
-                    avg_window(ox, sw, pl, kw, W, pr, &x0, &x1, &pw)
+                    x0 = ox * sw - pl
+                    x1 = x0 + kw if x0 + kw < W + pr else W + pr
+                    pw = x1 - x0
+                    x0 = clamp(x0, 0, W)
+                    x1 = clamp(x1, 0, W)
                     div = ph * pw if count_include_pad else (y1 - y0) * (x1 - x0)
                     gval = go[n, c, oy, ox] / div
                     for iy in range(y0, y1):

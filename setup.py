@@ -91,6 +91,7 @@ class BuildExt(build_ext):
 
 
 def extensions():
+    import numpy
     from Cython.Build import cythonize
 
     debug = _flag("FASTCONV_DEBUG")
@@ -98,7 +99,7 @@ def extensions():
         Extension(
             "fastconv._kernels." + name,
             [os.path.join(KERNELS, name + ".pyx")],
-            include_dirs=[KERNELS],
+            include_dirs=[KERNELS, numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )
         for name in MODULES

@@ -106,18 +106,28 @@ _local = threading.local()
 
 
 def workspace(rows, cols, dtype):
-    """A ``(rows, cols)`` scratch array, reused across calls by each Python thread.
+    """Scratch memory for ``rows`` threads of ``cols`` elements each (a flat array).
 
-    Reusing it avoids first-touch page faults on every call.  Its size is
-    bounded by the tile sizes the wrappers choose (see ``conv.py``).
+    Kept per Python thread and reused across calls, which avoids first-touch
+    page faults on every call.  Its size is bounded by the tile sizes the
+    wrappers choose (see ``conv.py``).
     """
-    need = max(int(rows), 1) * max(int(cols), 1)
-    cache = getattr(_local, "buffers", None)
-    if cache is None:
-        cache = _local.buffers = {}
-    key = np.dtype(dtype).char
-    buf = cache.get(key)
-    if buf is None or buf.size < need:
+    need = rows * cols if rows * cols > 0 else 1
+    try:
+        buf = _local.buffers[dtype]
+    except (AttributeError, KeyError):
+        buf = None
+    if buf is None or buf.shape[0] < need:
         buf = np.empty(need, dtype=dtype)
-        cache[key] = buf
-    return buf[:need].reshape(max(int(rows), 1), max(int(cols), 1))
+        if not hasattr(_local, "buffers"):
+            _local.buffers = {}
+        _local.buffers[dtype] = buf
+    return buf
+
+
+
+
+def workspace2d(rows, cols, dtype):
+    """:func:`workspace` as a ``(rows, cols)`` array (at least one element per side)."""
+    rows, cols = max(rows, 1), max(cols, 1)
+    return workspace(rows, cols, dtype)[:rows * cols].reshape(rows, cols)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _validation as v
 from ._kernels import _conv
-from ._parallel import resolve_threads, workspace
+from ._parallel import resolve_threads, workspace, workspace2d
 
 TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
@@ -44,7 +44,7 @@ def _tile_len(rows, L, itemsize, tasks_outside=None):
     """
     lt = TILE_BYTES // (itemsize * max(rows, 1))
     lt = min(max(16, lt // 16 * 16), 4096, _round16(L))
-    if tasks_outside is not None and tasks_outside * _ceil_div(L, lt) < MIN_TASKS:
+    if tasks_outside and tasks_outside * _ceil_div(L, lt) < MIN_TASKS:
         want_tiles = _ceil_div(MIN_TASKS, tasks_outside)
         lt = min(lt, _round16(_ceil_div(L, want_tiles)))
     return lt
@@ -117,7 +117,26 @@ def _in_spatial(nd, g):
 # ------------------------------------------------------------------ forward
 
 
-def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
+ForwardPlan = namedtuple("ForwardPlan", "nd dt flip out_shape O Kg work dims lt ws_cols")
+
+# Validated plans of recent forward calls, keyed by everything that decides them
+# (shapes, dtypes and the arguments).  A hit skips argument normalisation, which
+# is most of the cost of a small call; the arrays themselves are still converted.
+_PLANS = {}
+_MAX_PLANS = 512
+
+
+def _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip):
+    if type(x) is not np.ndarray or type(weight) is not np.ndarray:
+        return None
+    if bias is not None and type(bias) is not np.ndarray:
+        return None
+    return (nd, x.shape, x.dtype, weight.shape, weight.dtype,
+            None if bias is None else (bias.shape, bias.dtype),
+            stride, padding, dilation, groups, flip)
+
+
+def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, flip):
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
@@ -130,23 +149,47 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
     if bias is not None and bias.shape != (g.O,):
         raise ValueError(f"`bias` must have shape ({g.O},) to match `weight` of shape "
                          f"{weight.shape}, got {bias.shape}")
-    out = v.empty("output", (g.N, g.O) + _out_spatial(nd, g), dt)
-    if out.size == 0:
-        return out
-    if flip:
-        weight = _flip(weight, nd)
-    xc = v.contiguous(x, dt).reshape(g.N, g.C, g.H, g.W)
-    w2 = v.contiguous(weight, dt).reshape(g.O, g.Kg)
-    b = _DUMMY[dt] if bias is None else v.contiguous(bias, dt)
-    n_threads = resolve_threads(num_threads, g.N * g.O * g.L * g.Kg)
+    out_shape = (g.N, g.O) + _out_spatial(nd, g)
+    v.check_alloc("output", out_shape, dt.itemsize)
     if _is_direct(g):
         lt = _tile_len(0, g.L, dt.itemsize, g.N * g.groups)
-        ws = workspace(1, 1, dt)
+        ws_cols = 1
     else:
         lt = _tile_len(g.Kg, g.L, dt.itemsize, g.N * g.groups)
-        ws = workspace(n_threads, g.Kg * lt, dt)
-    _conv.conv2d_forward(xc, w2, b, bias is not None, out.reshape(g.N, g.O, g.OH, g.OW), ws,
-                         *_kargs(g), lt, n_threads)
+        ws_cols = g.Kg * lt
+    dims = (g.N, g.C, g.H, g.W, g.O, g.OH, g.OW) + _kargs(g)
+    return ForwardPlan(nd, dt, flip, out_shape, g.O, g.Kg, g.N * g.O * g.L * g.Kg, dims, lt,
+                       ws_cols)
+
+
+def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
+    key = _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip)
+    try:
+        plan = None if key is None else _PLANS.get(key)
+    except TypeError:  # unhashable arguments (lists): no caching
+        key = plan = None
+    if plan is None:
+        plan = _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, flip)
+        if key is not None:
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[key] = plan
+        x = v.as_array("x", x)
+        weight = v.as_array("weight", weight)
+        bias = None if bias is None else v.as_array("bias", bias)
+    dt = plan.dt
+    out = np.empty(plan.out_shape, dt)
+    if out.size == 0:
+        return out
+    if plan.flip:
+        weight = _flip(weight, nd)
+    # C-contiguous buffers of the compute dtype; the kernel reads their sizes from the plan
+    xc = np.ascontiguousarray(x, dtype=dt)
+    wc = np.ascontiguousarray(weight, dtype=dt)
+    b = None if bias is None else np.ascontiguousarray(bias, dtype=dt)
+    n_threads = resolve_threads(num_threads, plan.work)
+    ws = workspace(n_threads, plan.ws_cols, dt)
+    _conv.conv2d_forward(xc, wc, b, out, ws, plan.ws_cols, *plan.dims, plan.lt, n_threads)
     return out
 
 
@@ -232,7 +275,7 @@ def _grad_input(go4, wt, g, dt, n_threads):
     cblk = max(1, min(g.Cg, _ceil_div(g.Cg, _ceil_div(MIN_TASKS, outside))))
     rows = cblk * g.kh * g.kw
     lt = _tile_len(rows, g.L, dt.itemsize)
-    ws = workspace(1, 1, dt) if _is_direct(g) else workspace(n_threads, rows * lt, dt)
+    ws = workspace2d(1, 1, dt) if _is_direct(g) else workspace2d(n_threads, rows * lt, dt)
     _conv.conv2d_backward_input(go4, wt, gx, ws, *_kargs(g), cblk, lt, n_threads)
     return gx
 
@@ -270,7 +313,7 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
             kb = max(16, _round16(kb // 2))
         kb = min(kb, g.Kg)
         lt = _tile_len(kb, g.L, dt.itemsize)
-        ws = workspace(n_threads, kb * lt, dt)
+        ws = workspace2d(n_threads, kb * lt, dt)
         _conv.conv2d_backward_weight(go4, xc, grad_weight, ws, *_kargs(g), kb, lt, n_threads)
     grad_weight = grad_weight.reshape(weight.shape)
     if flip:

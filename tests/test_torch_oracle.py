@@ -69,11 +69,13 @@ def check_conv(case, nd):
         assert_close(gb, N(bt.grad), case.dtype, s_gb, err_msg="grad_bias")
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @given(S.conv_cases(nd=2))
 def test_conv2d_vs_torch(case):
     check_conv(case, 2)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @given(S.conv_cases(nd=1))
 def test_conv1d_vs_torch(case):
     check_conv(case, 1)

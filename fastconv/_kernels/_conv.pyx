@@ -25,6 +25,7 @@ The wrappers in ``fastconv/conv.py`` and ``fastconv/im2col.py`` validate
 everything first; nothing here raises.
 """
 cimport cython
+cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset, memcpy
@@ -41,6 +42,7 @@ cdef extern from "fc_gemm.h" nogil:
                         const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                         double *C, Py_ssize_t ldc, int accumulate)
 
+cnp.import_array()
 _GEMM_VARIANT = fc_gemm_init().decode()
 
 
@@ -201,50 +203,70 @@ cdef inline bint is_direct(const Geom *g) noexcept nogil:
 
 # ------------------------------------------------------------------ forward
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def conv2d_forward(const floating[:, :, :, ::1] x,       # IN  (N, C, H, W)
-                   const floating[:, ::1] w,             # IN  (O, Cg*kh*kw)
-                   const floating[::1] bias,             # IN  (O,) used when has_bias
-                   bint has_bias,
-                   floating[:, :, :, ::1] out,           # OUT (N, O, OH, OW)
-                   floating[:, ::1] ws,                  # scratch (threads, Kg*lt)
-                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                   Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
-                   Py_ssize_t groups, Py_ssize_t lt, int n_threads):
-    cdef Py_ssize_t N = x.shape[0], O = out.shape[1]
-    cdef Geom g = make_geom(x.shape[1], x.shape[2], x.shape[3], out.shape[2], out.shape[3],
-                            kh, kw, sh, sw, pt, pl, dh, dw)
+cdef void forward_impl(const floating *x, const floating *w, const floating *bias,
+                       floating *out, floating *ws, Py_ssize_t ws_stride,
+                       Py_ssize_t N, Py_ssize_t O, const Geom *g,
+                       Py_ssize_t groups, Py_ssize_t lt, int n_threads) noexcept nogil:
     cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
     cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
     cdef Py_ssize_t n_tasks = N * groups * n_tiles
     cdef Py_ssize_t task, n, gi, t, l0, nl, o, l
-    cdef bint direct = is_direct(&g)
+    cdef bint direct = is_direct(g)
     cdef floating *buf
     cdef floating *dst
     cdef const floating *xc
     if n_tasks == 0 or Og == 0:
         return
-    with nogil:
-        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-            n = task // (groups * n_tiles)
-            gi = (task // n_tiles) % groups
-            t = task % n_tiles
-            l0 = t * lt
-            nl = L - l0
-            if nl > lt:
-                nl = lt
-            dst = &out[n, gi * Og, 0, 0] + l0
-            for o in range(Og):
-                for l in range(nl):
-                    dst[o * L + l] = bias[gi * Og + o] if has_bias else 0
-            xc = &x[n, gi * Cg, 0, 0]
-            if direct:
-                gemm_nn(Og, nl, Kg, &w[gi * Og, 0], Kg, xc + l0, L, dst, L, 1)
-            else:
-                buf = &ws[threadid(), 0]
-                im2col_tile(xc, &g, 0, Kg, l0, nl, buf, lt, 1)
-                gemm_nn(Og, nl, Kg, &w[gi * Og, 0], Kg, buf, lt, dst, L, 1)
+    for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+        n = task // (groups * n_tiles)
+        gi = (task // n_tiles) % groups
+        t = task % n_tiles
+        l0 = t * lt
+        nl = L - l0
+        if nl > lt:
+            nl = lt
+        dst = out + (n * O + gi * Og) * L + l0
+        for o in range(Og):
+            for l in range(nl):
+                dst[o * L + l] = bias[gi * Og + o] if bias != NULL else 0
+        xc = x + (n * g.C + gi * Cg) * g.H * g.W
+        if direct:
+            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, xc + l0, L, dst, L, 1)
+        else:
+            buf = ws + threadid() * ws_stride
+            im2col_tile(xc, g, 0, Kg, l0, nl, buf, lt, 1)
+            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, lt, dst, L, 1)
+
+
+def conv2d_forward(cnp.ndarray x,       # IN  (N, C, H, W), C-contiguous float32/float64
+                   cnp.ndarray w,       # IN  (O, Cg*kh*kw), same dtype
+                   object bias,         # IN  (O,) same dtype, or None
+                   cnp.ndarray out,     # OUT (N, O, OH, OW)
+                   cnp.ndarray ws,      # scratch: n_threads * ws_stride elements
+                   Py_ssize_t ws_stride,
+                   Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                   Py_ssize_t O, Py_ssize_t OH, Py_ssize_t OW,
+                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                   Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                   Py_ssize_t groups, Py_ssize_t lt, int n_threads):
+    """Forward convolution.  The wrapper guarantees dtypes, contiguity and sizes:
+    this entry takes raw buffers (no memoryview set-up) to keep small calls cheap."""
+    cdef Geom g = make_geom(C, H, W, OH, OW, kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef void *b = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *pw = cnp.PyArray_DATA(w)
+    cdef void *po = cnp.PyArray_DATA(out)
+    cdef void *pws = cnp.PyArray_DATA(ws)
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            forward_impl[float](<const float *>px, <const float *>pw, <const float *>b,
+                                <float *>po, <float *>pws, ws_stride, N, O, &g, groups, lt,
+                                n_threads)
+    else:
+        with nogil:
+            forward_impl[double](<const double *>px, <const double *>pw, <const double *>b,
+                                 <double *>po, <double *>pws, ws_stride, N, O, &g, groups, lt,
+                                 n_threads)
 
 
 # -------------------------------------------------------------- grad input

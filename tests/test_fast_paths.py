@@ -1,0 +1,54 @@
+"""Tests for the shape-selected fast paths and the forward plan cache."""
+import numpy as np
+import pytest
+
+import fastconv as fc
+import reference as ref
+from conftest import assert_close
+from fastconv import conv as conv_mod
+
+
+def test_plan_cache_hit_gives_fresh_correct_results():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 2, 2, 2))
+    for _ in range(3):  # same shapes, new values: every call must use its own arrays
+        x = rng.standard_normal((2, 2, 5, 5))
+        b = rng.standard_normal(3)
+        out = fc.conv2d(x, w, b, stride=(1, 2), padding=((1, 0), (0, 1)))
+        assert_close(out, ref.conv2d(x, w, b, stride=(1, 2), padding=((1, 0), (0, 1))), np.float64)
+    # a cached plan serves non-contiguous and byte-swapped arrays of the same shape and dtype
+    base = rng.standard_normal((2, 2, 10, 5))
+    strided = base[:, :, ::2]
+    assert_close(fc.conv2d(strided, w, b, stride=(1, 2), padding=((1, 0), (0, 1))),
+                 ref.conv2d(strided, w, b, stride=(1, 2), padding=((1, 0), (0, 1))), np.float64)
+
+
+def test_plan_cache_keys_separate_bias_dtype_and_flip():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 2, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    plain = fc.conv2d(x, w)
+    with_bias = fc.conv2d(x, w, np.ones(2, np.float32))
+    flipped = fc.conv2d(x, w, flip=True)
+    as64 = fc.conv2d(x.astype(np.float64), w)
+    assert plain.dtype == np.float32 and as64.dtype == np.float64
+    assert_close(with_bias, ref.conv2d(x, w, np.ones(2)), np.float32)
+    assert_close(flipped, ref.conv2d(x, w, flip=True), np.float32)
+    assert not np.allclose(plain, flipped)
+
+
+def test_unhashable_arguments_and_errors_are_not_cached():
+    x = np.ones((1, 1, 5, 5))
+    w = np.ones((1, 1, 3, 3))
+    assert_close(fc.conv2d(x, w, padding=[1, 1], stride=[2, 2]),
+                 ref.conv2d(x, w, padding=1, stride=2), np.float64)
+    for _ in range(2):  # an error must be raised every time, not only the first
+        with pytest.raises(ValueError, match="bias"):
+            fc.conv2d(x, w, np.ones(2))
+
+
+def test_plan_cache_is_bounded():
+    x = np.ones((1, 1, 4, 4))
+    for k in range(conv_mod._MAX_PLANS + 10):
+        fc.conv2d(x, np.ones((1, 1, 1, 1)), padding=k % 300, stride=1 + k // 300)
+    assert len(conv_mod._PLANS) <= conv_mod._MAX_PLANS

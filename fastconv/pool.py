@@ -83,10 +83,12 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     indices = v.empty("indices", shape, np.int64)
     if out.size:
         n_threads = resolve_threads(num_threads, out.size * g.kh * g.kw)
-        _pool.max_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
-                                 indices.reshape(g.N, g.C, g.OH, g.OW), return_indices,
-                                 g.kh, g.kw, g.sh, g.sw, g.pads[0][0], g.pads[1][0], g.dh, g.dw,
-                                 n_threads)
+        ok = _pool.max_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
+                                      indices.reshape(g.N, g.C, g.OH, g.OW), return_indices,
+                                      g.kh, g.kw, g.sh, g.sw, g.pads[0][0], g.pads[1][0], g.dh,
+                                      g.dw, n_threads)
+        if not ok:
+            raise MemoryError("max pooling could not allocate its per-thread scratch row")
     return (out, indices) if return_indices else out
 
 

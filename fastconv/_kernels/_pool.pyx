@@ -15,9 +15,10 @@ raises.
 """
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
 
 cdef extern from "fc_omp.h" nogil:
     pass
@@ -30,6 +31,82 @@ cdef inline Py_ssize_t first_valid(Py_ssize_t start, Py_ssize_t d) noexcept nogi
     return start + ((-start + d - 1) // d) * d
 
 
+cdef inline void col_range(Py_ssize_t x0, Py_ssize_t step, Py_ssize_t count, Py_ssize_t W,
+                           Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    """[lo, hi): the o in [0, count) with 0 <= x0 + o*step < W."""
+    cdef Py_ssize_t a, b
+    a = 0 if x0 >= 0 else (-x0 + step - 1) // step
+    b = 0 if x0 > W - 1 else (W - 1 - x0) // step + 1
+    if a > count:
+        a = count
+    if b > count:
+        b = count
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+cdef void max_plane(const floating *xp, floating *op, int64_t *ip, int32_t *tap,
+                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
+    """Max pooling of one plane, one output row at a time.
+
+    For each window tap (i, j) in row-major order, the whole output row is
+    updated with ``v > m or v != v`` -- the same order and rule as visiting
+    each window on its own, but the inner loop runs along the row.  With
+    ``ip`` (indices wanted), ``tap`` (a row of OW int32) records the winning
+    tap, turned into an offset in the plane once the row is done; -1 means
+    no element beat -inf and the index is the window's first input element,
+    as in ATen.
+    """
+    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, hs
+    cdef floating *orow
+    cdef int64_t *irow
+    cdef const floating *src
+    cdef floating v, m
+    cdef int32_t t
+    cdef bint upd
+    for oy in range(OH):
+        orow = op + oy * OW
+        for ox in range(OW):
+            orow[ox] = -INFINITY
+        if ip != NULL:
+            for ox in range(OW):
+                tap[ox] = -1
+        for i in range(kh):
+            iy = oy * sh - pt + i * dh
+            if iy < 0 or iy >= H:
+                continue
+            for j in range(kw):
+                x0 = j * dw - pl
+                col_range(x0, sw, OW, W, &lo, &hi)
+                src = xp + iy * W + x0
+                if ip != NULL:
+                    t = <int32_t>(i * kw + j)
+                    for ox in range(lo, hi):
+                        v = src[ox * sw]
+                        m = orow[ox]
+                        upd = (v > m) | (v != v)
+                        orow[ox] = v if upd else m
+                        tap[ox] = t if upd else tap[ox]
+                else:
+                    for ox in range(lo, hi):
+                        v = src[ox * sw]
+                        m = orow[ox]
+                        orow[ox] = v if ((v > m) | (v != v)) else m
+        if ip != NULL:
+            irow = ip + oy * OW
+            hs = first_valid(oy * sh - pt, dh)
+            for ox in range(OW):
+                if tap[ox] < 0:
+                    irow[ox] = hs * W + first_valid(ox * sw - pl, dw)
+                else:
+                    irow[ox] = ((oy * sh - pt + (tap[ox] // kw) * dh) * W
+                                + ox * sw - pl + (tap[ox] % kw) * dw)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def max_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
@@ -39,35 +116,29 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
                        int n_threads):
+    """Returns False if a thread could not allocate its row of tap numbers."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t plane, n, c, oy, ox, hs, ws_, iy, ix, i, j, best
-    cdef floating m, v
-    cdef const floating *xp
-    with nogil:
-        for plane in prange(N * C, num_threads=n_threads, schedule="static"):
+    cdef Py_ssize_t plane, n, c
+    cdef int32_t *tap = NULL
+    cdef int failed = 0
+    cdef int *status = &failed   # written through a pointer: shared by the threads
+    with nogil, parallel(num_threads=n_threads):
+        tap = NULL
+        if want_indices:
+            tap = <int32_t *>malloc((OW + 1) * sizeof(int32_t))
+            if tap == NULL:
+                status[0] = 1
+        for plane in prange(N * C, schedule="static"):
+            if want_indices and tap == NULL:
+                continue
             n = plane // C
             c = plane % C
-            xp = &x[n, c, 0, 0]
-            for oy in range(OH):
-                hs = first_valid(oy * sh - pt, dh)
-                for ox in range(OW):
-                    ws_ = first_valid(ox * sw - pl, dw)
-                    m = -INFINITY
-                    best = hs * W + ws_
-                    iy = hs
-                    while iy < H and iy < oy * sh - pt + kh * dh:
-                        ix = ws_
-                        while ix < W and ix < ox * sw - pl + kw * dw:
-                            v = xp[iy * W + ix]
-                            if v > m or v != v:
-                                m = v
-                                best = iy * W + ix
-                            ix = ix + dw
-                        iy = iy + dh
-                    out[n, c, oy, ox] = m
-                    if want_indices:
-                        indices[n, c, oy, ox] = best
+            max_plane(&x[n, c, 0, 0], &out[n, c, 0, 0],
+                      &indices[n, c, 0, 0] if want_indices else NULL, tap,
+                      H, W, OH, OW, kh, kw, sh, sw, pt, pl, dh, dw)
+        free(tap)
+    return not failed
 
 
 @cython.boundscheck(False)
@@ -99,13 +170,56 @@ def max_pool2d_backward(const floating[:, :, :, ::1] go,       # IN  (N, C, OH, 
     return bad
 
 
-cdef inline Py_ssize_t clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    return lo if v < lo else (hi if v > hi else v)
+# Per-plane work lives in cdef functions whose locals are their own; a prange
+# body only computes the plane.  (Variables a prange body writes only through
+# a pointer would be shared between threads -- the average-pooling kernels once
+# raced that way.)
 
 
-# Window bounds are computed by plain assignments inside the prange bodies:
-# Cython makes assigned variables thread-private, but not variables written
-# only through a pointer (those would be shared between threads -- a race).
+cdef inline Py_ssize_t avg_div(Py_ssize_t o, Py_ssize_t s, Py_ssize_t pb_, Py_ssize_t k,
+                               Py_ssize_t size, Py_ssize_t pa, bint include_pad) noexcept nogil:
+    """Window length along one dimension: clipped to the padded input
+    (count_include_pad) or to the input itself."""
+    cdef Py_ssize_t a = o * s - pb_
+    cdef Py_ssize_t b = a + k
+    if b > size + pa:
+        b = size + pa
+    if not include_pad:
+        if a < 0:
+            a = 0
+        if b > size:
+            b = size
+    return b - a
+
+
+cdef void avg_plane(const floating *xp, floating *op,
+                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+                    bint include_pad) noexcept nogil:
+    """Average pooling of one plane, one output row at a time.  Each output's
+    sum runs over its window in row-major order, then is divided once."""
+    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, ph, y0
+    cdef floating *orow
+    cdef const floating *src
+    for oy in range(OH):
+        orow = op + oy * OW
+        y0 = oy * sh - pt
+        ph = avg_div(oy, sh, pt, kh, H, pb, include_pad)
+        for ox in range(OW):
+            orow[ox] = 0
+        for i in range(kh):
+            iy = y0 + i
+            if iy < 0 or iy >= H:
+                continue
+            for j in range(kw):
+                x0 = j - pl
+                col_range(x0, sw, OW, W, &lo, &hi)
+                src = xp + iy * W + x0
+                for ox in range(lo, hi):
+                    orow[ox] = orow[ox] + src[ox * sw]
+        for ox in range(OW):
+            orow[ox] = orow[ox] / (ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
 
 
 @cython.boundscheck(False)
@@ -117,32 +231,39 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                        bint count_include_pad, int n_threads):
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t plane, n, c, oy, ox, y0, y1, x0, x1, ph, pw, iy, ix, div
-    cdef floating s
-    cdef const floating *xp
+    cdef Py_ssize_t plane, n, c
     with nogil:
         for plane in prange(N * C, num_threads=n_threads, schedule="static"):
             n = plane // C
             c = plane % C
-            xp = &x[n, c, 0, 0]
-            for oy in range(OH):
-                y0 = oy * sh - pt
-                y1 = y0 + kh if y0 + kh < H + pb else H + pb
-                ph = y1 - y0
-                y0 = clamp(y0, 0, H)
-                y1 = clamp(y1, 0, H)
-                for ox in range(OW):
-                    x0 = ox * sw - pl
-                    x1 = x0 + kw if x0 + kw < W + pr else W + pr
-                    pw = x1 - x0
-                    x0 = clamp(x0, 0, W)
-                    x1 = clamp(x1, 0, W)
-                    s = 0
-                    for iy in range(y0, y1):
-                        for ix in range(x0, x1):
-                            s = s + xp[iy * W + ix]
-                    div = ph * pw if count_include_pad else (y1 - y0) * (x1 - x0)
-                    out[n, c, oy, ox] = s / div
+            avg_plane(&x[n, c, 0, 0], &out[n, c, 0, 0], H, W, OH, OW, kh, kw, sh, sw,
+                      pt, pb, pl, pr, count_include_pad)
+
+
+cdef void avg_plane_backward(const floating *gp, floating *xp,
+                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+                             bint include_pad) noexcept nogil:
+    """Spread each output's gradient / divisor over its window, one output row at a time."""
+    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, ph, y0
+    cdef const floating *grow
+    cdef floating *dst
+    for oy in range(OH):
+        grow = gp + oy * OW
+        y0 = oy * sh - pt
+        ph = avg_div(oy, sh, pt, kh, H, pb, include_pad)
+        for i in range(kh):
+            iy = y0 + i
+            if iy < 0 or iy >= H:
+                continue
+            for j in range(kw):
+                x0 = j - pl
+                col_range(x0, sw, OW, W, &lo, &hi)
+                dst = xp + iy * W + x0
+                for ox in range(lo, hi):
+                    dst[ox * sw] = dst[ox * sw] + grow[ox] / (
+                        ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
 
 
 @cython.boundscheck(False)
@@ -154,28 +275,10 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] go,   # IN  (N, C, OH, OW)
                         bint count_include_pad, int n_threads):
     cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], H = gx.shape[2], W = gx.shape[3]
     cdef Py_ssize_t OH = go.shape[2], OW = go.shape[3]
-    cdef Py_ssize_t plane, n, c, oy, ox, y0, y1, x0, x1, ph, pw, iy, ix, div
-    cdef floating gval
-    cdef floating *gp
+    cdef Py_ssize_t plane, n, c
     with nogil:
         for plane in prange(N * C, num_threads=n_threads, schedule="static"):
             n = plane // C
             c = plane % C
-            gp = &gx[n, c, 0, 0]
-            for oy in range(OH):
-                y0 = oy * sh - pt
-                y1 = y0 + kh if y0 + kh < H + pb else H + pb
-                ph = y1 - y0
-                y0 = clamp(y0, 0, H)
-                y1 = clamp(y1, 0, H)
-                for ox in range(OW):
-                    x0 = ox * sw - pl
-                    x1 = x0 + kw if x0 + kw < W + pr else W + pr
-                    pw = x1 - x0
-                    x0 = clamp(x0, 0, W)
-                    x1 = clamp(x1, 0, W)
-                    div = ph * pw if count_include_pad else (y1 - y0) * (x1 - x0)
-                    gval = go[n, c, oy, ox] / div
-                    for iy in range(y0, y1):
-                        for ix in range(x0, x1):
-                            gp[iy * W + ix] = gp[iy * W + ix] + gval
+            avg_plane_backward(&go[n, c, 0, 0], &gx[n, c, 0, 0], H, W, OH, OW, kh, kw, sh, sw,
+                               pt, pb, pl, pr, count_include_pad)

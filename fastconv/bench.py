@@ -47,11 +47,15 @@ POOLS = [
 # ----------------------------------------------------------------- timing
 
 
-def interleaved(funcs, repeat, min_time=0.2):
+def interleaved(funcs, repeat, min_time=0.2, pause=0.003):
     """Median seconds of each function, run in turn ``repeat`` times (after a warm-up).
 
     Calls that take less than ``min_time / repeat`` are batched so each sample
-    lasts long enough to time.
+    lasts long enough to time.  A pause separates the functions: threading
+    runtimes keep their idle workers spinning for a while after a parallel call
+    (OpenMP for a fraction of a millisecond, OpenBLAS -- behind NumPy's matmul --
+    for about 0.1 s), and fastconv, torch and NumPy each have their own, so
+    back-to-back calls would steal each other's cores.
     """
     loops = []
     for f in funcs:
@@ -63,6 +67,7 @@ def interleaved(funcs, repeat, min_time=0.2):
     samples = [[] for _ in funcs]
     for _ in range(repeat):
         for i, f in enumerate(funcs):
+            time.sleep(pause)
             t0 = time.perf_counter()
             for _ in range(loops[i]):
                 f()
@@ -134,12 +139,20 @@ def _torch():
     return torch
 
 
-def gemm_roof(dtype=np.float32, n=1536, repeat=5):
-    """Best GFLOP/s of NumPy's BLAS on a square matmul (the machine's GEMM roof here)."""
+def gemm_roof(dtype=np.float32, n=2048, repeat=5):
+    """Best GFLOP/s of NumPy's BLAS on a large square matmul (the GEMM roof here).
+
+    The best of the runs, not the median: it is the rate this machine can reach.
+    """
     a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
     b = a.copy()
-    (t,) = interleaved([lambda: a @ b], repeat)
-    return 2 * n**3 / t / 1e9
+    a @ b
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 # ------------------------------------------------------------------ table
@@ -172,8 +185,9 @@ def bench_conv(names, repeat, with_numpy, torch, out):
             fwd.append(lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p))
             bwd.append(lambda: torch.ops.aten.convolution_backward(
                 tgo, tx, tw, [O], [s, s], [p, p], [1, 1], False, [0, 0], 1, [True, True, True]))
-        tf = interleaved(fwd, repeat)
-        tb_ = interleaved(bwd, repeat)
+        # the cs231n and numpy peers call OpenBLAS, whose idle threads spin ~0.1 s
+        tf = interleaved(fwd, repeat, pause=0.15)
+        tb_ = interleaved(bwd, repeat, pause=0.15)
         row = {"name": name, "flops": flops, "fwd": tf, "bwd": tb_}
         rows.append(row)
         tt = ("  torch %8.3f ms  ratio %5.2f |" % (tf[-1] * 1e3, tf[0] / tf[-1])) if torch else ""
@@ -218,6 +232,79 @@ def bench_pool(repeat, torch, out):
         print(f"  {name:17s} fwd+bwd {t[0] * 1e3:8.3f} ms ({moved:5.1f} GB/s){tt}", file=out,
               flush=True)
     return rows
+
+
+def peak_extra_bytes(func):
+    """Peak bytes NumPy allocated during ``func()`` beyond what was live before.
+
+    Counts the result and every temporary (fastconv's workspaces are NumPy
+    arrays, so they are counted when they are first made); run ``func`` once
+    before to see the steady state, where cached workspaces already exist.
+    """
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = func()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak - base
+
+
+def bench_memory(out):
+    """Extra peak memory of conv2d forward and backward on the VGG block."""
+    import fastconv._parallel as par
+
+    N, C, H, W, O, k, s, p = LAYERS["VGG block"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((O, C, k, k), dtype=np.float32)
+    y = fastconv.conv2d(x, w, stride=s, padding=p)
+    go = np.ones_like(y)
+    base = x.nbytes + w.nbytes + y.nbytes
+    rows = []
+    for name, f in (("forward", lambda: fastconv.conv2d(x, w, stride=s, padding=p)),
+                    ("backward", lambda: fastconv.conv2d_backward(go, x, w, stride=s, padding=p))):
+        if hasattr(par._local, "buffers"):
+            par._local.buffers.clear()   # cold: the workspace is allocated inside the call
+        cold = peak_extra_bytes(f)
+        warm = peak_extra_bytes(f)
+        rows.append((name, cold, warm))
+    print("\n## extra peak memory, VGG block float32 (x + weight + output = "
+          f"{base / 2**20:.1f} MiB)\n", file=out)
+    print("| pass | first call | later calls | first call / (x+w+out) |", file=out)
+    print("|---|---|---|---|", file=out)
+    for name, cold, warm in rows:
+        print(f"| {name} | {cold / 2**20:.2f} MiB | {warm / 2**20:.2f} MiB | {cold / base:.2f}x |",
+              file=out)
+    print("(results included: the forward output alone is "
+          f"{y.nbytes / base:.2f}x; the rest is the reused per-thread workspace)", file=out)
+    return rows
+
+
+def bench_threads(repeat, out):
+    """Speed-up of the default thread count over one thread on the big layers."""
+    n = fastconv.get_num_threads()
+    print(f"\n## thread scaling, conv2d forward + backward float32 ({n} threads vs 1)\n",
+          file=out)
+    print("| layer | 1 thread ms | %d threads ms | speed-up |" % n, file=out)
+    print("|---|---|---|---|", file=out)
+    for name in ("VGG block", "CIFAR mid", "ResNet 1x1", "ResNet strided", "ResNet stem"):
+        N, C, H, W, O, k, s, p = LAYERS[name]
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((O, C, k, k), dtype=np.float32)
+        go = np.ones_like(fastconv.conv2d(x, w, stride=s, padding=p))
+
+        def step(t):
+            fastconv.conv2d(x, w, stride=s, padding=p, num_threads=t)
+            fastconv.conv2d_backward(go, x, w, stride=s, padding=p, num_threads=t)
+        t1, tn = interleaved([lambda: step(1), lambda: step(n)], repeat)
+        print(f"| {name} | {t1 * 1e3:.1f} | {tn * 1e3:.1f} | {t1 / tn:.2f}x |", file=out, flush=True)
 
 
 def report(conv_rows, pool_rows, roof, torch, with_numpy, out):
@@ -318,8 +405,14 @@ def main(argv=None, out=sys.stdout):
           f"{np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"),
           file=out)
     roof = gemm_roof()
-    print(f"GEMM roof (NumPy's BLAS, 1536^3 float32): {roof:.1f} GFLOP/s", file=out, flush=True)
+    print(f"GEMM roof (NumPy's BLAS, best of 2048^3 float32): {roof:.1f} GFLOP/s", file=out,
+          flush=True)
+    time.sleep(0.3)  # let OpenBLAS's threads stop spinning
     conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
     pool_rows = [] if args.quick and not torch else bench_pool(repeat, torch, out)
     report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
+    if not args.quick:
+        bench_memory(out)
+        if fastconv.get_num_threads() > 1:
+            bench_threads(repeat, out)
     return 0

@@ -93,6 +93,25 @@ cdef inline void valid_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count, 
     hi[0] = b
 
 
+cdef inline void segment_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count,
+                               Py_ssize_t W, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    """valid_range without divisions for the common stride 1."""
+    cdef Py_ssize_t a, b
+    if step != 1:
+        valid_range(ix0, step, count, W, lo, hi)
+        return
+    a = -ix0 if ix0 < 0 else 0
+    b = W - ix0
+    if a > count:
+        a = count
+    if b > count:
+        b = count
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
 cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-block base
                       Py_ssize_t r0, Py_ssize_t r1,
                       Py_ssize_t l0, Py_ssize_t nl,
@@ -101,22 +120,27 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
 
     Row r = c*kh*kw + i*kw + j (c relative to ``xc``), column l = oy*OW + ox.
     Element (r, l) goes to ``buf[(r - r0)*rs + (l - l0)*cs]``: ``cs == 1`` writes
-    the im2col tile, ``rs == 1`` its transpose.
+    the im2col tile, ``rs == 1`` its transpose.  The rows are walked as
+    (c, i, j) with carries and the columns as output-row segments, so the
+    only divisions are per tile (and per segment for strides > 1).
     """
-    cdef Py_ssize_t r, c, rem, i, j, oy, ox, p, seg, iy, lo, hi, q
+    cdef Py_ssize_t r, c, i, j, oy, ox, oy0, ox0, p, seg, iy, lo, hi, q
     cdef Py_ssize_t ix0 = 0
     cdef const floating *plane
     cdef const floating *src = xc
     cdef floating *row
+    if r1 <= r0 or nl <= 0:
+        return
+    oy0 = l0 // g.OW
+    ox0 = l0 - oy0 * g.OW
+    c = r0 // g.khw
+    i = (r0 - c * g.khw) // g.kw
+    j = r0 - c * g.khw - i * g.kw
     for r in range(r0, r1):
-        c = r // g.khw
-        rem = r - c * g.khw
-        i = rem // g.kw
-        j = rem - i * g.kw
         plane = xc + c * g.H * g.W
         row = buf + (r - r0) * rs
-        oy = l0 // g.OW
-        ox = l0 - oy * g.OW
+        oy = oy0
+        ox = ox0
         p = 0
         while p < nl:
             seg = g.OW - ox
@@ -129,18 +153,18 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
             else:
                 src = plane + iy * g.W
                 ix0 = ox * g.sw - g.pl + j * g.dw
-                valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
+                segment_range(ix0, g.sw, seg, g.W, &lo, &hi)
             if cs == 1:
-                if lo > 0:
-                    memset(row + p, 0, lo * sizeof(floating))
-                if hi > lo:
-                    if g.sw == 1:
-                        memcpy(row + p + lo, src + ix0 + lo, (hi - lo) * sizeof(floating))
-                    else:
-                        for q in range(lo, hi):
-                            row[p + q] = src[ix0 + q * g.sw]
-                if hi < seg:
-                    memset(row + p + hi, 0, (seg - hi) * sizeof(floating))
+                for q in range(lo):
+                    row[p + q] = 0
+                if g.sw == 1:
+                    for q in range(lo, hi):
+                        row[p + q] = src[ix0 + q]
+                else:
+                    for q in range(lo, hi):
+                        row[p + q] = src[ix0 + q * g.sw]
+                for q in range(hi, seg):
+                    row[p + q] = 0
             else:
                 for q in range(lo):
                     row[(p + q) * cs] = 0
@@ -151,6 +175,13 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
             p += seg
             ox = 0
             oy += 1
+        j += 1
+        if j == g.kw:
+            j = 0
+            i += 1
+            if i == g.kh:
+                i = 0
+                c += 1
 
 
 cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (r1-r0) x nl
@@ -158,17 +189,20 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (
                           Py_ssize_t l0, Py_ssize_t nl,
                           floating *xc) noexcept nogil:                   # IN/OUT: channel-block base
     """Scatter-add rows [r0, r1), columns [l0, l0+nl) of a column matrix into images."""
-    cdef Py_ssize_t r, c, rem, i, j, oy, ox, p, seg, iy, ix0, lo, hi, q
+    cdef Py_ssize_t r, c, i, j, oy, ox, oy0, ox0, p, seg, iy, ix0, lo, hi, q
     cdef floating *dst
     cdef const floating *row
+    if r1 <= r0 or nl <= 0:
+        return
+    oy0 = l0 // g.OW
+    ox0 = l0 - oy0 * g.OW
+    c = r0 // g.khw
+    i = (r0 - c * g.khw) // g.kw
+    j = r0 - c * g.khw - i * g.kw
     for r in range(r0, r1):
-        c = r // g.khw
-        rem = r - c * g.khw
-        i = rem // g.kw
-        j = rem - i * g.kw
         row = buf + (r - r0) * ldb
-        oy = l0 // g.OW
-        ox = l0 - oy * g.OW
+        oy = oy0
+        ox = ox0
         p = 0
         while p < nl:
             seg = g.OW - ox
@@ -178,12 +212,23 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (
             if iy >= 0 and iy < g.H:
                 dst = xc + c * g.H * g.W + iy * g.W
                 ix0 = ox * g.sw - g.pl + j * g.dw
-                valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
-                for q in range(lo, hi):
-                    dst[ix0 + q * g.sw] += row[p + q]
+                segment_range(ix0, g.sw, seg, g.W, &lo, &hi)
+                if g.sw == 1:
+                    for q in range(lo, hi):
+                        dst[ix0 + q] += row[p + q]
+                else:
+                    for q in range(lo, hi):
+                        dst[ix0 + q * g.sw] += row[p + q]
             p += seg
             ox = 0
             oy += 1
+        j += 1
+        if j == g.kw:
+            j = 0
+            i += 1
+            if i == g.kh:
+                i = 0
+                c += 1
 
 
 cdef inline void gemm_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,

@@ -266,10 +266,30 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
 # ----------------------------------------------------------------- backward
 
 
-def _grad_input(go4, wt, g, dt, n_threads):
-    """grad_input (N, C, H, W) of a convolution with geometry g; wt is (G, Kg, Og)."""
+def _grad_input(go4, w4, g, dt, n_threads):
+    """grad_input (N, C, H, W) of a convolution with geometry g and weight w4 (O, Cg, kh, kw).
+
+    With stride 1 (and padding at most the dilated kernel extent) the input
+    gradient is itself a forward convolution: grad_output, padded by
+    ``d*(k-1) - p`` on each side, correlated with the kernel flipped in space
+    and transposed in channels.  That reuses the forward path (im2col tiles and
+    one GEMM with K = O/groups*kh*kw) instead of a GEMM with K = O/groups
+    followed by col2im.  Other strides use the col2im path.
+    """
+    if g.N == 0 or g.O == 0:
+        return v.zeros("grad_input", (g.N, g.C, g.H, g.W), dt)
+    ext_h, ext_w = g.dh * (g.kh - 1), g.dw * (g.kw - 1)
+    pt, pl = g.pads[0][0], g.pads[1][0]
+    # grad_output padding: before = d*(k-1) - p_before; after makes the output H
+    # (= d*(k-1) - p_after for a plain conv; longer with conv_transpose's output_padding)
+    pads = ((ext_h - pt, g.H - g.OH + pt), (ext_w - pl, g.W - g.OW + pl))
+    if g.sh == g.sw == 1 and min(min(pp) for pp in pads) >= 0 and not _is_direct(g):
+        wf = w4.reshape(g.groups, g.Og, g.Cg, g.kh, g.kw)[:, :, :, ::-1, ::-1]
+        wf = np.ascontiguousarray(wf.transpose(0, 2, 1, 3, 4)).reshape(g.C, g.Og, g.kh, g.kw)
+        return _forward(2, go4, wf, None, 1, pads, (g.dh, g.dw), g.groups, False, n_threads)
+    wt = np.ascontiguousarray(w4.reshape(g.groups, g.Og, g.Kg).transpose(0, 2, 1))
     gx = v.zeros("grad_input", (g.N, g.C, g.H, g.W), dt)
-    if gx.size == 0 or g.O == 0:
+    if gx.size == 0:
         return gx
     outside = g.N * g.groups
     cblk = max(1, min(g.Cg, _ceil_div(g.Cg, _ceil_div(MIN_TASKS, outside))))
@@ -301,10 +321,9 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     n_threads = resolve_threads(num_threads, g.N * g.O * g.L * g.Kg)
     go4 = v.contiguous(grad_output, dt).reshape(g.N, g.O, g.OH, g.OW)
     xc = v.contiguous(x, dt).reshape(g.N, g.C, g.H, g.W)
-    w3 = v.contiguous(weight, dt).reshape(g.groups, g.Og, g.Kg)
-    wt = np.ascontiguousarray(w3.transpose(0, 2, 1))
+    w4 = v.contiguous(weight, dt).reshape(g.O, g.Cg, g.kh, g.kw)
 
-    grad_input = _grad_input(go4, wt, g, dt, n_threads)
+    grad_input = _grad_input(go4, w4, g, dt, n_threads)
 
     grad_weight = v.zeros("grad_weight", (g.O, g.Kg), dt)
     if grad_weight.size and g.N and g.L:
@@ -438,9 +457,8 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
         return out
     n_threads = resolve_threads(num_threads, g.N * g.O * g.L * g.Kg)
     go4 = v.contiguous(x, dt).reshape(g.N, g.O, g.OH, g.OW)
-    w3 = v.contiguous(weight, dt).reshape(g.groups, g.Og, g.Kg)
-    wt = np.ascontiguousarray(w3.transpose(0, 2, 1))
-    gx = _grad_input(go4, wt, g, dt, n_threads)
+    w4 = v.contiguous(weight, dt).reshape(g.O, g.Cg, g.kh, g.kw)
+    gx = _grad_input(go4, w4, g, dt, n_threads)
     out = gx.reshape(out.shape)
     if bias is not None:
         out += v.contiguous(bias, dt).reshape((1, Cout) + (1,) * nd)

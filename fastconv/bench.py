@@ -108,27 +108,39 @@ def numpy_conv2d_backward(go, x, w, stride, pad):
     return gx, gw, go.sum(axis=(0, 2, 3))
 
 
+def _classic_cols(x, k, stride, pad):
+    from ._kernels._classic import im2col_classic
+
+    N, C, H, W = x.shape
+    OH = (H + 2 * pad - k) // stride + 1
+    OW = (W + 2 * pad - k) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    cols = np.zeros((C * k * k, OH * OW * N), dtype=x.dtype)
+    im2col_classic(xp, cols, k, stride, OH, OW)
+    return cols, OH, OW
+
+
 def cs231n_conv2d(x, w, stride, pad):
-    """Serial im2col of the whole batch, then one large matmul."""
+    """The classic approach: serial im2col of the whole batch, then one large matmul."""
     N = x.shape[0]
     O, _, k, _ = w.shape
-    cols = fastconv.im2col(x, k, padding=pad, stride=stride, num_threads=1)
-    OH = (x.shape[2] + 2 * pad - k) // stride + 1
-    cols2 = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)
-    out = w.reshape(O, -1) @ cols2
-    return out.reshape(O, N, OH, -1).transpose(1, 0, 2, 3)
+    cols, OH, OW = _classic_cols(x, k, stride, pad)
+    out = w.reshape(O, -1) @ cols
+    return out.reshape(O, OH, OW, N).transpose(3, 0, 1, 2)
 
 
 def cs231n_conv2d_backward(go, x, w, stride, pad):
+    from ._kernels._classic import col2im_classic
+
     N, C, H, W = x.shape
     O, _, k, _ = w.shape
-    cols = fastconv.im2col(x, k, padding=pad, stride=stride, num_threads=1)
-    cols2 = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)
-    go2 = go.transpose(1, 0, 2, 3).reshape(O, -1)
-    gw = (go2 @ cols2.T).reshape(w.shape)
-    dcols = (w.reshape(O, -1).T @ go2).reshape(cols.shape[1], N, -1).transpose(1, 0, 2)
-    gx = fastconv.col2im(dcols, (H, W), k, padding=pad, stride=stride, num_threads=1)
-    return gx, gw, go2.sum(axis=1)
+    cols, OH, OW = _classic_cols(x, k, stride, pad)
+    go2 = go.transpose(1, 2, 3, 0).reshape(O, -1)
+    gw = (go2 @ cols.T).reshape(w.shape)
+    dcols = np.ascontiguousarray(w.reshape(O, -1).T @ go2)
+    gxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
+    col2im_classic(dcols, gxp, k, stride, OH, OW)
+    return gxp[:, :, pad:pad + H, pad:pad + W], gw, go2.sum(axis=1)
 
 
 def _torch():

@@ -8,7 +8,9 @@ Workspace
 ---------
 Each thread gets one scratch tile of at most ``max(TILE_BYTES, rows*16*itemsize)``
 bytes, where ``rows`` is the number of im2col rows a task needs
-(``C/groups*kH*kW`` forward, fewer backward).  The tiles are kept per Python
+(``C/groups*kH*kW`` forward; grad_weight blocks of at most 64 rows; grad_input
+with stride 1 runs as a forward convolution with ``O/groups*kH*kW`` rows, else
+channel blocks).  The tiles are kept per Python
 thread and reused across calls.
 """
 from collections import namedtuple
@@ -103,7 +105,10 @@ def _flip(weight, nd):
 
 
 def _is_direct(g):
-    return (g.kh == g.kw == g.sh == g.sw == 1 and g.pads == ((0, 0), (0, 0)))
+    """1x1 kernel, stride 1, no padding, output plane == input plane: the kernels'
+    ``is_direct`` (which then takes no workspace).  Must match it exactly."""
+    return (g.kh == g.kw == g.sh == g.sw == 1 and g.pads == ((0, 0), (0, 0))
+            and g.OH == g.H and g.OW == g.W)
 
 
 def _out_spatial(nd, g):
@@ -126,10 +131,26 @@ _PLANS = {}
 _MAX_PLANS = 512
 
 
+def _plain(value):
+    """An int, a str, or a tuple of (tuples of) ints: arguments whose equality means
+    the same validation result.  (``True == 1`` and ``1.0 == 1`` but they must not
+    share a plan: a bool or float stride is a TypeError.)"""
+    t = type(value)
+    if t is int or t is str:
+        return True
+    if t is tuple:
+        return all(type(e) is int or (type(e) is tuple and all(type(u) is int for u in e))
+                   for e in value)
+    return False
+
+
 def _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip):
     if type(x) is not np.ndarray or type(weight) is not np.ndarray:
         return None
     if bias is not None and type(bias) is not np.ndarray:
+        return None
+    if not (type(groups) is int and type(flip) is bool and _plain(stride) and _plain(padding)
+            and _plain(dilation)):
         return None
     return (nd, x.shape, x.dtype, weight.shape, weight.dtype,
             None if bias is None else (bias.shape, bias.dtype),
@@ -164,10 +185,7 @@ def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, f
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
     key = _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip)
-    try:
-        plan = None if key is None else _PLANS.get(key)
-    except TypeError:  # unhashable arguments (lists): no caching
-        key = plan = None
+    plan = None if key is None else _PLANS.get(key)
     if plan is None:
         plan = _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, flip)
         if key is not None:
@@ -271,8 +289,9 @@ def _grad_input(go4, w4, g, dt, n_threads):
 
     With stride 1 (and padding at most the dilated kernel extent) the input
     gradient is itself a forward convolution: grad_output, padded by
-    ``d*(k-1) - p`` on each side, correlated with the kernel flipped in space
-    and transposed in channels.  That reuses the forward path (im2col tiles and
+    ``d*(k-1) - p_before`` before and by whatever makes the output H after
+    (``d*(k-1) - p_after`` for a plain convolution), correlated with the kernel
+    flipped in space and transposed in channels.  That reuses the forward path (im2col tiles and
     one GEMM with K = O/groups*kh*kw) instead of a GEMM with K = O/groups
     followed by col2im.  Other strides use the col2im path.
     """

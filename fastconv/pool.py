@@ -42,6 +42,8 @@ def _geometry(nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode, ki
     ceil_mode = v.as_bool("ceil_mode", ceil_mode)
     out = v.output_shape(spatial, kernel, stride, pads, dilation, ceil_mode)
     if kind == "max":
+        if kernel[0] * (kernel[1] if nd == 2 else 1) >= 2**31:
+            raise ValueError(f"`kernel_size`={kernel} has more than 2**31 elements")
         for j in range(nd):
             if dilation[j] > 1 and _has_empty_window(spatial[j], kernel[j], stride[j], pads[j],
                                                      dilation[j], out[j]):
@@ -80,11 +82,12 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     g = _geometry(nd, x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max")
     shape = _out_shape(nd, g)
     out = v.empty("output", shape, dt)
-    indices = v.empty("indices", shape, np.int64)
+    indices = v.empty("indices", shape if return_indices else (1, 1, 1, 1), np.int64)
     if out.size:
         n_threads = resolve_threads(num_threads, out.size * g.kh * g.kw)
         ok = _pool.max_pool2d_forward(_x4(nd, x, dt, g), out.reshape(g.N, g.C, g.OH, g.OW),
-                                      indices.reshape(g.N, g.C, g.OH, g.OW), return_indices,
+                                      indices.reshape((g.N, g.C, g.OH, g.OW) if return_indices
+                                                      else (1, 1, 1, 1)), return_indices,
                                       g.kh, g.kw, g.sh, g.sw, g.pads[0][0], g.pads[1][0], g.dh,
                                       g.dw, n_threads)
         if not ok:

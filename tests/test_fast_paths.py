@@ -53,3 +53,31 @@ def test_plan_cache_is_bounded():
     for k in range(conv_mod._MAX_PLANS + 10):
         fc.conv2d(x, np.ones((1, 1, 1, 1)), padding=k % 300, stride=1 + k // 300)
     assert len(conv_mod._PLANS) <= conv_mod._MAX_PLANS
+
+
+def test_cached_plan_never_accepts_what_validation_rejects():
+    x = np.ones((1, 1, 5, 5))
+    w = np.ones((1, 1, 3, 3))
+    fc.conv2d(x, w, stride=1, groups=1, padding=0)  # a valid call caches a plan
+    # each of these compares equal to the cached arguments but is a TypeError
+    for kwargs in ({"stride": True}, {"stride": 1.0}, {"groups": 1.0}, {"padding": 0.0},
+                   {"flip": 1.0}, {"stride": (1, True)}):
+        with pytest.raises(TypeError):
+            fc.conv2d(x, w, **kwargs)
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+def test_transposed_1x1_dilated_with_output_padding(num_threads):
+    # a 1x1 kernel with output_padding is not the direct (workspace-free) path:
+    # the wrapper once disagreed with the kernel and under-sized the workspace
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 4, 4))
+    w = rng.standard_normal((3, 2, 1, 1))
+    got = fc.conv_transpose2d(x, w, dilation=2, output_padding=1, num_threads=num_threads)
+    want = ref.conv_transpose2d(x, w, dilation=2, output_padding=1)
+    assert_close(got, want, np.float64)
+
+
+def test_max_pool_kernel_with_more_than_2_31_taps_is_rejected():
+    with pytest.raises(ValueError, match="kernel_size"):
+        fc.max_pool2d(np.ones((1, 1, 2, 2)), (70001, 70001), padding=35000, return_indices=True)

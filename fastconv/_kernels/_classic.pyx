@@ -14,8 +14,6 @@ from cython cimport floating
 import numpy as np
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def im2col_classic(floating[:, :, :, :] xp, floating[:, ::1] cols, int k, int stride,
                    int OH, int OW):
     """cols[c*k*k + i*k + j, (y*OW + x)*N + n] = xp[n, c, y*stride + i, x*stride + j]."""
@@ -32,8 +30,6 @@ def im2col_classic(floating[:, :, :, :] xp, floating[:, ::1] cols, int k, int st
                             cols[row, col] = xp[n, c, stride * y + i, stride * x + j]
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def col2im_classic(floating[:, ::1] cols, floating[:, :, :, ::1] xp, int k, int stride,
                    int OH, int OW):
     """The adjoint: xp[n, c, y*stride + i, x*stride + j] += cols[row, col]."""

@@ -316,8 +316,6 @@ def conv2d_forward(cnp.ndarray x,       # IN  (N, C, H, W), C-contiguous float32
 
 # -------------------------------------------------------------- grad input
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def conv2d_backward_input(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
                           const floating[:, :, ::1] wt,      # IN  (G, Cg*kh*kw, Og): W_g^T
                           floating[:, :, :, ::1] gx,         # OUT (N, C, H, W), zero-filled
@@ -368,8 +366,6 @@ def conv2d_backward_input(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW
 
 # ------------------------------------------------------------- grad weight
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
                            const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
                            floating[:, ::1] gw,               # OUT (O, Cg*kh*kw), zero-filled
@@ -412,8 +408,6 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, O
                     gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, &gw[gi * Og, r0], Kg, 1)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def conv_backward_bias(const floating[:, :, ::1] go,    # IN  (N, O, L)
                        floating[::1] gb,                # OUT (O,)
                        int n_threads):
@@ -431,8 +425,6 @@ def conv_backward_bias(const floating[:, :, ::1] go,    # IN  (N, O, L)
 
 # ---------------------------------------------------------- im2col / col2im
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def im2col(const floating[:, :, :, ::1] x,          # IN  (N, C, H, W)
            floating[:, :, ::1] cols,                # OUT (N, C*kh*kw, OH*OW)
            Py_ssize_t OH, Py_ssize_t OW,
@@ -450,8 +442,6 @@ def im2col(const floating[:, :, :, ::1] x,          # IN  (N, C, H, W)
             im2col_tile(&x[n, c, 0, 0], &g, 0, g.khw, 0, g.L, &cols[n, c * g.khw, 0], g.L, 1)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def col2im(const floating[:, :, ::1] cols,         # IN  (N, C*kh*kw, OH*OW)
            floating[:, :, :, ::1] out,             # OUT (N, C, H, W), zero-filled
            Py_ssize_t OH, Py_ssize_t OW,

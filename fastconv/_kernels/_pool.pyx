@@ -107,8 +107,6 @@ cdef void max_plane(const floating *xp, floating *op, int64_t *ip, int32_t *tap,
                                 + ox * sw - pl + (tap[ox] % kw) * dw)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def max_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                        floating[:, :, :, ::1] out,         # OUT (N, C, OH, OW)
                        int64_t[:, :, :, ::1] indices,      # OUT (N, C, OH, OW) if want_indices
@@ -141,8 +139,6 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
     return not failed
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def max_pool2d_backward(const floating[:, :, :, ::1] go,       # IN  (N, C, OH, OW)
                         const int64_t[:, :, :, ::1] indices,   # IN  (N, C, OH, OW)
                         floating[:, :, :, ::1] gx,             # OUT (N, C, H, W), zero-filled
@@ -222,8 +218,6 @@ cdef void avg_plane(const floating *xp, floating *op,
             orow[ox] = orow[ox] / (ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def avg_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
                        floating[:, :, :, ::1] out,         # OUT (N, C, OH, OW)
                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
@@ -266,8 +260,6 @@ cdef void avg_plane_backward(const floating *gp, floating *xp,
                         ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def avg_pool2d_backward(const floating[:, :, :, ::1] go,   # IN  (N, C, OH, OW)
                         floating[:, :, :, ::1] gx,         # OUT (N, C, H, W), zero-filled
                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,

@@ -11,8 +11,9 @@
  *
  * Three variants of the same source are compiled with different target
  * attributes -- AVX-512, AVX2+FMA and the baseline ISA -- and one is chosen
- * at load time with __builtin_cpu_supports (override with the environment
- * variable FASTCONV_GEMM=avx512|avx2|generic, e.g. to test every variant).
+ * at load time with __builtin_cpu_supports.  The environment variable
+ * FASTCONV_GEMM=avx2 or =generic restricts the choice (to test every variant);
+ * a variant the CPU lacks is never chosen.
  * Nothing is compiled with -march=native, so one wheel runs on any x86-64.
  */
 #ifndef FC_GEMM_H

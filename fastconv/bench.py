@@ -1,13 +1,14 @@
 """Side-by-side benchmark: ``python -m fastconv bench [--quick]``.
 
-Every case is timed for fastconv and its peers in one process, interleaved
-(fastconv, peer, fastconv, peer, ...), and compared by the ratio of medians,
-so a noisy machine moves both sides alike.  Peers:
+Every case is timed for fastconv and each peer in one process, interleaved
+(fastconv, peer, fastconv, peer, ...; one round per peer), and compared by
+the ratio of medians, so a noisy machine moves both sides alike.  Peers:
 
 * ``numpy``: a plain NumPy convolution (``sliding_window_view`` + ``tensordot``)
   and its backward pass written the same way;
-* ``cs231n``: the classic approach -- a serial im2col of the whole batch, then one
-  large matmul (NumPy/OpenBLAS) -- and col2im for the input gradient;
+* ``cs231n``: the classic approach -- ``np.pad``, a serial element-by-element
+  Cython im2col of the whole batch (``_kernels/_classic.pyx``), then one large
+  matmul (NumPy/OpenBLAS) -- and col2im for the input gradient;
 * ``torch``: ``torch.nn.functional`` and ``torch.ops.aten.convolution_backward``,
   when PyTorch is installed (it is never a dependency of fastconv).
 """
@@ -175,7 +176,13 @@ def _fmt(v, digits=2):
 
 
 def bench_conv(names, repeat, with_numpy, torch, out):
-    rows = []
+    """Peer-major: every layer against torch first, then against cs231n, then NumPy.
+
+    The cs231n and NumPy peers allocate huge temporaries and call OpenBLAS;
+    running them last keeps their after-effects (memory handed back to the OS
+    and faulted in again, spinning BLAS threads) out of the torch comparison.
+    """
+    cases = []
     for name in names:
         N, C, H, W, O, k, s, p = LAYERS[name]
         rng = np.random.default_rng(0)
@@ -184,27 +191,50 @@ def bench_conv(names, repeat, with_numpy, torch, out):
         b = rng.standard_normal(O, dtype=np.float32)
         y = fastconv.conv2d(x, w, b, stride=s, padding=p)
         go = rng.standard_normal(y.shape, dtype=np.float32)
-        flops = 2.0 * y.size * C * k * k
-        fwd = [lambda: fastconv.conv2d(x, w, b, stride=s, padding=p),
-               lambda: cs231n_conv2d(x, w, s, p)]
-        bwd = [lambda: fastconv.conv2d_backward(go, x, w, stride=s, padding=p),
-               lambda: cs231n_conv2d_backward(go, x, w, s, p)]
-        if with_numpy:
-            fwd.append(lambda: numpy_conv2d(x, w, s, p))
-            bwd.append(lambda: numpy_conv2d_backward(go, x, w, s, p))
-        if torch is not None:
-            tx, tw, tb, tgo = (torch.from_numpy(a) for a in (x, w, b, go))
-            fwd.append(lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p))
-            bwd.append(lambda: torch.ops.aten.convolution_backward(
-                tgo, tx, tw, [O], [s, s], [p, p], [1, 1], False, [0, 0], 1, [True, True, True]))
-        # the cs231n and numpy peers call OpenBLAS, whose idle threads spin ~0.1 s
-        tf = interleaved(fwd, repeat, pause=0.15)
-        tb_ = interleaved(bwd, repeat, pause=0.15)
-        row = {"name": name, "flops": flops, "fwd": tf, "bwd": tb_}
-        rows.append(row)
-        tt = ("  torch %8.3f ms  ratio %5.2f |" % (tf[-1] * 1e3, tf[0] / tf[-1])) if torch else ""
-        print(f"  {name:15s} fwd {tf[0] * 1e3:9.3f} ms {flops / tf[0] / 1e9:7.1f} GF/s |{tt}"
-              f" bwd {tb_[0] * 1e3:9.3f} ms", file=out, flush=True)
+        cases.append(dict(name=name, x=x, w=w, b=b, go=go, s=s, p=p, O=O,
+                          flops=2.0 * y.size * C * k * k))
+
+    def ours(c):
+        return (lambda: fastconv.conv2d(c["x"], c["w"], c["b"], stride=c["s"], padding=c["p"]),
+                lambda: fastconv.conv2d_backward(c["go"], c["x"], c["w"], stride=c["s"],
+                                                 padding=c["p"]))
+
+    def torch_peer(c):
+        tx, tw, tb, tgo = (torch.from_numpy(c[a]) for a in ("x", "w", "b", "go"))
+        s, p, O = c["s"], c["p"], c["O"]
+        return (lambda: torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p),
+                lambda: torch.ops.aten.convolution_backward(
+                    tgo, tx, tw, [O], [s, s], [p, p], [1, 1], False, [0, 0], 1,
+                    [True, True, True]))
+
+    def cs231n_peer(c):
+        return (lambda: cs231n_conv2d(c["x"], c["w"], c["s"], c["p"]),
+                lambda: cs231n_conv2d_backward(c["go"], c["x"], c["w"], c["s"], c["p"]))
+
+    def numpy_peer(c):
+        return (lambda: numpy_conv2d(c["x"], c["w"], c["s"], c["p"]),
+                lambda: numpy_conv2d_backward(c["go"], c["x"], c["w"], c["s"], c["p"]))
+
+    peers = ([("torch", torch_peer, 0.003)] if torch is not None else [])
+    # the cs231n and numpy peers call OpenBLAS, whose idle threads spin ~0.1 s
+    peers += [("cs231n", cs231n_peer, 0.15)]
+    peers += [("numpy", numpy_peer, 0.15)] if with_numpy else []
+    rows = [{"name": c["name"], "flops": c["flops"], "fwd_ratio": {}, "bwd_ratio": {}}
+            for c in cases]
+    for peer_name, make, pause in peers:
+        print(f"  -- vs {peer_name}", file=out, flush=True)
+        for c, row in zip(cases, rows):
+            f_ours, b_ours = ours(c)
+            f_peer, b_peer = make(c)
+            tf, tpf = interleaved([f_ours, f_peer], repeat, pause=pause)
+            tb, tpb = interleaved([b_ours, b_peer], repeat, pause=pause)
+            row.setdefault("fwd", tf)   # fastconv's own times: from the first peer's round
+            row.setdefault("bwd", tb)
+            row["fwd_ratio"][peer_name] = tf / tpf
+            row["bwd_ratio"][peer_name] = tb / tpb
+            print(f"  {c['name']:15s} fwd {tf * 1e3:9.3f} ms ({c['flops'] / tf / 1e9:6.1f} GF/s) "
+                  f"ratio {tf / tpf:5.2f} | bwd {tb * 1e3:9.3f} ms ratio {tb / tpb:5.2f}",
+                  file=out, flush=True)
     return rows
 
 
@@ -320,71 +350,33 @@ def bench_threads(repeat, out):
 
 
 def report(conv_rows, pool_rows, roof, torch, with_numpy, out):
-    has_t = torch is not None
-    print("\n## conv2d, float32 (median of interleaved runs; ratio = fastconv / peer)\n", file=out)
-    head = "| layer | fwd ms | GFLOP/s | % GEMM roof | fwd vs cs231n |"
-    if with_numpy:
-        head += " fwd vs numpy |"
-    if has_t:
-        head += " fwd vs torch |"
-    head += " bwd ms | bwd vs cs231n |"
-    if with_numpy:
-        head += " bwd vs numpy |"
-    if has_t:
-        head += " bwd vs torch |"
+    peers = (["torch"] if torch is not None else []) + ["cs231n"] + (["numpy"] if with_numpy else [])
+    print("\n## conv2d, float32 (ratio = fastconv / peer: medians of interleaved runs)\n",
+          file=out)
+    head = ("| layer | fwd ms | GFLOP/s | % GEMM roof | " + " | ".join(f"fwd vs {p}" for p in peers)
+            + " | bwd ms | " + " | ".join(f"bwd vs {p}" for p in peers) + " |")
     print(head, file=out)
     print("|" + "---|" * (head.count("|") - 1), file=out)
-    ratios = {"fwd_cs": [], "fwd_np": [], "fwd_t": [], "bwd_cs": [], "bwd_np": [], "bwd_t": []}
     for r in conv_rows:
-        f, b = r["fwd"], r["bwd"]
-        gf = r["flops"] / f[0] / 1e9
-        cells = [r["name"], _fmt(f[0] * 1e3, 3), _fmt(gf, 1), _fmt(100 * gf / roof, 0),
-                 _fmt(f[0] / f[1])]
-        ratios["fwd_cs"].append(f[0] / f[1])
-        i = 2
-        if with_numpy:
-            cells.append(_fmt(f[0] / f[i]))
-            ratios["fwd_np"].append(f[0] / f[i])
-            i += 1
-        if has_t:
-            cells.append(_fmt(f[0] / f[i]))
-            ratios["fwd_t"].append(f[0] / f[i])
-        cells += [_fmt(b[0] * 1e3, 3), _fmt(b[0] / b[1])]
-        ratios["bwd_cs"].append(b[0] / b[1])
-        i = 2
-        if with_numpy:
-            cells.append(_fmt(b[0] / b[i]))
-            ratios["bwd_np"].append(b[0] / b[i])
-            i += 1
-        if has_t:
-            cells.append(_fmt(b[0] / b[i]))
-            ratios["bwd_t"].append(b[0] / b[i])
+        gf = r["flops"] / r["fwd"] / 1e9
+        cells = [r["name"], _fmt(r["fwd"] * 1e3, 3), _fmt(gf, 1), _fmt(100 * gf / roof, 0)]
+        cells += [_fmt(r["fwd_ratio"][p]) for p in peers]
+        cells += [_fmt(r["bwd"] * 1e3, 3)] + [_fmt(r["bwd_ratio"][p]) for p in peers]
         print("| " + " | ".join(cells) + " |", file=out)
-    geo = ["**geomean**", "", "", "", _fmt(geomean(ratios["fwd_cs"]))]
-    if with_numpy:
-        geo.append(_fmt(geomean(ratios["fwd_np"])))
-    if has_t:
-        geo.append(_fmt(geomean(ratios["fwd_t"])))
-    geo += ["", _fmt(geomean(ratios["bwd_cs"]))]
-    if with_numpy:
-        geo.append(_fmt(geomean(ratios["bwd_np"])))
-    if has_t:
-        geo.append(_fmt(geomean(ratios["bwd_t"])))
+    geo = ["**geomean**", "", "", ""]
+    geo += [_fmt(geomean([r["fwd_ratio"][p] for r in conv_rows])) for p in peers]
+    geo += [""] + [_fmt(geomean([r["bwd_ratio"][p] for r in conv_rows])) for p in peers]
     print("| " + " | ".join(geo) + " |", file=out)
-    both = [a * b for a, b in zip(ratios["fwd_cs"], ratios["bwd_cs"])]
-    print(f"\nfastconv vs cs231n, fwd and bwd together: geomean ratio "
-          f"{_fmt(math.sqrt(geomean(both)), 3)} (speed-up {_fmt(1 / math.sqrt(geomean(both)), 1)}x)",
-          file=out)
-    if with_numpy:
-        both = [a * b for a, b in zip(ratios["fwd_np"], ratios["bwd_np"])]
-        print(f"fastconv vs numpy,  fwd and bwd together: geomean ratio "
-              f"{_fmt(math.sqrt(geomean(both)), 3)} (speed-up {_fmt(1 / math.sqrt(geomean(both)), 1)}x)",
-              file=out)
-    if has_t:
-        print(f"fastconv vs torch: fwd geomean {_fmt(geomean(ratios['fwd_t']), 3)}, bwd geomean "
-              f"{_fmt(geomean(ratios['bwd_t']), 3)}; worst fwd {_fmt(max(ratios['fwd_t']))}, "
-              f"worst bwd {_fmt(max(ratios['bwd_t']))}", file=out)
+    print(file=out)
+    for p in peers:
+        f = [r["fwd_ratio"][p] for r in conv_rows]
+        b = [r["bwd_ratio"][p] for r in conv_rows]
+        both = math.sqrt(geomean(f) * geomean(b))
+        print(f"fastconv vs {p:6s}: fwd geomean {_fmt(geomean(f), 3)}, bwd geomean "
+              f"{_fmt(geomean(b), 3)}, together {_fmt(both, 3)} (speed-up {_fmt(1 / both, 1)}x); "
+              f"worst fwd {_fmt(max(f))}, worst bwd {_fmt(max(b))}", file=out)
     if pool_rows:
+        has_t = torch is not None
         print("\n## pooling forward + backward, float32\n", file=out)
         print("| case | ms | GB/s |" + (" vs torch |" if has_t else ""), file=out)
         print("|---|---|---|" + ("---|" if has_t else ""), file=out)
@@ -420,11 +412,13 @@ def main(argv=None, out=sys.stdout):
     print(f"GEMM roof (NumPy's BLAS, best of 2048^3 float32): {roof:.1f} GFLOP/s", file=out,
           flush=True)
     time.sleep(0.3)  # let OpenBLAS's threads stop spinning
-    conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
+    # the BLAS-based peers run last (in bench_conv): their after-effects must not
+    # reach the other measurements
     pool_rows = [] if args.quick and not torch else bench_pool(repeat, torch, out)
-    report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
     if not args.quick:
-        bench_memory(out)
         if fastconv.get_num_threads() > 1:
             bench_threads(repeat, out)
+        bench_memory(out)
+    conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
+    report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
     return 0

@@ -100,7 +100,8 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
         raise ValueError(f"`cols` of shape {cols.shape} has {L} columns, but `output_size`={size} "
                          f"with `kernel_size`={kernel}, `dilation`={dil}, `padding`={padding!r}, "
                          f"`stride`={strd} gives {OH}x{OW}={OH * OW} windows")
-    out = v.zeros("output", (N, K // khw) + size, dt)
+    out = v.zeros("output", (N, K // khw) + size, dt) if cols.size == 0 else \
+        v.empty("output", (N, K // khw) + size, dt)  # the kernel zeroes each plane
     if out.size and cols.size:
         n_threads = resolve_threads(num_threads, cols.size)
         _conv.col2im(v.contiguous(cols, dt), out, OH, OW, *_kargs(kernel, dil, strd, pads),

@@ -182,9 +182,9 @@ def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
     plane = 1
     for s in shape[2:]:
         plane *= s
-    grad_input = v.zeros("grad_input", shape, dt)
     if grad_output.size == 0:
-        return grad_input
+        return v.zeros("grad_input", shape, dt)
+    grad_input = v.empty("grad_input", shape, dt)  # the kernel zeroes each plane
     if indices.dtype.kind == "u" and indices.dtype.itemsize == 8 and indices.max() > 2**62:
         raise ValueError(f"`indices` has entries outside [0, {plane})")
     idx = np.ascontiguousarray(indices, dtype=np.int64)
@@ -331,7 +331,9 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
     if grad_output.shape != _out_shape(nd, g):
         raise ValueError(f"`grad_output` must have shape {_out_shape(nd, g)} (the pooled "
                          f"`input_shape`={shape}), got {grad_output.shape}")
-    grad_input = v.zeros("grad_input", shape, dt)
+    if grad_output.size == 0:
+        return v.zeros("grad_input", shape, dt)
+    grad_input = v.empty("grad_input", shape, dt)  # the kernel zeroes each plane
     if grad_output.size:
         _pool.avg_pool2d_backward(v.contiguous(grad_output, dt).reshape(g.N, g.C, g.OH, g.OW),
                                   grad_input.reshape(g.N, g.C, g.H, g.W),

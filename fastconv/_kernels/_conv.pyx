@@ -318,7 +318,7 @@ def conv2d_forward(cnp.ndarray x,       # IN  (N, C, H, W), C-contiguous float32
 
 def conv2d_backward_input(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
                           const floating[:, :, ::1] wt,      # IN  (G, Cg*kh*kw, Og): W_g^T
-                          floating[:, :, :, ::1] gx,         # OUT (N, C, H, W), zero-filled
+                          floating[:, :, :, ::1] gx,         # OUT (N, C, H, W)
                           floating[:, ::1] ws,               # scratch (threads, cblk*kh*kw*lt)
                           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
@@ -351,6 +351,8 @@ def conv2d_backward_input(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW
             xc = &gx[n, gi * Cg, 0, 0]
             gop = &go[n, gi * Og, 0, 0]
             buf = &ws[threadid(), 0]
+            if not direct:  # the task's own channels start at zero (first touch in parallel)
+                memset(xc + c0 * g.H * g.W, 0, (c1 - c0) * g.H * g.W * sizeof(floating))
             for t in range(n_tiles):
                 l0 = t * lt
                 nl = L - l0
@@ -443,7 +445,7 @@ def im2col(const floating[:, :, :, ::1] x,          # IN  (N, C, H, W)
 
 
 def col2im(const floating[:, :, ::1] cols,         # IN  (N, C*kh*kw, OH*OW)
-           floating[:, :, :, ::1] out,             # OUT (N, C, H, W), zero-filled
+           floating[:, :, :, ::1] out,             # OUT (N, C, H, W)
            Py_ssize_t OH, Py_ssize_t OW,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int n_threads):
@@ -456,4 +458,5 @@ def col2im(const floating[:, :, ::1] cols,         # IN  (N, C*kh*kw, OH*OW)
         for plane in prange(N * C, num_threads=n_threads, schedule="static"):
             n = plane // C
             c = plane % C
+            memset(&out[n, c, 0, 0], 0, g.H * g.W * sizeof(floating))
             col2im_tile_add(&cols[n, c * g.khw, 0], g.L, &g, 0, g.khw, 0, g.L, &out[n, c, 0, 0])

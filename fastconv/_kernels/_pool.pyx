@@ -19,6 +19,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 cdef extern from "fc_omp.h" nogil:
     pass
@@ -141,7 +142,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
 
 def max_pool2d_backward(const floating[:, :, :, ::1] go,       # IN  (N, C, OH, OW)
                         const int64_t[:, :, :, ::1] indices,   # IN  (N, C, OH, OW)
-                        floating[:, :, :, ::1] gx,             # OUT (N, C, H, W), zero-filled
+                        floating[:, :, :, ::1] gx,             # OUT (N, C, H, W), written whole
                         int n_threads):
     """Route grad_output to the argmax positions.  Returns how many indices were
     outside [0, H*W) (those are skipped; the caller raises)."""
@@ -156,6 +157,8 @@ def max_pool2d_backward(const floating[:, :, :, ::1] go,       # IN  (N, C, OH, 
             n = plane // C
             c = plane % C
             gp = &gx[n, c, 0, 0] if HW > 0 else NULL
+            if HW > 0:  # each task zeroes its own plane (first touch in parallel)
+                memset(gp, 0, HW * sizeof(floating))
             for oy in range(OH):
                 for ox in range(OW):
                     k = indices[n, c, oy, ox]
@@ -261,7 +264,7 @@ cdef void avg_plane_backward(const floating *gp, floating *xp,
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] go,   # IN  (N, C, OH, OW)
-                        floating[:, :, :, ::1] gx,         # OUT (N, C, H, W), zero-filled
+                        floating[:, :, :, ::1] gx,         # OUT (N, C, H, W), written whole
                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                         Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
                         bint count_include_pad, int n_threads):
@@ -272,5 +275,6 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] go,   # IN  (N, C, OH, OW)
         for plane in prange(N * C, num_threads=n_threads, schedule="static"):
             n = plane // C
             c = plane % C
+            memset(&gx[n, c, 0, 0], 0, H * W * sizeof(floating))
             avg_plane_backward(&go[n, c, 0, 0], &gx[n, c, 0, 0], H, W, OH, OW, kh, kw, sh, sw,
                                pt, pb, pl, pr, count_include_pad)

@@ -23,6 +23,7 @@ from ._parallel import resolve_threads, workspace, workspace2d
 
 TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
+FORWARD_GRAD_INPUT_CHANNELS = 128  # stride-1 grad_input as a forward conv from this C/groups on
 
 Geometry = namedtuple(
     "Geometry", "N C H W O OH OW kh kw sh sw pads dh dw groups Cg Og Kg L"
@@ -302,7 +303,11 @@ def _grad_input(go4, w4, g, dt, n_threads):
     # grad_output padding: before = d*(k-1) - p_before; after makes the output H
     # (= d*(k-1) - p_after for a plain conv; longer with conv_transpose's output_padding)
     pads = ((ext_h - pt, g.H - g.OH + pt), (ext_w - pl, g.W - g.OW + pl))
-    if g.sh == g.sw == 1 and min(min(pp) for pp in pads) >= 0 and not _is_direct(g):
+    # The forward route's GEMM has M = C/groups rows and an im2col of grad_output with
+    # O/groups*kh*kw rows; the col2im route's GEMM has K = O/groups.  Few input
+    # channels (a first layer) make the forward route wasteful.
+    if (g.sh == g.sw == 1 and min(min(pp) for pp in pads) >= 0 and not _is_direct(g)
+            and g.Cg >= min(FORWARD_GRAD_INPUT_CHANNELS, g.Og)):
         wf = w4.reshape(g.groups, g.Og, g.Cg, g.kh, g.kw)[:, :, :, ::-1, ::-1]
         wf = np.ascontiguousarray(wf.transpose(0, 2, 1, 3, 4)).reshape(g.C, g.Og, g.kh, g.kw)
         return _forward(2, go4, wf, None, 1, pads, (g.dh, g.dw), g.groups, False, n_threads)

@@ -81,3 +81,36 @@ def test_transposed_1x1_dilated_with_output_padding(num_threads):
 def test_max_pool_kernel_with_more_than_2_31_taps_is_rejected():
     with pytest.raises(ValueError, match="kernel_size"):
         fc.max_pool2d(np.ones((1, 1, 2, 2)), (70001, 70001), padding=35000, return_indices=True)
+
+
+_ROUTE_CASES = [
+    # (x shape, weight shape, kwargs) for stride-1 convolutions
+    ((2, 4, 9, 8), (6, 4, 3, 3), dict(padding=1)),
+    ((2, 4, 9, 8), (6, 2, 3, 2), dict(padding=((2, 0), (1, 1)), dilation=(1, 2), groups=2)),
+    ((1, 3, 7, 7), (5, 3, 5, 5), dict(padding="same")),
+    ((3, 2, 6, 10), (4, 2, 2, 3), dict(padding=0, dilation=2)),
+]
+
+
+@pytest.mark.parametrize("route", ["col2im", "forward"])
+@pytest.mark.parametrize("case", range(len(_ROUTE_CASES)))
+def test_both_grad_input_routes(monkeypatch, route, case):
+    # stride-1 grad_input runs either through col2im or as a forward convolution,
+    # chosen by the channel count: force each, on the same cases
+    monkeypatch.setattr(conv_mod, "FORWARD_GRAD_INPUT_CHANNELS", 10**9 if route == "col2im" else 0)
+    xs, ws, kw = _ROUTE_CASES[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal(ws)
+    y = fc.conv2d(x, w, **kw)
+    go = rng.standard_normal(y.shape)
+    gx, gw, gb = fc.conv2d_backward(go, x, w, **kw)
+    rx, rw, rb = ref.conv2d_backward(go, x, w, **kw)
+    assert_close(gx, rx, np.float64)
+    assert_close(gw, rw, np.float64)
+    # conv_transpose with output_padding takes the same route
+    wt = rng.standard_normal((4, 3, 3, 3))
+    xt = rng.standard_normal((2, 4, 5, 6))
+    got = fc.conv_transpose2d(xt, wt, padding=1, dilation=2, output_padding=1)
+    assert_close(got, ref.conv_transpose2d(xt, wt, padding=1, dilation=2, output_padding=1),
+                 np.float64)

@@ -24,6 +24,7 @@ from ._parallel import resolve_threads, workspace, workspace2d
 TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
 FORWARD_GRAD_INPUT_CHANNELS = 128  # stride-1 grad_input as a forward conv from this C/groups on
+CHUNKED_GRAD_WEIGHT_BYTES = 512 * 1024  # grad_weight split over samples below this tile size
 
 Geometry = namedtuple(
     "Geometry", "N C H W O OH OW kh kw sh sw pads dh dw groups Cg Og Kg L"
@@ -324,6 +325,40 @@ def _grad_input(go4, w4, g, dt, n_threads):
     return gx
 
 
+def _grad_weight(go4, xc, g, dt, n_threads):
+    """grad_weight (O, Cg*kh*kw) of a convolution with geometry g.
+
+    Small planes split the batch into a shape-fixed number of chunks, each
+    accumulating ``cols . go^T`` into its own partial, summed in chunk order
+    (one whole im2col matrix and one transposed grad_output per sample fit a
+    tile).  Larger planes split the im2col rows into blocks of ``kb``, each
+    task summing over every sample and tile.
+    """
+    grad_weight = v.zeros("grad_weight", (g.O, g.Kg), dt)
+    if grad_weight.size == 0 or g.N == 0 or g.L == 0:
+        return grad_weight
+    # (the per-sample transpose of grad_output costs more than it saves for wide layers)
+    small = g.L * (g.Kg + g.Og) * dt.itemsize <= CHUNKED_GRAD_WEIGHT_BYTES and g.Og <= 32
+    if small and g.N > 1:
+        chunks = min(g.N, 16)
+        partial = v.zeros("grad_weight", (chunks, g.groups, g.Kg, g.Og), dt)
+        ws = workspace2d(n_threads, g.L * (g.Kg + g.Og), dt)
+        _conv.conv2d_backward_weight_chunked(go4, xc, partial, ws, *_kargs(g), n_threads)
+        summed = partial[0].copy()
+        for p in range(1, chunks):  # in chunk order: the same sums for any thread count
+            summed += partial[p]
+        # (G, Kg, Og) -> (G, Og, Kg) -> (O, Kg)
+        return np.ascontiguousarray(summed.transpose(0, 2, 1)).reshape(g.O, g.Kg)
+    kb = min(g.Kg, 64)
+    while g.groups * _ceil_div(g.Kg, kb) < MIN_TASKS and kb > 16:
+        kb = max(16, _round16(kb // 2))
+    kb = min(kb, g.Kg)
+    lt = _tile_len(kb, g.L, dt.itemsize)
+    ws = workspace2d(n_threads, kb * lt, dt)
+    _conv.conv2d_backward_weight(go4, xc, grad_weight, ws, *_kargs(g), kb, lt, n_threads)
+    return grad_weight
+
+
 def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads):
     grad_output = v.as_array("grad_output", grad_output)
     x = v.as_array("x", x)
@@ -349,15 +384,7 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
 
     grad_input = _grad_input(go4, w4, g, dt, n_threads)
 
-    grad_weight = v.zeros("grad_weight", (g.O, g.Kg), dt)
-    if grad_weight.size and g.N and g.L:
-        kb = min(g.Kg, 64)
-        while g.groups * _ceil_div(g.Kg, kb) < MIN_TASKS and kb > 16:
-            kb = max(16, _round16(kb // 2))
-        kb = min(kb, g.Kg)
-        lt = _tile_len(kb, g.L, dt.itemsize)
-        ws = workspace2d(n_threads, kb * lt, dt)
-        _conv.conv2d_backward_weight(go4, xc, grad_weight, ws, *_kargs(g), kb, lt, n_threads)
+    grad_weight = _grad_weight(go4, xc, g, dt, n_threads)
     grad_weight = grad_weight.reshape(weight.shape)
     if flip:
         grad_weight = np.ascontiguousarray(_flip(grad_weight, nd))

@@ -116,3 +116,22 @@ def test_both_grad_input_routes(monkeypatch, route, case):
     assert_close(got, ref.conv_transpose2d(xt, wt, padding=1, dilation=2, output_padding=1),
                  np.float64, scale=ref.conv_transpose2d(np.abs(xt), np.abs(wt), padding=1,
                                                         dilation=2, output_padding=1))
+
+
+@pytest.mark.parametrize("route", ["rows", "chunked"])
+@pytest.mark.parametrize("case", range(len(_ROUTE_CASES)))
+def test_both_grad_weight_routes(monkeypatch, route, case):
+    # grad_weight splits the im2col rows, or (small planes) the batch into chunks
+    monkeypatch.setattr(conv_mod, "CHUNKED_GRAD_WEIGHT_BYTES", 0 if route == "rows" else 10**9)
+    xs, ws, kw = _ROUTE_CASES[case]
+    rng = np.random.default_rng(10 + case)
+    x = rng.standard_normal((5,) + xs[1:]).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    go = rng.standard_normal(fc.conv2d(x, w, **kw).shape).astype(np.float32)
+    gw = fc.conv2d_backward(go, x, w, **kw)[1]
+    _, rw, _ = ref.conv2d_backward(go, x, w, **kw)
+    _, sw, _ = ref.conv2d_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
+    assert_close(gw, rw, np.float32, scale=sw)
+    # bitwise identical for any thread count on either route
+    for n in (1, 2, 3):
+        assert np.array_equal(fc.conv2d_backward(go, x, w, num_threads=n, **kw)[1], gw)

@@ -410,6 +410,52 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, O
                     gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, &gw[gi * Og, r0], Kg, 1)
 
 
+def conv2d_backward_weight_chunked(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
+                                   const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
+                                   floating[:, :, :, ::1] partial,    # OUT (P, G, Kg, Og), zero-filled
+                                   floating[:, ::1] ws,               # scratch (threads, L*(Kg+Og))
+                                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                                   Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                                   Py_ssize_t groups, int n_threads):
+    """grad_weight for small planes, split over samples.
+
+    Task (chunk p of the batch, group g): for each of its samples in order, the
+    whole im2col matrix (Kg x L, contiguous rows) and grad_output transposed
+    (L x Og) are built, and ``partial[p, g] += cols . go^T`` (Kg x Og).  The
+    chunks are fixed by the shape; the caller sums the partials in chunk order.
+    """
+    cdef Py_ssize_t N = x.shape[0], O = go.shape[1], P = partial.shape[0]
+    cdef Geom g = make_geom(x.shape[1], x.shape[2], x.shape[3], go.shape[2], go.shape[3],
+                            kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
+    cdef Py_ssize_t task, p, gi, n, n0, n1, o, l, l0, l1
+    cdef floating *cols
+    cdef floating *goT
+    cdef const floating *gop
+    if P == 0 or Og == 0 or L == 0:
+        return
+    with nogil:
+        for task in prange(P * groups, num_threads=n_threads, schedule="static"):
+            p = task // groups
+            gi = task % groups
+            n0 = p * N // P
+            n1 = (p + 1) * N // P
+            cols = &ws[threadid(), 0]
+            goT = cols + Kg * L
+            for n in range(n0, n1):
+                im2col_tile(&x[n, gi * Cg, 0, 0], &g, 0, Kg, 0, L, cols, L, 1)
+                gop = &go[n, gi * Og, 0, 0]
+                # transpose in blocks of 16 positions: 16 destination rows stay in L1
+                l0 = 0
+                while l0 < L:
+                    l1 = l0 + 16 if l0 + 16 < L else L
+                    for o in range(Og):
+                        for l in range(l0, l1):
+                            goT[l * Og + o] = gop[o * L + l]
+                    l0 = l1
+                gemm_nn(Kg, Og, L, cols, L, goT, Og, &partial[p, gi, 0, 0], Og, 1)
+
+
 def conv_backward_bias(const floating[:, :, ::1] go,    # IN  (N, O, L)
                        floating[::1] gb,                # OUT (O,)
                        int n_threads):

@@ -10,15 +10,13 @@
   every time; those calls run in a child interpreter, so a crash fails one test only.
 """
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastconv as fc
+import isolated
 
 F64, F32 = np.dtype(np.float64), np.dtype(np.float32)
 
@@ -732,67 +730,9 @@ ZERO_FLAT = {f"{op}|{kind}|{v}": fn for (op, kind), vs in ZERO_CASES.items()
              for v, fn in vs.items()}
 
 
-def _run_cases(case_ids):
-    """Child side: one JSON line when a case starts, one when it ends."""
-    for cid in case_ids:
-        print(json.dumps({"begin": cid}), flush=True)
-        try:
-            res = {"id": cid, "exc": None, "detail": ZERO_FLAT[cid]()}
-        except BaseException as e:  # noqa: BLE001
-            res = {"id": cid, "exc": type(e).__qualname__, "module": type(e).__module__,
-                   "msg": str(e)[:500]}
-        print(json.dumps(res), flush=True)
-
-
-_CHILD = """
-import faulthandler, importlib.util, json, sys
-faulthandler.enable()
-path, ids, extra_path = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-sys.path[:0] = extra_path
-spec = importlib.util.spec_from_file_location("_fastconv_isolated_cases", path)
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
-mod._run_cases(ids)
-"""
-
-
-def _run_isolated(case_ids, timeout=60):
-    """Parent side: run cases in child interpreters; a crash or hang is charged to its case."""
-    results, todo = {}, list(case_ids)
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
-    while todo:
-        cmd = [sys.executable, "-c", _CHILD, os.path.abspath(__file__), json.dumps(todo),
-               json.dumps(paths)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-            out, err, rc = proc.stdout, proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-            rc = f"killed after {timeout} s"
-        running, started = None, False
-        for line in out.splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if "begin" in rec:
-                running, started = rec["begin"], True
-            else:
-                results[rec["id"]] = rec
-                running = None
-        culprits = [running] if running is not None else [c for c in todo if c not in results]
-        if not started:
-            culprits = todo
-        for cid in culprits:
-            results.setdefault(cid, {"id": cid, "crash": rc, "stderr": err[-3000:]})
-        todo = [c for c in todo if c not in results]
-    return results
-
-
 @pytest.fixture(scope="module")
 def zero_results():
-    return _run_isolated(list(ZERO_FLAT))
+    return isolated.run_isolated(__file__, "ZERO_FLAT", list(ZERO_FLAT))
 
 
 @pytest.mark.parametrize("op, kind", list(ZERO_CASES), ids=[f"{o}-{k}" for o, k in ZERO_CASES])

@@ -30,6 +30,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset, memcpy
 
+from fastconv._kernels._ranges cimport valid_range
+
 cdef extern from "fc_omp.h" nogil:
     pass
 
@@ -69,28 +71,6 @@ cdef Geom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_
     g.kh = kh; g.kw = kw; g.khw = kh * kw
     g.sh = sh; g.sw = sw; g.pt = pt; g.pl = pl; g.dh = dh; g.dw = dw
     return g
-
-
-cdef inline void valid_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count, Py_ssize_t W,
-                             Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
-    """[lo, hi): the q in [0, count) with 0 <= ix0 + q*step < W."""
-    cdef Py_ssize_t a, b
-    if ix0 >= 0:
-        a = 0
-    else:
-        a = (-ix0 + step - 1) // step
-    if ix0 > W - 1:
-        b = 0
-    else:
-        b = (W - 1 - ix0) // step + 1
-    if a > count:
-        a = count
-    if b > count:
-        b = count
-    if b < a:
-        b = a
-    lo[0] = a
-    hi[0] = b
 
 
 cdef inline void segment_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count,

@@ -21,6 +21,8 @@ from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from fastconv._kernels._ranges cimport valid_range
+
 cdef extern from "fc_omp.h" nogil:
     pass
 
@@ -30,22 +32,6 @@ cdef inline Py_ssize_t first_valid(Py_ssize_t start, Py_ssize_t d) noexcept nogi
     if start >= 0:
         return start
     return start + ((-start + d - 1) // d) * d
-
-
-cdef inline void col_range(Py_ssize_t x0, Py_ssize_t step, Py_ssize_t count, Py_ssize_t W,
-                           Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
-    """[lo, hi): the o in [0, count) with 0 <= x0 + o*step < W."""
-    cdef Py_ssize_t a, b
-    a = 0 if x0 >= 0 else (-x0 + step - 1) // step
-    b = 0 if x0 > W - 1 else (W - 1 - x0) // step + 1
-    if a > count:
-        a = count
-    if b > count:
-        b = count
-    if b < a:
-        b = a
-    lo[0] = a
-    hi[0] = b
 
 
 cdef void max_plane(const floating *xp, floating *op, int64_t *ip, int32_t *tap,
@@ -82,7 +68,7 @@ cdef void max_plane(const floating *xp, floating *op, int64_t *ip, int32_t *tap,
                 continue
             for j in range(kw):
                 x0 = j * dw - pl
-                col_range(x0, sw, OW, W, &lo, &hi)
+                valid_range(x0, sw, OW, W, &lo, &hi)
                 src = xp + iy * W + x0
                 if ip != NULL:
                     t = <int32_t>(i * kw + j)
@@ -213,7 +199,7 @@ cdef void avg_plane(const floating *xp, floating *op,
                 continue
             for j in range(kw):
                 x0 = j - pl
-                col_range(x0, sw, OW, W, &lo, &hi)
+                valid_range(x0, sw, OW, W, &lo, &hi)
                 src = xp + iy * W + x0
                 for ox in range(lo, hi):
                     orow[ox] = orow[ox] + src[ox * sw]
@@ -256,7 +242,7 @@ cdef void avg_plane_backward(const floating *gp, floating *xp,
                 continue
             for j in range(kw):
                 x0 = j - pl
-                col_range(x0, sw, OW, W, &lo, &hi)
+                valid_range(x0, sw, OW, W, &lo, &hi)
                 dst = xp + iy * W + x0
                 for ox in range(lo, hi):
                     dst[ox * sw] = dst[ox * sw] + grow[ox] / (

@@ -1,0 +1,53 @@
+"""Max and average pooling, 1-D and 2-D, forward and backward.
+
+Each layer's convolution output (random data of that shape) is pooled with a
+window of 2 and stride 2.  Max pooling returns its int64 indices, which the
+backward pass needs.
+"""
+import fastconv
+
+from .common import POOL, Grid, conv_geometry, pooled, random
+
+
+class _Pool(Grid):
+    ndim = None
+
+    def setup(self, dtype, layer, threads):
+        self.use_threads(threads)
+        shape = conv_geometry(layer, self.ndim)["y"]
+        self.x = random(shape, dtype, 5)
+        self.gy = random(pooled(shape), dtype, 6)
+        max_pool = getattr(fastconv, f"max_pool{self.ndim}d")
+        self.indices = max_pool(self.x, POOL, return_indices=True)[1]
+
+
+class Pool1d(_Pool):
+    ndim = 1
+
+    def time_max_pool1d(self, dtype, layer, threads):
+        fastconv.max_pool1d(self.x, POOL, return_indices=True)
+
+    def time_max_pool1d_backward(self, dtype, layer, threads):
+        fastconv.max_pool1d_backward(self.gy, self.indices, self.x.shape)
+
+    def time_avg_pool1d(self, dtype, layer, threads):
+        fastconv.avg_pool1d(self.x, POOL)
+
+    def time_avg_pool1d_backward(self, dtype, layer, threads):
+        fastconv.avg_pool1d_backward(self.gy, self.x.shape, POOL)
+
+
+class Pool2d(_Pool):
+    ndim = 2
+
+    def time_max_pool2d(self, dtype, layer, threads):
+        fastconv.max_pool2d(self.x, POOL, return_indices=True)
+
+    def time_max_pool2d_backward(self, dtype, layer, threads):
+        fastconv.max_pool2d_backward(self.gy, self.indices, self.x.shape)
+
+    def time_avg_pool2d(self, dtype, layer, threads):
+        fastconv.avg_pool2d(self.x, POOL)
+
+    def time_avg_pool2d_backward(self, dtype, layer, threads):
+        fastconv.avg_pool2d_backward(self.gy, self.x.shape, POOL)

@@ -308,7 +308,7 @@ def _grad_input(go4, w4, g, dt, n_threads):
     # O/groups*kh*kw rows; the col2im route's GEMM has K = O/groups.  Few input
     # channels (a first layer) make the forward route wasteful.
     if (g.sh == g.sw == 1 and min(min(pp) for pp in pads) >= 0 and not _is_direct(g)
-            and g.Cg >= min(FORWARD_GRAD_INPUT_CHANNELS, g.Og)):
+            and g.Cg >= FORWARD_GRAD_INPUT_CHANNELS):
         wf = w4.reshape(g.groups, g.Og, g.Cg, g.kh, g.kw)[:, :, :, ::-1, ::-1]
         wf = np.ascontiguousarray(wf.transpose(0, 2, 1, 3, 4)).reshape(g.C, g.Og, g.kh, g.kw)
         return _forward(2, go4, wf, None, 1, pads, (g.dh, g.dw), g.groups, False, n_threads)
@@ -359,7 +359,11 @@ def _grad_weight(go4, xc, g, dt, n_threads):
     return grad_weight
 
 
-def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads):
+BackwardPlan = namedtuple("BackwardPlan", "g dt flip w_shape x_shape work")
+_BACKWARD_PLANS = {}
+
+
+def _make_backward_plan(nd, grad_output, x, weight, stride, padding, dilation, groups, flip):
     grad_output = v.as_array("grad_output", grad_output)
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
@@ -375,25 +379,47 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
                          f"{x.shape} convolved with `weight` {weight.shape}), got "
                          f"{grad_output.shape}")
     flip = v.as_bool("flip", flip)
-    if flip:
+    for name, shape in (("grad_input", x.shape), ("grad_weight", weight.shape)):
+        v.check_alloc(name, shape, dt.itemsize)
+    return BackwardPlan(g, dt, flip, weight.shape, x.shape, g.N * g.O * g.L * g.Kg)
+
+
+def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads):
+    key = None
+    if type(grad_output) is np.ndarray:
+        key = _plan_key(nd, x, weight, None, stride, padding, dilation, groups, flip)
+    if key is not None:
+        key = key + (grad_output.shape, grad_output.dtype)
+    plan = None if key is None else _BACKWARD_PLANS.get(key)
+    if plan is None:
+        plan = _make_backward_plan(nd, grad_output, x, weight, stride, padding, dilation, groups,
+                                   flip)
+        if key is not None:
+            if len(_BACKWARD_PLANS) >= _MAX_PLANS:
+                _BACKWARD_PLANS.clear()
+            _BACKWARD_PLANS[key] = plan
+        grad_output = v.as_array("grad_output", grad_output)
+        x = v.as_array("x", x)
+        weight = v.as_array("weight", weight)
+    g, dt = plan.g, plan.dt
+    if plan.flip:
         weight = _flip(weight, nd)
-    n_threads = resolve_threads(num_threads, g.N * g.O * g.L * g.Kg)
-    go4 = v.contiguous(grad_output, dt).reshape(g.N, g.O, g.OH, g.OW)
-    xc = v.contiguous(x, dt).reshape(g.N, g.C, g.H, g.W)
-    w4 = v.contiguous(weight, dt).reshape(g.O, g.Cg, g.kh, g.kw)
+    n_threads = resolve_threads(num_threads, plan.work)
+    go4 = np.ascontiguousarray(grad_output, dtype=dt).reshape(g.N, g.O, g.OH, g.OW)
+    xc = np.ascontiguousarray(x, dtype=dt).reshape(g.N, g.C, g.H, g.W)
+    w4 = np.ascontiguousarray(weight, dtype=dt).reshape(g.O, g.Cg, g.kh, g.kw)
 
     grad_input = _grad_input(go4, w4, g, dt, n_threads)
 
-    grad_weight = _grad_weight(go4, xc, g, dt, n_threads)
-    grad_weight = grad_weight.reshape(weight.shape)
-    if flip:
+    grad_weight = _grad_weight(go4, xc, g, dt, n_threads).reshape(plan.w_shape)
+    if plan.flip:
         grad_weight = np.ascontiguousarray(_flip(grad_weight, nd))
 
-    grad_bias = v.zeros("grad_bias", (g.O,), dt)
+    grad_bias = np.zeros((g.O,), dt)
     if g.O:
         _conv.conv_backward_bias(go4.reshape(g.N, g.O, g.L), grad_bias,
                                  resolve_threads(num_threads, g.N * g.O * g.L))
-    return grad_input.reshape(x.shape), grad_weight, grad_bias
+    return grad_input.reshape(plan.x_shape), grad_weight, grad_bias
 
 
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,

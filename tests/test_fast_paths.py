@@ -135,3 +135,22 @@ def test_both_grad_weight_routes(monkeypatch, route, case):
     # bitwise identical for any thread count on either route
     for n in (1, 2, 3):
         assert np.array_equal(fc.conv2d_backward(go, x, w, num_threads=n, **kw)[1], gw)
+
+
+def test_backward_plan_cache():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 2, 6, 6))
+    w = rng.standard_normal((3, 2, 3, 3))
+    for _ in range(3):  # repeat calls (cache hits) with new values stay correct
+        go = rng.standard_normal((2, 3, 3, 3))
+        got = fc.conv2d_backward(go, x, w, stride=2, padding=1, flip=True)
+        want = ref.conv2d_backward(go, x, w, stride=2, padding=1, flip=True)
+        for a, b in zip(got, want):
+            assert_close(a, b, np.float64)
+    for _ in range(2):  # errors are raised every time, never served from the cache
+        with pytest.raises(ValueError, match="grad_output"):
+            fc.conv2d_backward(np.ones((2, 3, 4, 4)), x, w, stride=2, padding=1)
+        with pytest.raises(TypeError):
+            fc.conv2d_backward(go, x, w, stride=2.0, padding=1, flip=True)
+        with pytest.raises(TypeError):
+            fc.conv2d_backward(go, x, w, stride=2, padding=1, flip=1)

@@ -153,4 +153,4 @@ def test_backward_plan_cache():
         with pytest.raises(TypeError):
             fc.conv2d_backward(go, x, w, stride=2.0, padding=1, flip=True)
         with pytest.raises(TypeError):
-            fc.conv2d_backward(go, x, w, stride=2, padding=1, flip=1)
+            fc.conv2d_backward(go, x, w, stride=2, padding=1, flip=1.0)

@@ -159,6 +159,19 @@ def _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip):
             stride, padding, dilation, groups, flip)
 
 
+def _cached(cache, key, make):
+    """The plan cached under ``key``, else ``make()`` -- cached unless ``key`` is None.
+    (``make`` validates: an invalid call raises before anything is cached.)"""
+    plan = None if key is None else cache.get(key)
+    if plan is None:
+        plan = make()
+        if key is not None:
+            if len(cache) >= _MAX_PLANS:
+                cache.clear()
+            cache[key] = plan
+    return plan
+
+
 def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, flip):
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
@@ -187,13 +200,9 @@ def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, f
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
     key = _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip)
-    plan = None if key is None else _PLANS.get(key)
-    if plan is None:
-        plan = _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, flip)
-        if key is not None:
-            if len(_PLANS) >= _MAX_PLANS:
-                _PLANS.clear()
-            _PLANS[key] = plan
+    plan = _cached(_PLANS, key, lambda: _make_forward_plan(nd, x, weight, bias, stride, padding,
+                                                           dilation, groups, flip))
+    if key is None:  # perhaps not ndarrays (a key needs them)
         x = v.as_array("x", x)
         weight = v.as_array("weight", weight)
         bias = None if bias is None else v.as_array("bias", bias)
@@ -390,14 +399,9 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
         key = _plan_key(nd, x, weight, None, stride, padding, dilation, groups, flip)
     if key is not None:
         key = key + (grad_output.shape, grad_output.dtype)
-    plan = None if key is None else _BACKWARD_PLANS.get(key)
-    if plan is None:
-        plan = _make_backward_plan(nd, grad_output, x, weight, stride, padding, dilation, groups,
-                                   flip)
-        if key is not None:
-            if len(_BACKWARD_PLANS) >= _MAX_PLANS:
-                _BACKWARD_PLANS.clear()
-            _BACKWARD_PLANS[key] = plan
+    plan = _cached(_BACKWARD_PLANS, key, lambda: _make_backward_plan(
+        nd, grad_output, x, weight, stride, padding, dilation, groups, flip))
+    if key is None:  # perhaps not ndarrays (a key needs them)
         grad_output = v.as_array("grad_output", grad_output)
         x = v.as_array("x", x)
         weight = v.as_array("weight", weight)

@@ -109,6 +109,8 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
     cdef const floating *plane
     cdef const floating *src = xc
     cdef floating *row
+    cdef Py_ssize_t nrows
+    cdef bint inside
     if r1 <= r0 or nl <= 0:
         return
     oy0 = l0 // g.OW
@@ -116,6 +118,26 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
     c = r0 // g.khw
     i = (r0 - c * g.khw) // g.kw
     j = r0 - c * g.khw - i * g.kw
+    # every window inside the input (no padding reached), stride 1 along rows, and a
+    # tile of whole output rows: each segment is a plain copy of OW elements
+    inside = (g.pt == 0 and g.pl == 0 and (g.OH - 1) * g.sh + (g.kh - 1) * g.dh < g.H
+              and (g.OW - 1) * g.sw + (g.kw - 1) * g.dw < g.W)
+    if inside and cs == 1 and g.sw == 1 and ox0 == 0 and nl % g.OW == 0:
+        nrows = nl // g.OW
+        for r in range(r0, r1):
+            src = xc + c * g.H * g.W + (oy0 * g.sh + i * g.dh) * g.W + j * g.dw
+            row = buf + (r - r0) * rs
+            for oy in range(nrows):
+                for q in range(g.OW):
+                    row[oy * g.OW + q] = src[oy * g.sh * g.W + q]
+            j += 1
+            if j == g.kw:
+                j = 0
+                i += 1
+                if i == g.kh:
+                    i = 0
+                    c += 1
+        return
     for r in range(r0, r1):
         plane = xc + c * g.H * g.W
         row = buf + (r - r0) * rs

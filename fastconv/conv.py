@@ -30,9 +30,6 @@ Geometry = namedtuple(
     "Geometry", "N C H W O OH OW kh kw sh sw pads dh dw groups Cg Og Kg L"
 )
 
-_DUMMY = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
-
-
 def _ceil_div(a, b):
     return -(-a // b)
 
@@ -115,10 +112,6 @@ def _is_direct(g):
 
 def _out_spatial(nd, g):
     return (g.OH, g.OW) if nd == 2 else (g.OW,)
-
-
-def _in_spatial(nd, g):
-    return (g.H, g.W) if nd == 2 else (g.W,)
 
 
 # ------------------------------------------------------------------ forward

@@ -58,10 +58,6 @@ def _out_shape(nd, g):
     return (g.N, g.C) + ((g.OH, g.OW) if nd == 2 else (g.OW,))
 
 
-def _in_shape(nd, g):
-    return (g.N, g.C) + ((g.H, g.W) if nd == 2 else (g.W,))
-
-
 def _pads4(g):
     return g.pads[0][0], g.pads[0][1], g.pads[1][0], g.pads[1][1]
 

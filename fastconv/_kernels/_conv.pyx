@@ -73,23 +73,24 @@ cdef Geom make_geom(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_
     return g
 
 
-cdef inline void segment_range(Py_ssize_t ix0, Py_ssize_t step, Py_ssize_t count,
-                               Py_ssize_t W, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
-    """valid_range without divisions for the common stride 1."""
-    cdef Py_ssize_t a, b
-    if step != 1:
-        valid_range(ix0, step, count, W, lo, hi)
-        return
-    a = -ix0 if ix0 < 0 else 0
-    b = W - ix0
-    if a > count:
-        a = count
-    if b > count:
-        b = count
-    if b < a:
-        b = a
-    lo[0] = a
-    hi[0] = b
+cdef inline void tap_of(Py_ssize_t r, const Geom *g,
+                        Py_ssize_t *c, Py_ssize_t *i, Py_ssize_t *j) noexcept nogil:
+    """Channel and kernel tap of im2col row r = c*kh*kw + i*kw + j."""
+    c[0] = r // g.khw
+    i[0] = (r - c[0] * g.khw) // g.kw
+    j[0] = r - c[0] * g.khw - i[0] * g.kw
+
+
+cdef inline void next_tap(const Geom *g, Py_ssize_t *c, Py_ssize_t *i,
+                          Py_ssize_t *j) noexcept nogil:
+    """Advance (c, i, j) to the next im2col row, with carries (no division)."""
+    j[0] += 1
+    if j[0] == g.kw:
+        j[0] = 0
+        i[0] += 1
+        if i[0] == g.kh:
+            i[0] = 0
+            c[0] += 1
 
 
 cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-block base
@@ -115,9 +116,7 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
         return
     oy0 = l0 // g.OW
     ox0 = l0 - oy0 * g.OW
-    c = r0 // g.khw
-    i = (r0 - c * g.khw) // g.kw
-    j = r0 - c * g.khw - i * g.kw
+    tap_of(r0, g, &c, &i, &j)
     # every window inside the input (no padding reached), stride 1 along rows, and a
     # tile of whole output rows: each segment is a plain copy of OW elements
     inside = (g.pt == 0 and g.pl == 0 and (g.OH - 1) * g.sh + (g.kh - 1) * g.dh < g.H
@@ -130,13 +129,7 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
             for oy in range(nrows):
                 for q in range(g.OW):
                     row[oy * g.OW + q] = src[oy * g.sh * g.W + q]
-            j += 1
-            if j == g.kw:
-                j = 0
-                i += 1
-                if i == g.kh:
-                    i = 0
-                    c += 1
+            next_tap(g, &c, &i, &j)
         return
     for r in range(r0, r1):
         plane = xc + c * g.H * g.W
@@ -155,7 +148,7 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
             else:
                 src = plane + iy * g.W
                 ix0 = ox * g.sw - g.pl + j * g.dw
-                segment_range(ix0, g.sw, seg, g.W, &lo, &hi)
+                valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
             if cs == 1:
                 for q in range(lo):
                     row[p + q] = 0
@@ -177,13 +170,7 @@ cdef void im2col_tile(const floating *xc, const Geom *g,          # IN: channel-
             p += seg
             ox = 0
             oy += 1
-        j += 1
-        if j == g.kw:
-            j = 0
-            i += 1
-            if i == g.kh:
-                i = 0
-                c += 1
+        next_tap(g, &c, &i, &j)
 
 
 cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (r1-r0) x nl
@@ -198,9 +185,7 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (
         return
     oy0 = l0 // g.OW
     ox0 = l0 - oy0 * g.OW
-    c = r0 // g.khw
-    i = (r0 - c * g.khw) // g.kw
-    j = r0 - c * g.khw - i * g.kw
+    tap_of(r0, g, &c, &i, &j)
     for r in range(r0, r1):
         row = buf + (r - r0) * ldb
         oy = oy0
@@ -214,7 +199,7 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (
             if iy >= 0 and iy < g.H:
                 dst = xc + c * g.H * g.W + iy * g.W
                 ix0 = ox * g.sw - g.pl + j * g.dw
-                segment_range(ix0, g.sw, seg, g.W, &lo, &hi)
+                valid_range(ix0, g.sw, seg, g.W, &lo, &hi)
                 if g.sw == 1:
                     for q in range(lo, hi):
                         dst[ix0 + q] += row[p + q]
@@ -224,13 +209,7 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,           # IN: (
             p += seg
             ox = 0
             oy += 1
-        j += 1
-        if j == g.kw:
-            j = 0
-            i += 1
-            if i == g.kh:
-                i = 0
-                c += 1
+        next_tap(g, &c, &i, &j)
 
 
 cdef inline void gemm_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,

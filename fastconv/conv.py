@@ -25,6 +25,11 @@ TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
 FORWARD_GRAD_INPUT_CHANNELS = 128  # stride-1 grad_input as a forward conv from this C/groups on
 CHUNKED_GRAD_WEIGHT_BYTES = 512 * 1024  # grad_weight split over samples below this tile size
+STRIP_OUT_BYTES = 128 * 1024   # strip path: target bytes of one task's output tile
+STRIP_BYTES = 256 * 1024       # strip path: target bytes of one thread's input strip
+STRIP_MAX_BYTES = 1024 * 1024  # strip path: above this, im2col tiles instead
+STRIP_MAX_STRIDE = 4           # strip path: strides up to this (a strip has sh*sw phases)
+STRIP_MIN_OW = None            # strip path: output rows at least this wide (None: a GEMM panel)
 
 Geometry = namedtuple(
     "Geometry", "N C H W O OH OW kh kw sh sw pads dh dw groups Cg Og Kg L"
@@ -117,7 +122,47 @@ def _out_spatial(nd, g):
 # ------------------------------------------------------------------ forward
 
 
-ForwardPlan = namedtuple("ForwardPlan", "nd dt flip out_shape O Kg work dims lt ws_cols")
+ForwardPlan = namedtuple("ForwardPlan",
+                         "nd dt flip out_shape O Kg work dims lt strip ws_ints ws_cols")
+
+
+def _strip_elems(g, lt):
+    """Elements of the largest strip a tile of ``lt`` output columns reads (see
+    ``strip_of`` in ``_conv.pyx``): sh*sw phase planes of C/groups channels."""
+    halo_h = (g.kh - 1) * g.dh // g.sh
+    halo_w = (g.kw - 1) * g.dw // g.sw
+    one_row = (1 + halo_h) * (min(lt, g.OW) + halo_w)
+    rows = min(g.OH, (lt - 1) // g.OW + 2)
+    many_rows = (rows + halo_h) * (g.OW + halo_w) if g.OH > 1 else 0
+    return g.Cg * g.sh * g.sw * max(one_row, many_rows)
+
+
+def _strip_plan(g, itemsize):
+    """``(lt, ws_ints, ws_cols)`` of the strip path, or None to use im2col tiles.
+
+    The strip path gathers GEMM panels from a zero-padded, phase-split copy of
+    the input rows a tile reads (no im2col tile).  It needs strides of at most
+    STRIP_MAX_STRIDE, and output rows at least a GEMM panel wide unless the
+    kernel adds no columns (else most panels straddle two output rows).
+    """
+    if g.sh > STRIP_MAX_STRIDE or g.sw > STRIP_MAX_STRIDE:
+        return None
+    halo_w = (g.kw - 1) * g.dw // g.sw
+    min_ow = _conv.gemm_panel_width(itemsize == 8) if STRIP_MIN_OW is None else STRIP_MIN_OW
+    if g.OW < min_ow and halo_w > 0:
+        return None
+    lt = STRIP_OUT_BYTES // (itemsize * max(g.Og, 1))
+    lt = min(max(64, lt // 16 * 16), 4096, _round16(g.L))
+    while lt > 64 and _strip_elems(g, lt) * itemsize > STRIP_BYTES:
+        lt = max(64, lt // 2 // 16 * 16)
+    outside = g.N * g.groups
+    if outside * _ceil_div(g.L, lt) < MIN_TASKS:
+        lt = min(lt, _round16(_ceil_div(g.L, _ceil_div(MIN_TASKS, outside))))
+    if _strip_elems(g, lt) * itemsize > STRIP_MAX_BYTES:
+        return None
+    ws_ints = _ceil_div((g.Kg + lt) * 8, itemsize)
+    ws_ints = _ceil_div(ws_ints, 16) * 16  # the strip starts on a 64-byte boundary
+    return lt, ws_ints, ws_ints + _ceil_div(_strip_elems(g, lt), 16) * 16  # threads 64-byte apart
 
 # Validated plans of recent forward calls, keyed by everything that decides them
 # (shapes, dtypes and the arguments).  A hit skips argument normalisation, which
@@ -180,15 +225,18 @@ def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, f
                          f"{weight.shape}, got {bias.shape}")
     out_shape = (g.N, g.O) + _out_spatial(nd, g)
     v.check_alloc("output", out_shape, dt.itemsize)
+    strip = None if _is_direct(g) else _strip_plan(g, dt.itemsize)
     if _is_direct(g):
         lt = _tile_len(0, g.L, dt.itemsize, g.N * g.groups)
-        ws_cols = 1
+        ws_ints, ws_cols = 0, 1
+    elif strip is not None:
+        lt, ws_ints, ws_cols = strip
     else:
         lt = _tile_len(g.Kg, g.L, dt.itemsize, g.N * g.groups)
-        ws_cols = g.Kg * lt
+        ws_ints, ws_cols = 0, g.Kg * lt
     dims = (g.N, g.C, g.H, g.W, g.O, g.OH, g.OW) + _kargs(g)
     return ForwardPlan(nd, dt, flip, out_shape, g.O, g.Kg, g.N * g.O * g.L * g.Kg, dims, lt,
-                       ws_cols)
+                       strip is not None, ws_ints, ws_cols)
 
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
@@ -211,7 +259,8 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
     b = None if bias is None else np.ascontiguousarray(bias, dtype=dt)
     n_threads = resolve_threads(num_threads, plan.work)
     ws = workspace(n_threads, plan.ws_cols, dt)
-    _conv.conv2d_forward(xc, wc, b, out, ws, plan.ws_cols, *plan.dims, plan.lt, n_threads)
+    _conv.conv2d_forward(xc, wc, b, out, ws, plan.ws_cols, *plan.dims, plan.lt, plan.strip,
+                         plan.ws_ints, n_threads)
     return out
 
 

@@ -154,3 +154,107 @@ def test_backward_plan_cache():
             fc.conv2d_backward(go, x, w, stride=2.0, padding=1, flip=True)
         with pytest.raises(TypeError):
             fc.conv2d_backward(go, x, w, stride=2, padding=1, flip=1.0)
+
+
+# ------------------------------------------------------------------ the strip path
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@pytest.fixture
+def strip_knobs(monkeypatch):
+    """Set the strip path's knobs for one test; the plan caches are emptied around it."""
+    def set_knobs(**knobs):
+        conv_mod._PLANS.clear()
+        for name, value in knobs.items():
+            monkeypatch.setattr(conv_mod, name, value)
+    yield set_knobs
+    conv_mod._PLANS.clear()
+
+
+_STRIP_CASES = [
+    # x shape, w shape, kwargs: 3x3 same, strides 2..4, dilation, asymmetric and
+    # negative-free pads, groups, rows narrower than a panel, 1x1 with padding
+    ((2, 3, 20, 37), (4, 3, 3, 3), dict(padding=1)),
+    ((2, 3, 23, 41), (5, 3, 7, 7), dict(stride=2, padding=3)),
+    ((1, 2, 30, 33), (3, 2, 5, 4), dict(stride=(3, 4), padding=((2, 0), (1, 3)))),
+    ((2, 4, 17, 40), (6, 2, 3, 3), dict(padding=2, dilation=(2, 3), groups=2)),
+    ((3, 2, 9, 9), (2, 2, 3, 3), dict(padding="same")),
+    ((2, 3, 11, 19), (4, 3, 1, 1), dict(padding=1, stride=2)),
+    ((1, 2, 5, 200), (3, 2, 2, 9), dict(stride=(1, 2), dilation=(1, 3), padding=(0, 4))),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(_STRIP_CASES)))
+def test_strip_path_matches_reference_and_im2col_route(strip_knobs, case, dtype):
+    xs, ws, kw = _STRIP_CASES[case]
+    rng = np.random.default_rng(100 + case)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    want = ref.conv2d(x, w, b, **kw)
+    scale = ref.conv2d(np.abs(x), np.abs(w), np.abs(b), **kw)
+    # small output tiles: tiles start mid-row, span several rows, or one partial row
+    for out_bytes in (10**9, 256):
+        strip_knobs(STRIP_MIN_OW=1, STRIP_OUT_BYTES=out_bytes)
+        plan = conv_mod._make_forward_plan(2, x, w, b, kw.get("stride", 1), kw.get("padding", 0),
+                                           kw.get("dilation", 1), kw.get("groups", 1), False)
+        assert plan.strip
+        got = fc.conv2d(x, w, b, **kw)
+        assert_close(got, want, dtype, scale=scale)
+        for n in (2, 3):  # bitwise identical for any thread count
+            assert np.array_equal(fc.conv2d(x, w, b, num_threads=n, **kw), got)
+    strip_knobs(STRIP_MAX_STRIDE=0)  # the im2col route on the same case
+    assert not conv_mod._make_forward_plan(2, x, w, b, kw.get("stride", 1), kw.get("padding", 0),
+                                           kw.get("dilation", 1), kw.get("groups", 1), False).strip
+    assert_close(fc.conv2d(x, w, b, **kw), want, dtype, scale=scale)
+
+
+def test_strip_path_is_chosen_for_the_standard_layers():
+    # the shapes the strip path is for take it; narrow rows and large strides do not
+    def plan(xs, ws, stride, padding, dtype=np.float32):
+        x = np.zeros(xs, dtype)
+        return conv_mod._make_forward_plan(2, x, np.zeros(ws, dtype), None, stride, padding, 1,
+                                           1, False)
+    assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).strip
+    assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3).strip
+    assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, np.float64).strip
+    assert not plan((64, 6, 12, 12), (16, 6, 5, 5), 1, 0).strip      # 8-wide output rows
+    assert not plan((2, 3, 64, 64), (4, 3, 3, 3), 5, 0).strip        # stride 5
+    assert not plan((2, 3, 64, 64), (4, 3, 1, 1), 1, 0).strip        # direct 1x1
+    p = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1)
+    assert p.ws_cols - p.ws_ints <= conv_mod.STRIP_MAX_BYTES // 4   # bounded strip
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_strip_path_random_geometries(data):
+    d = data.draw
+    nd = d(st.sampled_from([1, 2]))
+    groups = d(st.integers(1, 2))
+    N, Cg, Og = d(st.integers(1, 2)), d(st.integers(1, 3)), d(st.integers(1, 3))
+    sp = [d(st.integers(1, 9)) for _ in range(nd - 1)] + [d(st.integers(1, 90))]
+    k = [d(st.integers(1, 4)) for _ in range(nd)]
+    stride = tuple(d(st.integers(1, 4)) for _ in range(nd))
+    dil = tuple(d(st.integers(1, 3)) for _ in range(nd))
+    pad = tuple(d(st.integers(0, 3)) for _ in range(nd))
+    from hypothesis import assume
+    assume(all(s + 2 * p >= dl * (kk - 1) + 1 for s, p, dl, kk in zip(sp, pad, dil, k)))
+    dtype = d(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((N, Cg * groups, *sp)).astype(dtype)
+    w = rng.standard_normal((Og * groups, Cg, *k)).astype(dtype)
+    old = (conv_mod.STRIP_MIN_OW, conv_mod.STRIP_OUT_BYTES)
+    conv_mod._PLANS.clear()
+    conv_mod.STRIP_MIN_OW, conv_mod.STRIP_OUT_BYTES = 1, d(st.sampled_from([64, 10**9]))
+    try:
+        f = fc.conv2d if nd == 2 else fc.conv1d
+        r = ref.conv2d if nd == 2 else ref.conv1d
+        kw = dict(stride=stride, padding=pad, dilation=dil, groups=groups)
+        got = f(x, w, **kw)
+        assert_close(got, r(x, w, **kw), dtype, scale=r(np.abs(x), np.abs(w), **kw))
+        assert np.array_equal(f(x, w, num_threads=3, **kw), got)
+    finally:
+        conv_mod.STRIP_MIN_OW, conv_mod.STRIP_OUT_BYTES = old
+        conv_mod._PLANS.clear()

@@ -43,6 +43,15 @@ cdef extern from "fc_gemm.h" nogil:
     void fc_gemm_nn_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                         const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
                         double *C, Py_ssize_t ldc, int accumulate)
+    void fc_gemm_ind_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const float *A, Py_ssize_t lda, const float *S,
+                         const Py_ssize_t *offs, const Py_ssize_t *cols,
+                         float *C, Py_ssize_t ldc)
+    void fc_gemm_ind_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         const double *A, Py_ssize_t lda, const double *S,
+                         const Py_ssize_t *offs, const Py_ssize_t *cols,
+                         double *C, Py_ssize_t ldc)
+    Py_ssize_t fc_gemm_nr(int is_f64)
 
 cnp.import_array()
 _GEMM_VARIANT = fc_gemm_init().decode()
@@ -51,6 +60,11 @@ _GEMM_VARIANT = fc_gemm_init().decode()
 def gemm_variant():
     """The GEMM micro-kernel chosen for this CPU: 'avx512', 'avx2' or 'generic'."""
     return _GEMM_VARIANT
+
+
+def gemm_panel_width(bint is_f64):
+    """Columns per GEMM panel (the micro-kernel's NR) for float32 / float64."""
+    return fc_gemm_nr(is_f64)
 
 
 cdef struct Geom:
@@ -227,12 +241,120 @@ cdef inline bint is_direct(const Geom *g) noexcept nogil:
             and g.OH == g.H and g.OW == g.W)
 
 
+# ------------------------------------------------------------------ strips
+#
+# The strip path of the forward convolution never builds im2col tiles.  For a
+# tile of output columns it copies the input rows the tile reads into a strip:
+# zero-padded, and split by stride phase, so that every tap (c, i, j) sees the
+# tile's output columns as a run of consecutive strip elements within an
+# output row.  The GEMM then gathers its B panels straight from the strip
+# (fc_gemm_ind: B[k][v] = S[offs[k] + cols[v]]).
+
+cdef struct Strip:
+    Py_ssize_t oya          # first output row of the tile
+    Py_ssize_t qa           # first phase column kept (single-row tiles start mid-row)
+    Py_ssize_t rows, wt     # rows and width of one phase plane
+
+
+cdef Strip strip_of(const Geom *g, Py_ssize_t l0, Py_ssize_t nl) noexcept nogil:
+    """The strip shape for output columns [l0, l0+nl) of a plane."""
+    cdef Strip st
+    cdef Py_ssize_t oyb = (l0 + nl - 1) // g.OW
+    st.oya = l0 // g.OW
+    if oyb == st.oya:
+        st.qa = l0 - st.oya * g.OW
+        st.wt = nl + (g.kw - 1) * g.dw // g.sw
+    else:
+        st.qa = 0
+        st.wt = g.OW + (g.kw - 1) * g.dw // g.sw
+    st.rows = oyb - st.oya + 1 + (g.kh - 1) * g.dh // g.sh
+    return st
+
+
+cdef void build_strip(const floating *xc, const Geom *g, Py_ssize_t Cg, const Strip *st,
+                      floating *S) noexcept nogil:                       # OUT
+    """Plane (c, pi, pj) at S + ((c*sh + pi)*sw + pj)*rows*wt holds
+    xpad[c, (oya + t)*sh + pi, (qa + q)*sw + pj] at (t, q); phases no tap reads are skipped."""
+    cdef Py_ssize_t c, pi, pj, t, q, i, iy, ix0, lo, hi
+    cdef Py_ssize_t plane = st.rows * st.wt
+    cdef const floating *src
+    cdef floating *row
+    cdef bint used
+    for pi in range(g.sh):
+        used = False
+        for i in range(g.kh):
+            if (i * g.dh) % g.sh == pi:
+                used = True
+        if not used:
+            continue
+        for pj in range(g.sw):
+            used = False
+            for i in range(g.kw):
+                if (i * g.dw) % g.sw == pj:
+                    used = True
+            if not used:
+                continue
+            ix0 = st.qa * g.sw + pj - g.pl
+            valid_range(ix0, g.sw, st.wt, g.W, &lo, &hi)
+            for c in range(Cg):
+                for t in range(st.rows):
+                    row = S + ((c * g.sh + pi) * g.sw + pj) * plane + t * st.wt
+                    iy = (st.oya + t) * g.sh + pi - g.pt
+                    if iy < 0 or iy >= g.H:
+                        memset(row, 0, st.wt * sizeof(floating))
+                        continue
+                    src = xc + (c * g.H + iy) * g.W + ix0
+                    for q in range(lo):
+                        row[q] = 0
+                    if g.sw == 1:
+                        for q in range(lo, hi):
+                            row[q] = src[q]
+                    else:
+                        for q in range(lo, hi):
+                            row[q] = src[q * g.sw]
+                    for q in range(hi, st.wt):
+                        row[q] = 0
+
+
+cdef void strip_index(const Geom *g, Py_ssize_t Cg, const Strip *st, Py_ssize_t l0,
+                      Py_ssize_t nl, Py_ssize_t *offs, Py_ssize_t *cols) noexcept nogil:
+    """offs[k] for every tap k = (c, i, j) and cols[v] for every column of the tile."""
+    cdef Py_ssize_t c, i, j, k = 0, v, oy, ox, hrow, wcol
+    cdef Py_ssize_t plane = st.rows * st.wt
+    for c in range(Cg):
+        for i in range(g.kh):
+            hrow = ((c * g.sh + (i * g.dh) % g.sh) * g.sw) * plane + (i * g.dh) // g.sh * st.wt
+            for j in range(g.kw):
+                wcol = (j * g.dw) % g.sw * plane + (j * g.dw) // g.sw
+                offs[k] = hrow + wcol
+                k += 1
+    oy = st.oya
+    ox = l0 - oy * g.OW
+    for v in range(nl):
+        cols[v] = (oy - st.oya) * st.wt + ox - st.qa
+        ox += 1
+        if ox == g.OW:
+            ox = 0
+            oy += 1
+
+
+cdef inline void gemm_ind(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                          const floating *A, Py_ssize_t lda, const floating *S,
+                          const Py_ssize_t *offs, const Py_ssize_t *cols,
+                          floating *C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        fc_gemm_ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc)
+    else:
+        fc_gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc)
+
+
 # ------------------------------------------------------------------ forward
 
 cdef void forward_impl(const floating *x, const floating *w, const floating *bias,
                        floating *out, floating *ws, Py_ssize_t ws_stride,
                        Py_ssize_t N, Py_ssize_t O, const Geom *g,
-                       Py_ssize_t groups, Py_ssize_t lt, int n_threads) noexcept nogil:
+                       Py_ssize_t groups, Py_ssize_t lt, bint strip, Py_ssize_t ws_ints,
+                       int n_threads) noexcept nogil:
     cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
     cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
     cdef Py_ssize_t n_tasks = N * groups * n_tiles
@@ -241,6 +363,8 @@ cdef void forward_impl(const floating *x, const floating *w, const floating *bia
     cdef floating *buf
     cdef floating *dst
     cdef const floating *xc
+    cdef Py_ssize_t *ind
+    cdef Strip st
     if n_tasks == 0 or Og == 0:
         return
     for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
@@ -258,6 +382,14 @@ cdef void forward_impl(const floating *x, const floating *w, const floating *bia
         xc = x + (n * g.C + gi * Cg) * g.H * g.W
         if direct:
             gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, xc + l0, L, dst, L, 1)
+        elif strip:
+            # per-thread workspace: offs (Kg) and cols (lt) indices, then the strip
+            ind = <Py_ssize_t *>(ws + threadid() * ws_stride)
+            buf = ws + threadid() * ws_stride + ws_ints
+            st = strip_of(g, l0, nl)
+            build_strip(xc, g, Cg, &st, buf)
+            strip_index(g, Cg, &st, l0, nl, ind, ind + Kg)
+            gemm_ind(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, ind, ind + Kg, dst, L)
         else:
             buf = ws + threadid() * ws_stride
             im2col_tile(xc, g, 0, Kg, l0, nl, buf, lt, 1)
@@ -274,9 +406,13 @@ def conv2d_forward(cnp.ndarray x,       # IN  (N, C, H, W), C-contiguous float32
                    Py_ssize_t O, Py_ssize_t OH, Py_ssize_t OW,
                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
-                   Py_ssize_t groups, Py_ssize_t lt, int n_threads):
+                   Py_ssize_t groups, Py_ssize_t lt, bint strip, Py_ssize_t ws_ints,
+                   int n_threads):
     """Forward convolution.  The wrapper guarantees dtypes, contiguity and sizes:
-    this entry takes raw buffers (no memoryview set-up) to keep small calls cheap."""
+    this entry takes raw buffers (no memoryview set-up) to keep small calls cheap.
+    ``strip``: gather GEMM panels from padded input strips (else im2col tiles);
+    each thread's ``ws_stride`` elements then start with ``ws_ints`` elements
+    holding Kg + lt Py_ssize_t indices."""
     cdef Geom g = make_geom(C, H, W, OH, OW, kh, kw, sh, sw, pt, pl, dh, dw)
     cdef void *b = NULL if bias is None else cnp.PyArray_DATA(<cnp.ndarray>bias)
     cdef void *px = cnp.PyArray_DATA(x)
@@ -287,12 +423,12 @@ def conv2d_forward(cnp.ndarray x,       # IN  (N, C, H, W), C-contiguous float32
         with nogil:
             forward_impl[float](<const float *>px, <const float *>pw, <const float *>b,
                                 <float *>po, <float *>pws, ws_stride, N, O, &g, groups, lt,
-                                n_threads)
+                                strip, ws_ints, n_threads)
     else:
         with nogil:
             forward_impl[double](<const double *>px, <const double *>pw, <const double *>b,
                                  <double *>po, <double *>pws, ws_stride, N, O, &g, groups, lt,
-                                 n_threads)
+                                 strip, ws_ints, n_threads)
 
 
 # -------------------------------------------------------------- grad input

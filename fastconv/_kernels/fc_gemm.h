@@ -50,119 +50,201 @@ typedef void (*fc_gemm_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, p
                                const float *, ptrdiff_t, float *, ptrdiff_t, int);
 typedef void (*fc_gemm_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
                                const double *, ptrdiff_t, double *, ptrdiff_t, int);
+typedef void (*fc_ind_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                              const float *, const ptrdiff_t *, const ptrdiff_t *, float *,
+                              ptrdiff_t, int);
+typedef void (*fc_ind_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                              const double *, const ptrdiff_t *, const ptrdiff_t *, double *,
+                              ptrdiff_t, int);
 
-/* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile. */
-#define FC_DEFINE_GEMM(NAME, ATTR, T, VT, VL, MR, NV)                            \
-ATTR static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                     \
-                      const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,      \
-                      T *C, ptrdiff_t ldc, int accumulate)                       \
+/* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile.
+ * PFX##_panel runs the micro-kernel down one column panel of C (all rows, one
+ * k-block); the drivers PFX##_nn and PFX##_ind differ only in where the B
+ * panel comes from. */
+#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV)                             \
+enum { PFX##_NR = VL * NV };                                                     \
+ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                          \
+                             const T *A, ptrdiff_t lda,  /* column k0 of A */    \
+                             const T *bp, ptrdiff_t bld, /* kc x NR panel of B */\
+                             T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c)      \
 {                                                                                \
-    enum { NR = VL * NV };                                                       \
+    enum { NR = PFX##_NR };                                                      \
     static const T zero_row[FC_KC];                                              \
-    T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
     T ctile[MR * NR] __attribute__((aligned(64)));                               \
-    ptrdiff_t k0, i, j, k, r, v, q;                                              \
+    ptrdiff_t i, k, r, v, q;                                                     \
+    for (i = 0; i < M; i += MR) {                                                \
+        ptrdiff_t mr = (M - i < MR) ? (M - i) : MR;                              \
+        int full = (mr == MR && nr == NR);                                       \
+        const T *ap[MR];                                                         \
+        VT acc[MR][NV];                                                          \
+        FC_UNROLL                                                                \
+        for (r = 0; r < MR; r++)                                                 \
+            ap[r] = (r < mr) ? A + (i + r) * lda : zero_row;                     \
+        if (!full) {                                                             \
+            memset(ctile, 0, sizeof(ctile));                                     \
+            if (load_c)                                                          \
+                for (r = 0; r < mr; r++)                                         \
+                    memcpy(ctile + r * NR, C + (i + r) * ldc, (size_t)nr * sizeof(T)); \
+        }                                                                        \
+        FC_UNROLL                                                                \
+        for (r = 0; r < MR; r++) {                                               \
+            FC_UNROLL                                                            \
+            for (v = 0; v < NV; v++) {                                           \
+                if (full && load_c)                                              \
+                    acc[r][v] = *(const VT *)(C + (i + r) * ldc + v * VL);       \
+                else if (full) {                                                 \
+                    VT z = {0};                                                  \
+                    acc[r][v] = z;                                               \
+                } else                                                           \
+                    acc[r][v] = *(const VT *)(ctile + r * NR + v * VL);          \
+            }                                                                    \
+        }                                                                        \
+        for (k = 0; k < kc; k++) {                                               \
+            VT b[NV];                                                            \
+            FC_UNROLL                                                            \
+            for (v = 0; v < NV; v++)                                             \
+                b[v] = *(const VT *)(bp + k * bld + v * VL);                     \
+            FC_UNROLL                                                            \
+            for (r = 0; r < MR; r++) {                                           \
+                T a = ap[r][k];                                                  \
+                FC_UNROLL                                                        \
+                for (v = 0; v < NV; v++)                                         \
+                    acc[r][v] += a * b[v];                                       \
+            }                                                                    \
+        }                                                                        \
+        if (full) {                                                              \
+            FC_UNROLL                                                            \
+            for (r = 0; r < MR; r++) {                                           \
+                FC_UNROLL                                                        \
+                for (v = 0; v < NV; v++)                                         \
+                    *(VT *)(C + (i + r) * ldc + v * VL) = acc[r][v];             \
+            }                                                                    \
+        } else {                                                                 \
+            for (r = 0; r < MR; r++)                                             \
+                for (v = 0; v < NV; v++)                                         \
+                    *(VT *)(ctile + r * NR + v * VL) = acc[r][v];                \
+            for (r = 0; r < mr; r++)                                             \
+                for (q = 0; q < nr; q++)                                         \
+                    C[(i + r) * ldc + q] = ctile[r * NR + q];                    \
+        }                                                                        \
+    }                                                                            \
+}                                                                                \
+/* C (+)= A . B, B row-major with leading dimension ldb */                       \
+ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                 \
+                          const T *A, ptrdiff_t lda, const T *B, ptrdiff_t ldb,  \
+                          T *C, ptrdiff_t ldc, int accumulate)                   \
+{                                                                                \
+    enum { NR = PFX##_NR };                                                      \
+    T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
+    ptrdiff_t k0, j, k;                                                          \
     if (M <= 0 || N <= 0)                                                        \
         return;                                                                  \
     if (K <= 0) {                                                                \
         if (!accumulate)                                                         \
-            for (i = 0; i < M; i++)                                              \
-                memset(C + i * ldc, 0, (size_t)N * sizeof(T));                   \
+            for (j = 0; j < M; j++)                                              \
+                memset(C + j * ldc, 0, (size_t)N * sizeof(T));                   \
         return;                                                                  \
     }                                                                            \
     for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
         ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
-        int load_c = accumulate || k0 > 0;                                       \
         for (j = 0; j < N; j += NR) {                                            \
             ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
-            const T *bp;                                                         \
-            ptrdiff_t bld;                                                       \
             if (nr == NR) {                                                      \
-                bp = B + k0 * ldb + j;                                           \
-                bld = ldb;                                                       \
-            } else {                                                             \
-                for (k = 0; k < kc; k++) {                                       \
-                    memcpy(bpad + k * NR, B + (k0 + k) * ldb + j,                \
-                           (size_t)nr * sizeof(T));                              \
-                    memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));\
-                }                                                                \
-                bp = bpad;                                                       \
-                bld = NR;                                                        \
+                PFX##_panel(M, kc, A + k0, lda, B + k0 * ldb + j, ldb,           \
+                            C + j, ldc, nr, accumulate || k0 > 0);               \
+                continue;                                                        \
             }                                                                    \
-            for (i = 0; i < M; i += MR) {                                        \
-                ptrdiff_t mr = (M - i < MR) ? (M - i) : MR;                      \
-                int full = (mr == MR && nr == NR);                               \
-                const T *ap[MR];                                                 \
-                VT acc[MR][NV];                                                  \
-                FC_UNROLL                                                        \
-                for (r = 0; r < MR; r++)                                         \
-                    ap[r] = (r < mr) ? A + (i + r) * lda + k0 : zero_row;        \
-                if (!full) {                                                     \
-                    memset(ctile, 0, sizeof(ctile));                             \
-                    if (load_c)                                                  \
-                        for (r = 0; r < mr; r++)                                 \
-                            memcpy(ctile + r * NR, C + (i + r) * ldc + j,        \
-                                   (size_t)nr * sizeof(T));                      \
-                }                                                                \
-                FC_UNROLL                                                        \
-                for (r = 0; r < MR; r++) {                                       \
-                    FC_UNROLL                                                    \
-                    for (v = 0; v < NV; v++) {                                   \
-                        if (full && load_c)                                      \
-                            acc[r][v] = *(const VT *)(C + (i + r) * ldc + j + v * VL); \
-                        else if (full) {                                         \
-                            VT z = {0};                                          \
-                            acc[r][v] = z;                                       \
-                        } else                                                   \
-                            acc[r][v] = *(const VT *)(ctile + r * NR + v * VL);  \
-                    }                                                            \
-                }                                                                \
+            for (k = 0; k < kc; k++) {                                           \
+                memcpy(bpad + k * NR, B + (k0 + k) * ldb + j, (size_t)nr * sizeof(T)); \
+                memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));    \
+            }                                                                    \
+            PFX##_panel(M, kc, A + k0, lda, bpad, NR, C + j, ldc, nr,            \
+                        accumulate || k0 > 0);                                   \
+        }                                                                        \
+    }                                                                            \
+}                                                                                \
+/* C (+)= A . B for an implicit B: B[k][n] = S[offs[k] + cols[n]], with cols    \
+ * strictly increasing.  Each kc x NR panel is gathered into an L1-resident     \
+ * buffer (vector copies where the panel's columns are contiguous in S).  */     \
+ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                \
+                           const T *A, ptrdiff_t lda, const T *S,                \
+                           const ptrdiff_t *offs, const ptrdiff_t *cols,         \
+                           T *C, ptrdiff_t ldc, int accumulate)                  \
+{                                                                                \
+    enum { NR = PFX##_NR };                                                      \
+    T bpk[FC_KC * NR] __attribute__((aligned(64)));                              \
+    ptrdiff_t k0, j, k, v, q;                                                    \
+    if (M <= 0 || N <= 0 || K <= 0)                                              \
+        return; /* callers always accumulate onto initialised C */              \
+    for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
+        ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
+        for (j = 0; j < N; j += NR) {                                            \
+            ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
+            const ptrdiff_t *cj = cols + j;                                      \
+            if (nr == NR && cj[NR - 1] - cj[0] == NR - 1) {                      \
+                const T *s0 = S + cj[0];                                         \
                 for (k = 0; k < kc; k++) {                                       \
-                    VT b[NV];                                                    \
+                    const T *src = s0 + offs[k0 + k];                            \
                     FC_UNROLL                                                    \
                     for (v = 0; v < NV; v++)                                     \
-                        b[v] = *(const VT *)(bp + k * bld + v * VL);             \
-                    FC_UNROLL                                                    \
-                    for (r = 0; r < MR; r++) {                                   \
-                        T a = ap[r][k];                                          \
-                        FC_UNROLL                                                \
-                        for (v = 0; v < NV; v++)                                 \
-                            acc[r][v] += a * b[v];                               \
-                    }                                                            \
+                        *(VT *)(bpk + k * NR + v * VL) = *(const VT *)(src + v * VL); \
                 }                                                                \
-                if (full) {                                                      \
-                    FC_UNROLL                                                    \
-                    for (r = 0; r < MR; r++) {                                   \
-                        FC_UNROLL                                                \
-                        for (v = 0; v < NV; v++)                                 \
-                            *(VT *)(C + (i + r) * ldc + j + v * VL) = acc[r][v]; \
-                    }                                                            \
-                } else {                                                         \
-                    for (r = 0; r < MR; r++)                                     \
-                        for (v = 0; v < NV; v++)                                 \
-                            *(VT *)(ctile + r * NR + v * VL) = acc[r][v];        \
-                    for (r = 0; r < mr; r++)                                     \
-                        for (q = 0; q < nr; q++)                                 \
-                            C[(i + r) * ldc + j + q] = ctile[r * NR + q];        \
+            } else { /* split the panel into runs of consecutive columns */     \
+                ptrdiff_t run_src[NR], run_dst[NR], run_len[NR], nrun = 0, r;    \
+                for (q = 0; q < nr; q = v) {                                     \
+                    for (v = q + 1; v < nr && cj[v] == cj[v - 1] + 1; v++)       \
+                        ;                                                        \
+                    run_src[nrun] = cj[q];                                       \
+                    run_dst[nrun] = q;                                           \
+                    run_len[nrun++] = v - q;                                     \
+                }                                                                \
+                for (k = 0; k < kc; k++) {                                       \
+                    const T *src = S + offs[k0 + k];                             \
+                    T *dst = bpk + k * NR;                                       \
+                    for (r = 0; r < nrun; r++)                                   \
+                        for (q = 0; q < run_len[r]; q++)                         \
+                            dst[run_dst[r] + q] = src[run_src[r] + q];           \
+                    for (q = nr; q < NR; q++)                                    \
+                        dst[q] = 0;                                              \
                 }                                                                \
             }                                                                    \
+            PFX##_panel(M, kc, A + k0, lda, bpk, NR, C + j, ldc, nr,             \
+                        accumulate || k0 > 0);                                   \
         }                                                                        \
     }                                                                            \
 }
 
 #define FC_NOATTR
-FC_DEFINE_GEMM(fc_gemm_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2)
-FC_DEFINE_GEMM(fc_gemm_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2)
+FC_DEFINE_GEMM(fc_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2)
+FC_DEFINE_GEMM(fc_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2)
 #if FC_X86_DISPATCH
-FC_DEFINE_GEMM(fc_gemm_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2)
-FC_DEFINE_GEMM(fc_gemm_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2)
-FC_DEFINE_GEMM(fc_gemm_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2)
-FC_DEFINE_GEMM(fc_gemm_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2)
+FC_DEFINE_GEMM(fc_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2)
+FC_DEFINE_GEMM(fc_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2)
+FC_DEFINE_GEMM(fc_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2)
+FC_DEFINE_GEMM(fc_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2)
 #endif
 
-static fc_gemm_f32_fn fc_gemm_nn_f32_ptr = fc_gemm_f32_generic;
-static fc_gemm_f64_fn fc_gemm_nn_f64_ptr = fc_gemm_f64_generic;
-static const char *fc_gemm_variant = "generic";
+/* The chosen variant's entry points. */
+static struct {
+    fc_gemm_f32_fn nn_f32;
+    fc_gemm_f64_fn nn_f64;
+    fc_ind_f32_fn ind_f32;
+    fc_ind_f64_fn ind_f64;
+    ptrdiff_t nr_f32, nr_f64;  /* panel widths: the column granule of the GEMM */
+    const char *name;
+} fc_gemm = {fc_f32_generic_nn, fc_f64_generic_nn, fc_f32_generic_ind, fc_f64_generic_ind,
+             fc_f32_generic_NR, fc_f64_generic_NR, "generic"};
+
+#define FC_USE(V)                                                                \
+    do {                                                                         \
+        fc_gemm.nn_f32 = fc_f32_##V##_nn;                                        \
+        fc_gemm.nn_f64 = fc_f64_##V##_nn;                                        \
+        fc_gemm.ind_f32 = fc_f32_##V##_ind;                                      \
+        fc_gemm.ind_f64 = fc_f64_##V##_ind;                                      \
+        fc_gemm.nr_f32 = fc_f32_##V##_NR;                                        \
+        fc_gemm.nr_f64 = fc_f64_##V##_NR;                                        \
+        fc_gemm.name = #V;                                                       \
+    } while (0)
 
 /* Pick the variant once, at module import (before any thread runs a kernel). */
 static const char *fc_gemm_init(void)
@@ -178,37 +260,49 @@ static const char *fc_gemm_init(void)
         avx512 = avx2 = 0;
     else if (want && strcmp(want, "avx2") == 0)
         avx512 = 0;
-    if (avx512) {
-        fc_gemm_nn_f32_ptr = fc_gemm_f32_avx512;
-        fc_gemm_nn_f64_ptr = fc_gemm_f64_avx512;
-        fc_gemm_variant = "avx512";
-    } else if (avx2) {
-        fc_gemm_nn_f32_ptr = fc_gemm_f32_avx2;
-        fc_gemm_nn_f64_ptr = fc_gemm_f64_avx2;
-        fc_gemm_variant = "avx2";
-    } else {
-        fc_gemm_nn_f32_ptr = fc_gemm_f32_generic;
-        fc_gemm_nn_f64_ptr = fc_gemm_f64_generic;
-        fc_gemm_variant = "generic";
-    }
+    if (avx512)
+        FC_USE(avx512);
+    else if (avx2)
+        FC_USE(avx2);
+    else
+        FC_USE(generic);
 #else
     (void)want;
 #endif
-    return fc_gemm_variant;
+    return fc_gemm.name;
 }
 
 static inline void fc_gemm_nn_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
                                   ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
                                   ptrdiff_t ldc, int accumulate)
 {
-    fc_gemm_nn_f32_ptr(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    fc_gemm.nn_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 static inline void fc_gemm_nn_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A,
                                   ptrdiff_t lda, const double *B, ptrdiff_t ldb, double *C,
                                   ptrdiff_t ldc, int accumulate)
 {
-    fc_gemm_nn_f64_ptr(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    fc_gemm.nn_f64(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+static inline void fc_gemm_ind_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
+                                   ptrdiff_t lda, const float *S, const ptrdiff_t *offs,
+                                   const ptrdiff_t *cols, float *C, ptrdiff_t ldc)
+{
+    fc_gemm.ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, 1);
+}
+
+static inline void fc_gemm_ind_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A,
+                                   ptrdiff_t lda, const double *S, const ptrdiff_t *offs,
+                                   const ptrdiff_t *cols, double *C, ptrdiff_t ldc)
+{
+    fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 1);
+}
+
+static inline ptrdiff_t fc_gemm_nr(int is_f64)
+{
+    return is_f64 ? fc_gemm.nr_f64 : fc_gemm.nr_f32;
 }
 
 #endif /* FC_GEMM_H */

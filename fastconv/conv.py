@@ -23,7 +23,7 @@ from ._parallel import resolve_threads, workspace, workspace2d
 
 TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
-FORWARD_GRAD_INPUT_CHANNELS = 128  # stride-1 grad_input as a forward conv from this C/groups on
+FORWARD_GRAD_INPUT_CHANNELS = 64  # stride-1 grad_input as a forward conv from this C/groups on
 CHUNKED_GRAD_WEIGHT_BYTES = 512 * 1024  # grad_weight split over samples below this tile size
 STRIP_OUT_BYTES = 128 * 1024   # strip path: target bytes of one task's output tile
 STRIP_BYTES = 256 * 1024       # strip path: target bytes of one thread's input strip

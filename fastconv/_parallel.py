@@ -26,13 +26,23 @@ SERIAL_WORK = 1 << 16
 
 
 def openmp_enabled():
-    """Whether the compiled kernels were built with OpenMP.
+    """Tell whether the compiled kernels were built with OpenMP.
 
     Returns
     -------
     bool
         ``True`` when ``prange`` loops run in parallel; ``False`` for the
         serial build (compilers without OpenMP, or ``FASTCONV_NO_OPENMP=1``).
+
+    See Also
+    --------
+    get_num_threads : The default thread count.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.openmp_enabled() in (True, False)
+    True
     """
     return _threads.openmp_enabled()
 
@@ -47,7 +57,10 @@ def _check_threads(name, n):
 
 
 def get_num_threads():
-    """The number of threads fastconv ops use when ``num_threads`` is not given.
+    """Return the number of threads fastconv ops use when ``num_threads`` is not given.
+
+    Problems too small to gain from threads run on one thread whatever this says,
+    and so does every op in a process started by ``fork()``.
 
     Returns
     -------
@@ -55,6 +68,16 @@ def get_num_threads():
         The value set by :func:`set_num_threads`, else OpenMP's default
         (which honours ``OMP_NUM_THREADS`` and threadpoolctl limits; 1 for a
         serial build, where every op runs on one thread whatever this says).
+
+    See Also
+    --------
+    set_num_threads : Change it.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.get_num_threads() >= 1
+    True
     """
     if _override is not None:
         return _override
@@ -64,10 +87,32 @@ def get_num_threads():
 def set_num_threads(n):
     """Set the default number of threads for every fastconv op.
 
+    Results are bitwise identical for any thread count; only speed changes. The
+    ``num_threads`` keyword of each op overrides this for one call.
+
     Parameters
     ----------
     n : int or None
-        A positive thread count, or ``None`` to go back to OpenMP's default.
+        A thread count from 1 to 4096, or ``None`` to go back to OpenMP's default.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an int or None (a bool or a float, say).
+    ValueError
+        ``n`` is smaller than 1 or larger than 4096.
+
+    See Also
+    --------
+    get_num_threads : Read it.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.set_num_threads(2)
+    >>> fastconv.get_num_threads()
+    2
+    >>> fastconv.set_num_threads(None)    # back to OpenMP's default
     """
     global _override
     _override = None if n is None else _check_threads("n", n)

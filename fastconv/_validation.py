@@ -168,15 +168,22 @@ def output_shape(spatial, kernel, stride, pads, dilation, ceil_mode=False):
 def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, ceil_mode=False):
     """Output size of a convolution or pooling window along each spatial dimension.
 
-    ``out = floor((i + pad_before + pad_after - dilation*(kernel_size-1) - 1) / stride) + 1``
+    The one rule every op uses:
+    ``out = floor((i + pad_before + pad_after - dilation*(kernel_size-1) - 1) / stride) + 1``.
 
     Parameters
     ----------
     input_size : int or tuple of ints
-        Spatial size(s) of the input.
-    kernel_size, stride, dilation : int or tuple of ints
-    padding : int, tuple of ints, tuple of (before, after) pairs, 'valid' or 'same'
-    ceil_mode : bool, default=False
+        Spatial size(s) of the input, any number of dimensions.
+    kernel_size : int or tuple of ints
+        Window size(s).
+    stride : int or tuple of ints, default 1
+        Step(s) between windows.
+    padding : int, tuple of ints, tuple of (before, after) pairs or {'valid', 'same'}, default 0
+        Padding as the ops accept it.
+    dilation : int or tuple of ints, default 1
+        Spacing between window taps.
+    ceil_mode : bool, default False
         Round up instead of down; a last window that would start in the right
         padding is dropped (as PyTorch does).
 
@@ -185,13 +192,33 @@ def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, c
     int or tuple of ints
         An int when ``input_size`` is an int, else a tuple.
 
+    Raises
+    ------
+    TypeError
+        ``input_size`` or a size argument is not an int or a tuple of ints.
+    ValueError
+        A size is negative, ``kernel_size``, ``stride`` or ``dilation`` is not
+        positive, a tuple has the wrong length, or the window does not fit the
+        padded input (the output would be empty).
+
+    See Also
+    --------
+    conv2d, max_pool2d : Ops whose output sizes follow this rule.
+
     Examples
     --------
+    The seeds' exercises: a 200x200 image and a 40x40 kernel with stride 2; a 5x5
+    image and a 3x3 filter with stride 2 and padding 1; stride 3 without padding,
+    rounded down and up.
+
     >>> import fastconv
     >>> fastconv.conv_output_size(200, 40, stride=2)
     81
     >>> fastconv.conv_output_size((5, 5), 3, stride=2, padding=1)
     (3, 3)
+    >>> (fastconv.conv_output_size(5, 3, stride=3),
+    ...  fastconv.conv_output_size(5, 3, stride=3, ceil_mode=True))
+    (1, 2)
     """
     scalar = _is_int(input_size)
     if scalar:

@@ -11,8 +11,14 @@ the ratio of medians, so a noisy machine moves both sides alike.  Peers:
   matmul (NumPy/OpenBLAS) -- and col2im for the input gradient;
 * ``torch``: ``torch.nn.functional`` and ``torch.ops.aten.convolution_backward``,
   when PyTorch is installed (it is never a dependency of fastconv).
+
+``--json FILE`` also writes the measured results as JSON, and ``--plot FILE`` a PNG
+bar chart of forward GFLOP/s per layer for fastconv and each peer (needs matplotlib):
+``python -m fastconv bench --quick --plot docs/_static/gflops.png`` makes the
+documentation's figure.
 """
 import argparse
+import json
 import math
 import sys
 import time
@@ -219,8 +225,8 @@ def bench_conv(names, repeat, with_numpy, torch, out):
     # the cs231n and numpy peers call OpenBLAS, whose idle threads spin ~0.1 s
     peers += [("cs231n", cs231n_peer, 0.15)]
     peers += [("numpy", numpy_peer, 0.15)] if with_numpy else []
-    rows = [{"name": c["name"], "flops": c["flops"], "fwd_ratio": {}, "bwd_ratio": {}}
-            for c in cases]
+    rows = [{"name": c["name"], "flops": c["flops"], "fwd_ratio": {}, "bwd_ratio": {},
+             "fwd_peer": {}, "bwd_peer": {}, "fwd_ours": {}, "bwd_ours": {}} for c in cases]
     for peer_name, make, pause in peers:
         print(f"  -- vs {peer_name}", file=out, flush=True)
         for c, row in zip(cases, rows):
@@ -232,6 +238,10 @@ def bench_conv(names, repeat, with_numpy, torch, out):
             row.setdefault("bwd", tb)
             row["fwd_ratio"][peer_name] = tf / tpf
             row["bwd_ratio"][peer_name] = tb / tpb
+            row["fwd_peer"][peer_name] = tpf   # the peer's own medians (for --json, --plot)
+            row["bwd_peer"][peer_name] = tpb
+            row["fwd_ours"][peer_name] = tf    # fastconv's medians in this peer's round
+            row["bwd_ours"][peer_name] = tb
             print(f"  {c['name']:15s} fwd {tf * 1e3:9.3f} ms ({c['flops'] / tf / 1e9:6.1f} GF/s) "
                   f"ratio {tf / tpf:5.2f} | bwd {tb * 1e3:9.3f} ms ratio {tb / tpb:5.2f}",
                   file=out, flush=True)
@@ -390,6 +400,89 @@ def report(conv_rows, pool_rows, roof, torch, with_numpy, out):
                   f"{_fmt(geomean([r['t'][0] / r['t'][-1] for r in pool_rows]), 3)}", file=out)
 
 
+# ------------------------------------------------------- --json and --plot
+
+
+def results(conv_rows, pool_rows, roof, torch, quick, repeat):
+    """The measured results as plain data (what ``--json`` writes).
+
+    Times are medians in seconds; GFLOP/s count 2 flops per multiply-add of the
+    forward convolution (the backward pass does twice as many).  A layer's own
+    ``fwd_s``/``bwd_s`` come from the first peer's round; each peer's entry also has
+    fastconv's medians from that peer's interleaved round, which its ratios use.
+    """
+    conv = []
+    for r in conv_rows:
+        peers = {p: {"fwd_s": r["fwd_peer"][p], "bwd_s": r["bwd_peer"][p],
+                     "fwd_gflops": r["flops"] / r["fwd_peer"][p] / 1e9,
+                     "fastconv_fwd_s": r["fwd_ours"][p], "fastconv_bwd_s": r["bwd_ours"][p],
+                     "fwd_ratio": r["fwd_ratio"][p], "bwd_ratio": r["bwd_ratio"][p]}
+                 for p in r["fwd_ratio"]}
+        conv.append({"name": r["name"],
+                     "layer": dict(zip(("N", "C", "H", "W", "O", "k", "stride", "padding"),
+                                       LAYERS[r["name"]])),
+                     "fwd_flops": r["flops"], "fwd_s": r["fwd"], "bwd_s": r["bwd"],
+                     "fwd_gflops": r["flops"] / r["fwd"] / 1e9, "peers": peers})
+    pool = [{"name": r["name"], "fwd_bwd_s": r["t"][0], "gbps": r["gbps"],
+             **({"torch_fwd_bwd_s": r["t"][-1]} if len(r["t"]) > 1 else {})}
+            for r in pool_rows]
+    return {"fastconv": fastconv.__version__, "threads": fastconv.get_num_threads(),
+            "openmp": fastconv.openmp_enabled(), "gemm_kernel": _conv.gemm_variant(),
+            "numpy": np.__version__, "torch": torch.__version__ if torch else None,
+            "dtype": "float32", "repeat": repeat, "quick": quick,
+            "gemm_roof_gflops": roof, "conv2d": conv, "pooling": pool}
+
+
+def _need_matplotlib():
+    """matplotlib's Figure class (no pyplot, no GUI backend), or exit saying what to install."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SystemExit("python -m fastconv bench: --plot needs matplotlib, which is not "
+                         "installed (pip install matplotlib)") from None
+    return Figure
+
+
+def plot_gflops(data, path):
+    """Write a PNG bar chart of forward GFLOP/s per layer, one bar per peer present.
+
+    fastconv runs once in every peer's round; its bar uses the median of those
+    medians, so one disturbed round does not decide it.
+    """
+    Figure = _need_matplotlib()
+    conv = data["conv2d"]
+    names = [r["name"] for r in conv]
+
+    def ours(r):
+        times = [p["fastconv_fwd_s"] for p in r["peers"].values()] or [r["fwd_s"]]
+        return r["fwd_flops"] / float(np.median(times)) / 1e9
+
+    series = [("fastconv", [ours(r) for r in conv])]
+    for peer in ("torch", "cs231n", "numpy"):
+        if conv and all(peer in r["peers"] for r in conv):
+            series.append((peer, [r["peers"][peer]["fwd_gflops"] for r in conv]))
+    colors = {"fastconv": "#1f77b4", "torch": "#ff7f0e", "cs231n": "#2ca02c", "numpy": "#7f7f7f"}
+    fig = Figure(figsize=(max(6.0, 0.9 * len(names) + 4), 4.2))
+    ax = fig.add_subplot()
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(names))]
+        ax.bar(xs, values, width, label=label, color=colors[label])
+    ax.axhline(data["gemm_roof_gflops"], color="black", ls="--", lw=1,
+               label=f"GEMM roof (NumPy's BLAS) {data['gemm_roof_gflops']:.0f}")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel("forward GFLOP/s (log scale)")
+    ax.set_title(f"conv2d forward, float32: fastconv {data['fastconv']}, {data['threads']} "
+                 f"threads, {data['gemm_kernel']} GEMM"
+                 + (f", torch {data['torch']}" if data["torch"] else ""), fontsize=10)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None, out=sys.stdout):
     parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -398,7 +491,14 @@ def main(argv=None, out=sys.stdout):
     parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) plain-NumPy peer")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--layers", nargs="*", default=None, help="layer names to run")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="also write the measured results to FILE as JSON")
+    parser.add_argument("--plot", metavar="FILE", default=None,
+                        help="also write a PNG bar chart of forward GFLOP/s per layer, one bar "
+                             "per peer present, to FILE (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.plot:
+        _need_matplotlib()   # fail before the long measurement, not after it
     repeat = args.repeat or (3 if args.quick else 7)
     names = args.layers or (list(QUICK) if args.quick else list(LAYERS))
     torch = None if args.no_torch else _torch()
@@ -421,4 +521,13 @@ def main(argv=None, out=sys.stdout):
         bench_memory(out)
     conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
     report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
+    if args.json or args.plot:
+        data = results(conv_rows, pool_rows, roof, torch, args.quick, repeat)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(data, f, indent=2)
+            print(f"\nresults written to {args.json}", file=out)
+        if args.plot:
+            plot_gflops(data, args.plot)
+            print(f"plot written to {args.plot}", file=out)
     return 0

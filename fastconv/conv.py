@@ -268,31 +268,75 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
            num_threads=None):
     """1-D convolution (cross-correlation, as in deep learning) of a batch of signals.
 
+    ``out[n, o, t] = bias[o] + sum_{c, i} weight[o, c, i] * xpad[n, g*C/groups + c,
+    t*stride + i*dilation]``, where ``g`` is the group of output channel ``o``.
+    Arguments and result follow ``torch.nn.functional.conv1d``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, C, L)
-    weight : ndarray of shape (O, C/groups, k)
-    bias : ndarray of shape (O,), optional
-    stride, dilation : int or tuple of 1 int, default=1
-    padding : int, tuple, (before, after), 'valid' or 'same', default=0
-    groups : int, default=1
-    flip : bool, default=False
-        Flip the kernel: compute the true convolution instead of cross-correlation.
+    x : ndarray, shape (N, C, L)
+        The batch of input signals. Any real dtype (see the dtype rules in the API
+        semantics page); any memory layout.
+    weight : ndarray, shape (O, C/groups, k)
+        The filters.
+    bias : ndarray, shape (O,), optional
+        Added to every output position of each channel. Default: no bias.
+    stride : int or tuple of 1 int, default 1
+        Step between neighbouring windows.
+    padding : int, tuple or {'valid', 'same'}, default 0
+        Zeros added at both ends: an int ``p`` (``p`` each side), ``(before, after)``,
+        ``((before, after),)``, ``'valid'`` (none) or ``'same'`` (``ceil(L / stride)``
+        outputs; an odd extra zero goes at the end).
+    dilation : int or tuple of 1 int, default 1
+        Spacing between kernel taps.
+    groups : int, default 1
+        Number of channel groups; must divide both C and O.
+    flip : bool, default False
+        Flip the kernel: compute the true (mathematical) convolution instead of the
+        cross-correlation.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, O, Lout)
+    ndarray, shape (N, O, Lout)
+        ``Lout = floor((L + pad_before + pad_after - dilation*(k-1) - 1) / stride) + 1``
+        (:func:`fastconv.conv_output_size`). float32 when every input is float32 or
+        float16, else float64.
+
+    Raises
+    ------
+    TypeError
+        An array has an unsupported dtype (complex, object, string, datetime, long
+        double), a size argument is not an int (a bool, float or string), or
+        ``flip`` is not a bool.
+    ValueError
+        An array has the wrong number of dimensions; ``groups`` does not divide the
+        input or output channels, or the weight's channel count does not match the
+        input; ``bias`` is not of shape (O,); ``stride``, ``dilation`` or ``groups`` is
+        not positive or ``padding`` is negative; or the dilated kernel is larger than
+        the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    conv1d_backward : The gradients of this function.
+    conv_transpose1d : The transposed convolution (the input gradient as an op).
+    conv2d : The 2-D version.
 
     Examples
     --------
+    The seeds' 1-D example: correlation, and true convolution with ``flip=True``.
+
     >>> import numpy as np, fastconv
     >>> x = np.array([[[1., 2., 3., 4.]]]); w = np.array([[[1., 2., 3.]]])
     >>> fastconv.conv1d(x, w)
     array([[[14., 20.]]])
     >>> fastconv.conv1d(x, w, flip=True)
     array([[[10., 16.]]])
+    >>> fastconv.conv1d(x, w, padding="same")
+    array([[[ 8., 14., 20., 11.]]])
     """
     return _forward(1, x, weight, bias, stride, padding, dilation, groups, flip, num_threads)
 
@@ -301,27 +345,62 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
            num_threads=None):
     """2-D convolution (cross-correlation, as in deep learning) of a batch of images.
 
-    ``out[n, o, y, x] = bias[o] + sum_{c,i,j} weight[o, c, i, j] *
-    xpad[n, g*C/groups + c, y*sh + i*dh, x*sw + j*dw]``
+    ``out[n, o, y, x] = bias[o] + sum_{c, i, j} weight[o, c, i, j] *
+    xpad[n, g*C/groups + c, y*sh + i*dh, x*sw + j*dw]``, where ``g`` is the group of
+    output channel ``o``. Arguments and result follow ``torch.nn.functional.conv2d``.
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W)
-    weight : ndarray of shape (O, C/groups, kH, kW)
-    bias : ndarray of shape (O,), optional
-    stride, dilation : int or tuple of 2 ints, default=1
-    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
-        'same' keeps ``ceil(H / stride)`` rows, with an odd extra pixel at the bottom/right.
-    groups : int, default=1
-    flip : bool, default=False
-        Flip the kernel: compute the true convolution instead of cross-correlation.
+    x : ndarray, shape (N, C, H, W)
+        The batch of input images. Any real dtype (see the dtype rules in the API
+        semantics page); any memory layout.
+    weight : ndarray, shape (O, C/groups, kH, kW)
+        The filters.
+    bias : ndarray, shape (O,), optional
+        Added to every output pixel of each channel. Default: no bias.
+    stride : int or tuple of 2 ints, default 1
+        Step between neighbouring windows, ``(sh, sw)``.
+    padding : int, tuple or {'valid', 'same'}, default 0
+        Zeros added around the image: an int, ``(ph, pw)``,
+        ``((top, bottom), (left, right))``, ``'valid'`` (none) or ``'same'``
+        (``ceil(H / sh)`` by ``ceil(W / sw)`` outputs; an odd extra row or column of
+        zeros goes at the bottom or right).
+    dilation : int or tuple of 2 ints, default 1
+        Spacing between kernel taps, ``(dh, dw)``.
+    groups : int, default 1
+        Number of channel groups; must divide both C and O.
+    flip : bool, default False
+        Flip the kernel along both spatial axes: compute the true (mathematical)
+        convolution instead of the cross-correlation.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, O, Hout, Wout)
-        float32 for float32 (and float16) inputs, else float64.
+    ndarray, shape (N, O, Hout, Wout)
+        Sizes from :func:`fastconv.conv_output_size`. float32 when every input is
+        float32 or float16, else float64.
+
+    Raises
+    ------
+    TypeError
+        An array has an unsupported dtype (complex, object, string, datetime, long
+        double), a size argument is not an int (a bool, float or string), or
+        ``flip`` is not a bool.
+    ValueError
+        An array has the wrong number of dimensions; ``groups`` does not divide the
+        input or output channels, or the weight's channel count does not match the
+        input; ``bias`` is not of shape (O,); ``stride``, ``dilation`` or ``groups`` is
+        not positive or ``padding`` is negative; or the dilated kernel is larger than
+        the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    conv2d_backward : The gradients of this function.
+    conv_transpose2d : The transposed convolution (the input gradient as an op).
+    im2col : The windows this function multiplies the weight with.
 
     Examples
     --------
@@ -330,6 +409,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, f
     >>> fastconv.conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
     array([[[[10., 18.],
              [42., 50.]]]])
+    >>> fastconv.conv2d(x, np.ones((3, 1, 3, 3)), np.zeros(3), padding="same").shape
+    (1, 3, 4, 4)
     """
     return _forward(2, x, weight, bias, stride, padding, dilation, groups, flip, num_threads)
 
@@ -470,24 +551,66 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
 
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
                     flip=False, num_threads=None):
-    """Gradients of :func:`conv1d` with respect to its input, weight and bias.
+    """Compute the gradients of :func:`conv1d` with respect to its input, weight and bias.
+
+    Pass the gradient of the loss with respect to ``conv1d(x, weight, bias, ...)``
+    together with the forward call's ``x``, ``weight`` and arguments (the bias is
+    not needed).
 
     Parameters
     ----------
-    grad_output : ndarray of shape (N, O, Lout)
-        Gradient of the loss with respect to ``conv1d(x, weight, ...)``.
-    x, weight, stride, padding, dilation, groups, flip
+    grad_output : ndarray, shape (N, O, Lout)
+        Gradient of the loss with respect to the output of :func:`conv1d`.
+    x : ndarray, shape (N, C, L)
+        The forward call's input.
+    weight : ndarray, shape (O, C/groups, k)
+        The forward call's weight.
+    stride : int or tuple of 1 int, default 1
         As passed to :func:`conv1d`.
+    padding : int, tuple or {'valid', 'same'}, default 0
+        As passed to :func:`conv1d`.
+    dilation : int or tuple of 1 int, default 1
+        As passed to :func:`conv1d`.
+    groups : int, default 1
+        As passed to :func:`conv1d`.
+    flip : bool, default False
+        As passed to :func:`conv1d`; ``grad_weight`` is then with respect to the
+        unflipped ``weight``.
     num_threads : int, optional
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    grad_input : ndarray of shape (N, C, L)
-    grad_weight : ndarray of shape (O, C/groups, k)
-    grad_bias : ndarray of shape (O,)
+    grad_input : ndarray, shape (N, C, L)
+        Gradient with respect to ``x``: the transposed convolution of
+        ``grad_output`` with ``weight``.
+    grad_weight : ndarray, shape (O, C/groups, k)
+        Gradient with respect to ``weight``: the cross-correlation of ``x`` with
+        ``grad_output``, summed over the batch.
+    grad_bias : ndarray, shape (O,)
+        Gradient with respect to the bias: ``grad_output`` summed over the batch and
+        length.
+
+    Raises
+    ------
+    TypeError
+        An array has an unsupported dtype, a size argument is not an int, or
+        ``flip`` is not a bool.
+    ValueError
+        Any reason the forward call would raise, or ``grad_output`` does not have
+        the shape of the forward output.
+    MemoryError
+        A gradient cannot be allocated.
+
+    See Also
+    --------
+    conv1d : The forward function.
+    conv_transpose1d : ``grad_input`` as an op of its own.
 
     Examples
     --------
+    The seeds' 1-D backward slides, with ``dL/dO = [1, 2]``:
+
     >>> import numpy as np, fastconv
     >>> x = np.array([[[1., 2., 3., 4.]]]); w = np.array([[[1., 2., 3.]]])
     >>> gx, gw, gb = fastconv.conv1d_backward(np.array([[[1., 2.]]]), x, w)
@@ -499,25 +622,79 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
 
 def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
                     flip=False, num_threads=None):
-    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+    """Compute the gradients of :func:`conv2d` with respect to its input, weight and bias.
 
-    ``grad_input`` is the transposed convolution of ``grad_output`` with the
-    weight; ``grad_weight`` is the cross-correlation of ``x`` with
-    ``grad_output``; ``grad_bias`` sums ``grad_output`` over batch and space.
+    Pass the gradient of the loss with respect to ``conv2d(x, weight, bias, ...)``
+    together with the forward call's ``x``, ``weight`` and arguments (the bias is
+    not needed).
 
     Parameters
     ----------
-    grad_output : ndarray of shape (N, O, Hout, Wout)
-        Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
-    x, weight, stride, padding, dilation, groups, flip
+    grad_output : ndarray, shape (N, O, Hout, Wout)
+        Gradient of the loss with respect to the output of :func:`conv2d`.
+    x : ndarray, shape (N, C, H, W)
+        The forward call's input.
+    weight : ndarray, shape (O, C/groups, kH, kW)
+        The forward call's weight.
+    stride : int or tuple of 2 ints, default 1
         As passed to :func:`conv2d`.
+    padding : int, tuple or {'valid', 'same'}, default 0
+        As passed to :func:`conv2d`.
+    dilation : int or tuple of 2 ints, default 1
+        As passed to :func:`conv2d`.
+    groups : int, default 1
+        As passed to :func:`conv2d`.
+    flip : bool, default False
+        As passed to :func:`conv2d`; ``grad_weight`` is then with respect to the
+        unflipped ``weight``.
     num_threads : int, optional
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    grad_input : ndarray of shape (N, C, H, W)
-    grad_weight : ndarray of shape (O, C/groups, kH, kW)
-    grad_bias : ndarray of shape (O,)
+    grad_input : ndarray, shape (N, C, H, W)
+        Gradient with respect to ``x``: the transposed convolution of
+        ``grad_output`` with ``weight`` (what :func:`conv_transpose2d` computes).
+    grad_weight : ndarray, shape (O, C/groups, kH, kW)
+        Gradient with respect to ``weight``: the cross-correlation of ``x`` with
+        ``grad_output``, summed over the batch.
+    grad_bias : ndarray, shape (O,)
+        Gradient with respect to the bias: ``grad_output`` summed over the batch
+        and both spatial axes.
+
+    Raises
+    ------
+    TypeError
+        An array has an unsupported dtype, a size argument is not an int, or
+        ``flip`` is not a bool.
+    ValueError
+        Any reason the forward call would raise, or ``grad_output`` does not have
+        the shape of the forward output.
+    MemoryError
+        A gradient cannot be allocated.
+
+    See Also
+    --------
+    conv2d : The forward function.
+    conv_transpose2d : ``grad_input`` as an op of its own.
+
+    Examples
+    --------
+    A 2x2 kernel with stride 2 sees every pixel of a 4x4 image exactly once:
+
+    >>> import numpy as np, fastconv
+    >>> x = np.arange(16.).reshape(1, 1, 4, 4); w = np.ones((1, 1, 2, 2))
+    >>> gx, gw, gb = fastconv.conv2d_backward(np.ones((1, 1, 2, 2)), x, w, stride=2)
+    >>> gx[0, 0]
+    array([[1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.]])
+    >>> gw
+    array([[[[20., 24.],
+             [36., 40.]]]])
+    >>> gb
+    array([4.])
     """
     return _backward(2, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads)
 
@@ -592,22 +769,62 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                      dilation=1, *, num_threads=None):
     """1-D transposed convolution ("deconvolution"): the input gradient of :func:`conv1d`.
 
+    ``conv_transpose1d(g, w, stride=s, padding=p, dilation=d, output_padding=op)``
+    equals the ``grad_input`` of :func:`conv1d_backward` for an input of the
+    output's length. Arguments follow ``torch.nn.functional.conv_transpose1d``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, Cin, L)
-    weight : ndarray of shape (Cin, Cout/groups, k)
-    bias : ndarray of shape (Cout,), optional
-    stride, dilation : int or tuple of 1 int, default=1
-    padding : int, (before, after) or 'valid', default=0
-        Removed from both ends of the full output.
-    output_padding : int, default=0
-        Extra length at the end, smaller than ``max(stride, dilation)``.
-    groups : int, default=1
+    x : ndarray, shape (N, Cin, L)
+        The batch of input signals.
+    weight : ndarray, shape (Cin, Cout/groups, k)
+        The filters, laid out as for :func:`conv1d` with ``O = Cin``.
+    bias : ndarray, shape (Cout,), optional
+        Added to every output position of each channel. Default: no bias.
+    stride : int or tuple of 1 int, default 1
+        Step between the positions each input element is spread to.
+    padding : int, (before, after) or 'valid', default 0
+        Removed from the ends of the full output.
+    output_padding : int or tuple of 1 int, default 0
+        Extra length at the end; smaller than ``max(stride, dilation)``.
+    groups : int, default 1
+        Number of channel groups; must divide Cin.
+    dilation : int or tuple of 1 int, default 1
+        Spacing between kernel taps.
     num_threads : int, optional
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, Cout, (L-1)*stride - pad_before - pad_after + dilation*(k-1) + output_padding + 1)
+    ndarray, shape (N, Cout, Lout)
+        ``Lout = (L-1)*stride - pad_before - pad_after + dilation*(k-1)
+        + output_padding + 1``.
+
+    Raises
+    ------
+    TypeError
+        An array has an unsupported dtype, or a size argument is not an int.
+    ValueError
+        An array has the wrong number of dimensions; the weight's first dimension is
+        not the input's channel count; ``groups`` does not divide it; ``bias`` is not
+        of shape (Cout,); ``padding`` is ``'same'`` or negative; an
+        ``output_padding`` is not smaller than ``max(stride, dilation)``; or the
+        output would be empty.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    conv1d_backward : Computes the same values as its ``grad_input``.
+    conv_transpose2d : The 2-D version.
+
+    Examples
+    --------
+    The seeds' ``dL/dI``: the upstream gradient [1, 2] spread by the kernel [1, 2, 3].
+
+    >>> import numpy as np, fastconv
+    >>> fastconv.conv_transpose1d(np.array([[[1., 2.]]]), np.array([[[1., 2., 3.]]]))
+    array([[[1., 4., 7., 6.]]])
     """
     return _transpose(1, x, weight, bias, stride, padding, output_padding, groups, dilation,
                       num_threads)
@@ -617,23 +834,55 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                      dilation=1, *, num_threads=None):
     """2-D transposed convolution ("deconvolution"): the input gradient of :func:`conv2d`.
 
+    ``conv_transpose2d(g, w, stride=s, padding=p, dilation=d, output_padding=op)``
+    equals the ``grad_input`` of :func:`conv2d_backward` for an input of the
+    output's size. Arguments follow ``torch.nn.functional.conv_transpose2d``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, Cin, H, W)
-    weight : ndarray of shape (Cin, Cout/groups, kH, kW)
-    bias : ndarray of shape (Cout,), optional
-    stride, dilation : int or tuple of 2 ints, default=1
-    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or 'valid', default=0
+    x : ndarray, shape (N, Cin, H, W)
+        The batch of input images.
+    weight : ndarray, shape (Cin, Cout/groups, kH, kW)
+        The filters, laid out as for :func:`conv2d` with ``O = Cin``.
+    bias : ndarray, shape (Cout,), optional
+        Added to every output pixel of each channel. Default: no bias.
+    stride : int or tuple of 2 ints, default 1
+        Step between the positions each input pixel is spread to.
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or 'valid', default 0
         Removed from the borders of the full output.
-    output_padding : int or tuple of 2 ints, default=0
-        Extra rows/columns at the bottom/right, smaller than ``max(stride, dilation)``.
-    groups : int, default=1
+    output_padding : int or tuple of 2 ints, default 0
+        Extra rows/columns at the bottom/right; each smaller than
+        ``max(stride, dilation)``.
+    groups : int, default 1
+        Number of channel groups; must divide Cin.
+    dilation : int or tuple of 2 ints, default 1
+        Spacing between kernel taps.
     num_threads : int, optional
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, Cout, Hout, Wout)
-        ``Hout = (H-1)*sh - pad_top - pad_bottom + dh*(kH-1) + output_padding + 1``.
+    ndarray, shape (N, Cout, Hout, Wout)
+        ``Hout = (H-1)*sh - pad_top - pad_bottom + dh*(kH-1) + output_padding + 1``,
+        and likewise ``Wout``.
+
+    Raises
+    ------
+    TypeError
+        An array has an unsupported dtype, or a size argument is not an int.
+    ValueError
+        An array has the wrong number of dimensions; the weight's first dimension is
+        not the input's channel count; ``groups`` does not divide it; ``bias`` is not
+        of shape (Cout,); ``padding`` is ``'same'`` or negative; an
+        ``output_padding`` is not smaller than ``max(stride, dilation)``; or the
+        output would be empty.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    conv2d_backward : Computes the same values as its ``grad_input``.
+    col2im : The scatter this op performs, without the weight.
 
     Examples
     --------
@@ -642,6 +891,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     array([[[[1., 2., 1.],
              [2., 4., 2.],
              [1., 2., 1.]]]])
+    >>> fastconv.conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)),
+    ...                           stride=2).shape
+    (1, 1, 5, 5)
     """
     return _transpose(2, x, weight, bias, stride, padding, output_padding, groups, dilation,
                       num_threads)

@@ -21,19 +21,47 @@ def _kargs(kernel, dil, strd, pads):
 def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
     """Extract sliding windows into columns (``torch.nn.functional.unfold``).
 
+    Each column holds one window of the padded input, all channels stacked, so that
+    a convolution is one matrix product: ``conv2d(x, w)`` equals
+    ``w.reshape(O, -1) @ im2col(x, ...)`` reshaped to ``(N, O, Hout, Wout)``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W)
+    x : ndarray, shape (N, C, H, W)
+        The batch of input images.
     kernel_size : int or tuple of 2 ints
-    dilation, stride : int or tuple of 2 ints, default=1
-    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
+        Window size ``(kH, kW)``.
+    dilation : int or tuple of 2 ints, default 1
+        Spacing between window taps.
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or {'valid', 'same'}, default 0
+        Zeros added around the image.
+    stride : int or tuple of 2 ints, default 1
+        Step between windows.
     num_threads : int, optional
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, C*kH*kW, L)
-        Row ``c*kH*kW + i*kW + j`` holds kernel tap ``(i, j)`` of channel ``c``;
-        column ``oy*Wout + ox`` is the window at output position ``(oy, ox)``.
+    ndarray, shape (N, C*kH*kW, L)
+        ``L = Hout*Wout`` windows. Row ``c*kH*kW + i*kW + j`` holds kernel tap
+        ``(i, j)`` of channel ``c``; column ``oy*Wout + ox`` is the window at output
+        position ``(oy, ox)``.
+
+    Raises
+    ------
+    TypeError
+        ``x`` has an unsupported dtype, or a size argument is not an int.
+    ValueError
+        ``x`` is not 4-D or has an empty spatial dimension; ``kernel_size``,
+        ``dilation`` or ``stride`` is not positive or ``padding`` is negative; or the
+        window is larger than the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    col2im : The adjoint: sums columns back into images.
+    conv2d : The convolution computed from these columns.
 
     Examples
     --------
@@ -62,20 +90,49 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
 def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
     """Sum columns back into images (``torch.nn.functional.fold``), the adjoint of :func:`im2col`.
 
+    Every column entry is added to the image pixel it was taken from; entries that
+    fall in the padding are dropped. For any ``x`` and ``cols`` of matching shapes,
+    ``np.vdot(im2col(x, ...), cols) == np.vdot(x, col2im(cols, ...))`` up to
+    rounding.
+
     Parameters
     ----------
-    cols : ndarray of shape (N, C*kH*kW, L)
+    cols : ndarray, shape (N, C*kH*kW, L)
+        Columns laid out as :func:`im2col` returns them.
     output_size : int or tuple of 2 ints
         The image size ``(H, W)``.
     kernel_size : int or tuple of 2 ints
-    dilation, stride : int or tuple of 2 ints, default=1
-    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
+        Window size ``(kH, kW)``.
+    dilation : int or tuple of 2 ints, default 1
+        Spacing between window taps.
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or {'valid', 'same'}, default 0
+        Padding of the images the columns were taken from.
+    stride : int or tuple of 2 ints, default 1
+        Step between windows.
     num_threads : int, optional
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, C, H, W)
-        Overlapping contributions are summed.
+    ndarray, shape (N, C, H, W)
+        The images; overlapping contributions are summed.
+
+    Raises
+    ------
+    TypeError
+        ``cols`` has an unsupported dtype, or a size argument is not an int.
+    ValueError
+        ``cols`` is not 3-D; ``cols.shape[1]`` is not a multiple of ``kH*kW``;
+        ``cols.shape[2]`` is not the number of windows of ``output_size``; a size
+        argument is not positive or ``padding`` is negative; or the window is larger
+        than the padded image.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    im2col : The operation this is the adjoint of.
+    conv_transpose2d : A weighted col2im.
 
     Examples
     --------

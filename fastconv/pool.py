@@ -95,25 +95,65 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                return_indices=False, *, num_threads=None):
     """1-D max pooling.
 
+    Each output is the maximum of its window; padding is never a candidate value.
+    NaN propagates (a window holding NaN yields NaN) and ties go to the first
+    maximum. Arguments and result follow ``torch.nn.functional.max_pool1d``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, C, L)
+    x : ndarray, shape (N, C, L)
+        The batch of input signals.
     kernel_size : int or tuple of 1 int
-    stride : int or tuple of 1 int, default=kernel_size
-    padding : int, (before, after), 'valid' or 'same', default=0
-        At most half the effective kernel; padding is never a candidate value.
-    dilation : int or tuple of 1 int, default=1
-    ceil_mode : bool, default=False
-    return_indices : bool, default=False
-        Also return int64 argmax offsets within each length-L row.
-
+        Window length.
+    stride : int or tuple of 1 int, optional
+        Step between windows. Default: ``kernel_size``.
+    padding : int, (before, after) or {'valid', 'same'}, default 0
+        Virtual padding at both ends; at most half the dilated window.
+    dilation : int or tuple of 1 int, default 1
+        Spacing between window taps.
+    ceil_mode : bool, default False
+        Round the output length up (a window starting in the end padding is
+        dropped).
+    return_indices : bool, default False
+        Also return the argmax positions, for :func:`max_pool1d_backward`.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    out : ndarray of shape (N, C, Lout)
-    indices : ndarray of int64, shape (N, C, Lout), if ``return_indices``
+    out : ndarray, shape (N, C, Lout)
+        The maxima, in the compute dtype (float32 for float32/float16 input, else
+        float64).
+    indices : ndarray of int64, shape (N, C, Lout)
+        Only with ``return_indices``: offsets of the maxima within each length-L
+        row.
+
+    Raises
+    ------
+    TypeError
+        ``x`` has an unsupported dtype, a size argument is not an int, or a flag is
+        not a bool.
+    ValueError
+        ``x`` has the wrong number of dimensions or an empty spatial dimension;
+        ``kernel_size``, ``stride`` or ``dilation`` is not positive; ``padding`` is
+        negative or more than half the dilated window; a window contains no input
+        element; or the window is larger than the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    max_pool1d_backward : The gradient.
+    max_pool2d : The 2-D version.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[1., 3., 2., 5., 4.]]])
+    >>> fastconv.max_pool1d(x, 2, return_indices=True)
+    (array([[[3., 5.]]]), array([[[1, 3]]]))
+    >>> fastconv.max_pool1d(x, 2, ceil_mode=True)
+    array([[[3., 5., 4.]]])
     """
     return _max_pool(1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                      num_threads)
@@ -123,38 +163,71 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                return_indices=False, *, num_threads=None):
     """2-D max pooling.
 
-    NaN propagates (a window holding NaN yields NaN); ties go to the first
-    maximum in row-major order.
+    Each output is the maximum of its window; padding is never a candidate value.
+    NaN propagates (a window holding NaN yields NaN) and ties go to the first
+    maximum in row-major order. Arguments and result follow
+    ``torch.nn.functional.max_pool2d``.
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W)
+    x : ndarray, shape (N, C, H, W)
+        The batch of input images.
     kernel_size : int or tuple of 2 ints
-    stride : int or tuple of 2 ints, default=kernel_size
-    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
-        At most half the effective kernel; padding is never a candidate value.
-    dilation : int or tuple of 2 ints, default=1
-    ceil_mode : bool, default=False
-        Round the output size up (a window starting in the right padding is dropped).
-    return_indices : bool, default=False
-        Also return int64 argmax offsets within each H*W plane.
-
+        Window size.
+    stride : int or tuple of 2 ints, optional
+        Step between windows. Default: ``kernel_size``.
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or {'valid', 'same'}, default 0
+        Virtual padding around the image; at most half the dilated window.
+    dilation : int or tuple of 2 ints, default 1
+        Spacing between window taps.
+    ceil_mode : bool, default False
+        Round the output size up (a window starting in the bottom/right padding is
+        dropped).
+    return_indices : bool, default False
+        Also return the argmax positions, for :func:`max_pool2d_backward`.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    out : ndarray of shape (N, C, Hout, Wout)
-    indices : ndarray of int64, shape (N, C, Hout, Wout), if ``return_indices``
+    out : ndarray, shape (N, C, Hout, Wout)
+        The maxima, in the compute dtype (float32 for float32/float16 input, else
+        float64).
+    indices : ndarray of int64, shape (N, C, Hout, Wout)
+        Only with ``return_indices``: offsets ``row * W + col`` of the maxima within
+        each H*W plane.
+
+    Raises
+    ------
+    TypeError
+        ``x`` has an unsupported dtype, a size argument is not an int, or a flag is
+        not a bool.
+    ValueError
+        ``x`` has the wrong number of dimensions or an empty spatial dimension;
+        ``kernel_size``, ``stride`` or ``dilation`` is not positive; ``padding`` is
+        negative or more than half the dilated window; a window contains no input
+        element; or the window is larger than the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    max_pool2d_backward : The gradient.
+    avg_pool2d : Average pooling.
 
     Examples
     --------
+    The seeds' "pooling in action" slide:
+
     >>> import numpy as np, fastconv
     >>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
     ...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
     >>> fastconv.max_pool2d(x, 2)
     array([[[[ 49.,  77.],
              [ 90., 100.]]]])
+    >>> fastconv.max_pool2d(x, 2, return_indices=True)[1]
+    array([[[[ 5,  2],
+             [12, 10]]]])
     """
     return _max_pool(2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                      num_threads)
@@ -199,19 +272,46 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, num_threads=None):
 
     Parameters
     ----------
-    grad_output : ndarray of shape (N, C, Lout)
-    indices : int ndarray of shape (N, C, Lout)
-        As returned by ``max_pool1d(..., return_indices=True)``.
+    grad_output : ndarray, shape (N, C, Lout)
+        Gradient of the loss with respect to the pooled output.
+    indices : ndarray of ints, shape (N, C, Lout)
+        As returned by ``max_pool1d(..., return_indices=True)``: offsets in
+        ``[0, L)``.
     input_shape : tuple of 3 ints
         ``(N, C, L)`` of the pooled input.
-
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape ``input_shape``
-        Contributions to the same position are summed.
+    ndarray, shape ``input_shape``
+        Gradient with respect to the pooled input. Contributions to the same
+        position (overlapping windows) are summed; positions that were no window's
+        maximum get 0.
+
+    Raises
+    ------
+    TypeError
+        ``grad_output`` has an unsupported dtype, ``indices`` is not an integer
+        array, or ``input_shape`` is not a sequence of ints.
+    ValueError
+        ``grad_output`` has the wrong number of dimensions; ``indices`` does not
+        have its shape; its batch and channels differ from ``input_shape``'s; or an
+        index lies outside the row, ``[0, L)``.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    max_pool1d : The forward function.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[1., 3., 2., 5., 4.]]])
+    >>> out, idx = fastconv.max_pool1d(x, 2, return_indices=True)
+    >>> fastconv.max_pool1d_backward(np.ones_like(out), idx, x.shape)
+    array([[[0., 1., 0., 1., 0.]]])
     """
     return _max_pool_backward(1, grad_output, indices, input_shape, num_threads)
 
@@ -219,21 +319,54 @@ def max_pool1d_backward(grad_output, indices, input_shape, *, num_threads=None):
 def max_pool2d_backward(grad_output, indices, input_shape, *, num_threads=None):
     """Gradient of :func:`max_pool2d`: ``grad_output`` routed to the argmax positions.
 
+    Only the indices and the input's shape are needed, not the input itself.
+
     Parameters
     ----------
-    grad_output : ndarray of shape (N, C, Hout, Wout)
-    indices : int ndarray of shape (N, C, Hout, Wout)
-        As returned by ``max_pool2d(..., return_indices=True)``: offsets in ``[0, H*W)``.
+    grad_output : ndarray, shape (N, C, Hout, Wout)
+        Gradient of the loss with respect to the pooled output.
+    indices : ndarray of ints, shape (N, C, Hout, Wout)
+        As returned by ``max_pool2d(..., return_indices=True)``: offsets in
+        ``[0, H*W)``.
     input_shape : tuple of 4 ints
         ``(N, C, H, W)`` of the pooled input.
-
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape ``input_shape``
-        Contributions to the same position (overlapping windows) are summed.
+    ndarray, shape ``input_shape``
+        Gradient with respect to the pooled input. Contributions to the same
+        position (overlapping windows) are summed; positions that were no window's
+        maximum get 0.
+
+    Raises
+    ------
+    TypeError
+        ``grad_output`` has an unsupported dtype, ``indices`` is not an integer
+        array, or ``input_shape`` is not a sequence of ints.
+    ValueError
+        ``grad_output`` has the wrong number of dimensions; ``indices`` does not
+        have its shape; its batch and channels differ from ``input_shape``'s; or an
+        index lies outside the plane, ``[0, H*W)``.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    max_pool2d : The forward function.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
+    ...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
+    >>> out, idx = fastconv.max_pool2d(x, 2, return_indices=True)
+    >>> fastconv.max_pool2d_backward(np.ones_like(out), idx, x.shape)
+    array([[[[0., 0., 1., 0.],
+             [0., 1., 0., 0.],
+             [0., 0., 1., 0.],
+             [1., 0., 0., 0.]]]])
     """
     return _max_pool_backward(2, grad_output, indices, input_shape, num_threads)
 
@@ -259,23 +392,59 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                num_threads=None):
     """1-D average pooling.
 
+    Each output is the mean of its window. Arguments and result follow
+    ``torch.nn.functional.avg_pool1d``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, C, L)
+    x : ndarray, shape (N, C, L)
+        The batch of input signals.
     kernel_size : int or tuple of 1 int
-    stride : int or tuple of 1 int, default=kernel_size
-    padding : int, (before, after), 'valid' or 'same', default=0
-        At most half the kernel.
-    ceil_mode : bool, default=False
-    count_include_pad : bool, default=True
-        Divide by the window size including padding (else by the input elements it covers).
-
+        Window length.
+    stride : int or tuple of 1 int, optional
+        Step between windows. Default: ``kernel_size``.
+    padding : int, (before, after) or {'valid', 'same'}, default 0
+        Zero padding at both ends; at most half the window.
+    ceil_mode : bool, default False
+        Round the output length up (a window starting in the end padding is
+        dropped).
+    count_include_pad : bool, default True
+        Divide by the window length including padding; if False, by the number of
+        input elements the window covers.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, C, Lout)
+    ndarray, shape (N, C, Lout)
+        The means, in the compute dtype (float32 for float32/float16 input, else
+        float64).
+
+    Raises
+    ------
+    TypeError
+        ``x`` has an unsupported dtype, a size argument is not an int, or a flag is
+        not a bool.
+    ValueError
+        ``x`` has the wrong number of dimensions or an empty spatial dimension;
+        ``kernel_size`` or ``stride`` is not positive; ``padding`` is negative or
+        more than half the window; or the window is larger than the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    avg_pool1d_backward : The gradient.
+    avg_pool2d : The 2-D version.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.array([[[3., 3., 6., 6.]]])
+    >>> fastconv.avg_pool1d(x, 3, stride=1, padding=1)
+    array([[[2., 4., 5., 4.]]])
+    >>> fastconv.avg_pool1d(x, 3, stride=1, padding=1, count_include_pad=False)
+    array([[[3., 4., 5., 6.]]])
     """
     return _avg_pool(1, x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads)
 
@@ -284,26 +453,56 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                num_threads=None):
     """2-D average pooling.
 
+    Each output is the mean of its window. Arguments and result follow
+    ``torch.nn.functional.avg_pool2d``.
+
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W)
+    x : ndarray, shape (N, C, H, W)
+        The batch of input images.
     kernel_size : int or tuple of 2 ints
-    stride : int or tuple of 2 ints, default=kernel_size
-    padding : int, tuple of 2 ints, ((top, bottom), (left, right)), 'valid' or 'same', default=0
-        At most half the kernel.
-    ceil_mode : bool, default=False
-    count_include_pad : bool, default=True
-        Divide by the window size including padding (else by the input elements it covers).
-
+        Window size.
+    stride : int or tuple of 2 ints, optional
+        Step between windows. Default: ``kernel_size``.
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or {'valid', 'same'}, default 0
+        Zero padding around the image; at most half the window.
+    ceil_mode : bool, default False
+        Round the output size up (a window starting in the bottom/right padding is
+        dropped).
+    count_include_pad : bool, default True
+        Divide by the window size including padding; if False, by the number of
+        input elements the window covers.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape (N, C, Hout, Wout)
+    ndarray, shape (N, C, Hout, Wout)
+        The means, in the compute dtype (float32 for float32/float16 input, else
+        float64).
+
+    Raises
+    ------
+    TypeError
+        ``x`` has an unsupported dtype, a size argument is not an int, or a flag is
+        not a bool.
+    ValueError
+        ``x`` has the wrong number of dimensions or an empty spatial dimension;
+        ``kernel_size`` or ``stride`` is not positive; ``padding`` is negative or
+        more than half the window; or the window is larger than the padded input.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    avg_pool2d_backward : The gradient.
+    max_pool2d : Max pooling.
 
     Examples
     --------
+    The seeds' "pooling in action" slide (which prints these means rounded to
+    integers):
+
     >>> import numpy as np, fastconv
     >>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
     ...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
@@ -340,21 +539,55 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
 
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, *, num_threads=None):
-    """Gradient of :func:`avg_pool1d`.
+    """Gradient of :func:`avg_pool1d`: each output's gradient spread evenly over its window.
 
     Parameters
     ----------
-    grad_output : ndarray of shape (N, C, Lout)
+    grad_output : ndarray, shape (N, C, Lout)
+        Gradient of the loss with respect to the pooled output.
     input_shape : tuple of 3 ints
-    kernel_size, stride, padding, ceil_mode, count_include_pad
+        ``(N, C, L)`` of the pooled input.
+    kernel_size : int or tuple of 1 int
         As passed to :func:`avg_pool1d`.
-
+    stride : int or tuple of 1 int, optional
+        As passed to :func:`avg_pool1d`. Default: ``kernel_size``.
+    padding : int, (before, after) or {'valid', 'same'}, default 0
+        As passed to :func:`avg_pool1d`.
+    ceil_mode : bool, default False
+        As passed to :func:`avg_pool1d`.
+    count_include_pad : bool, default True
+        As passed to :func:`avg_pool1d`.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape ``input_shape``
+    ndarray, shape ``input_shape``
+        Gradient with respect to the pooled input: each output's gradient divided by
+        its divisor and added to every input element of its window.
+
+    Raises
+    ------
+    TypeError
+        ``grad_output`` has an unsupported dtype, ``input_shape`` is not a sequence
+        of ints, a size argument is not an int, or a flag is not a bool.
+    ValueError
+        Any reason the forward call would raise for ``input_shape``, or
+        ``grad_output`` does not have the pooled output's shape.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    avg_pool1d : The forward function.
+
+    Examples
+    --------
+    The last element belongs to no window of length 2, stride 2:
+
+    >>> import numpy as np, fastconv
+    >>> fastconv.avg_pool1d_backward(np.ones((1, 1, 2)), (1, 1, 5), 2)
+    array([[[0.5, 0.5, 0.5, 0.5, 0. ]]])
     """
     return _avg_pool_backward(1, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                               count_include_pad, num_threads)
@@ -366,17 +599,52 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
 
     Parameters
     ----------
-    grad_output : ndarray of shape (N, C, Hout, Wout)
+    grad_output : ndarray, shape (N, C, Hout, Wout)
+        Gradient of the loss with respect to the pooled output.
     input_shape : tuple of 4 ints
-    kernel_size, stride, padding, ceil_mode, count_include_pad
+        ``(N, C, H, W)`` of the pooled input.
+    kernel_size : int or tuple of 2 ints
         As passed to :func:`avg_pool2d`.
-
+    stride : int or tuple of 2 ints, optional
+        As passed to :func:`avg_pool2d`. Default: ``kernel_size``.
+    padding : int, tuple of 2 ints, ((top, bottom), (left, right)) or {'valid', 'same'}, default 0
+        As passed to :func:`avg_pool2d`.
+    ceil_mode : bool, default False
+        As passed to :func:`avg_pool2d`.
+    count_include_pad : bool, default True
+        As passed to :func:`avg_pool2d`.
     num_threads : int, optional
-        Threads for this call (default: :func:`fastconv.get_num_threads`).
+        Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray of shape ``input_shape``
+    ndarray, shape ``input_shape``
+        Gradient with respect to the pooled input: each output's gradient divided by
+        its divisor and added to every input element of its window.
+
+    Raises
+    ------
+    TypeError
+        ``grad_output`` has an unsupported dtype, ``input_shape`` is not a sequence
+        of ints, a size argument is not an int, or a flag is not a bool.
+    ValueError
+        Any reason the forward call would raise for ``input_shape``, or
+        ``grad_output`` does not have the pooled output's shape.
+    MemoryError
+        The result cannot be allocated.
+
+    See Also
+    --------
+    avg_pool2d : The forward function.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.avg_pool2d_backward(np.ones((1, 1, 2, 2)), (1, 1, 4, 4), 2)
+    array([[[[0.25, 0.25, 0.25, 0.25],
+             [0.25, 0.25, 0.25, 0.25],
+             [0.25, 0.25, 0.25, 0.25],
+             [0.25, 0.25, 0.25, 0.25]]]])
     """
     return _avg_pool_backward(2, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                               count_include_pad, num_threads)

@@ -197,7 +197,7 @@ def test_strip_path_matches_reference_and_im2col_route(strip_knobs, case, dtype)
     scale = ref.conv2d(np.abs(x), np.abs(w), np.abs(b), **kw)
     # small output tiles: tiles start mid-row, span several rows, or one partial row
     for out_bytes in (10**9, 256):
-        strip_knobs(STRIP_MIN_OW=1, STRIP_OUT_BYTES=out_bytes)
+        strip_knobs(STRIP_MIN_OW=1, STRIP_MIN_O=1, STRIP_OUT_BYTES=out_bytes)
         plan = conv_mod._make_forward_plan(2, x, w, b, kw.get("stride", 1), kw.get("padding", 0),
                                            kw.get("dilation", 1), kw.get("groups", 1), False)
         assert plan.strip
@@ -221,6 +221,7 @@ def test_strip_path_is_chosen_for_the_standard_layers():
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3).strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, np.float64).strip
     assert not plan((64, 6, 12, 12), (16, 6, 5, 5), 1, 0).strip      # 8-wide output rows
+    assert not plan((64, 1, 28, 28), (6, 1, 5, 5), 1, 0).strip       # 6 output channels
     assert not plan((2, 3, 64, 64), (4, 3, 3, 3), 5, 0).strip        # stride 5
     assert not plan((2, 3, 64, 64), (4, 3, 1, 1), 1, 0).strip        # direct 1x1
     p = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1)
@@ -245,9 +246,10 @@ def test_strip_path_random_geometries(data):
     rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
     x = rng.standard_normal((N, Cg * groups, *sp)).astype(dtype)
     w = rng.standard_normal((Og * groups, Cg, *k)).astype(dtype)
-    old = (conv_mod.STRIP_MIN_OW, conv_mod.STRIP_OUT_BYTES)
+    old = (conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O, conv_mod.STRIP_OUT_BYTES)
     conv_mod._PLANS.clear()
-    conv_mod.STRIP_MIN_OW, conv_mod.STRIP_OUT_BYTES = 1, d(st.sampled_from([64, 10**9]))
+    conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O = 1, 1
+    conv_mod.STRIP_OUT_BYTES = d(st.sampled_from([64, 10**9]))
     try:
         f = fc.conv2d if nd == 2 else fc.conv1d
         r = ref.conv2d if nd == 2 else ref.conv1d
@@ -256,5 +258,5 @@ def test_strip_path_random_geometries(data):
         assert_close(got, r(x, w, **kw), dtype, scale=r(np.abs(x), np.abs(w), **kw))
         assert np.array_equal(f(x, w, num_threads=3, **kw), got)
     finally:
-        conv_mod.STRIP_MIN_OW, conv_mod.STRIP_OUT_BYTES = old
+        conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O, conv_mod.STRIP_OUT_BYTES = old
         conv_mod._PLANS.clear()

@@ -6,12 +6,17 @@ The wrappers validate and normalise (``_validation``), lift 1-D problems to
 
 Workspace
 ---------
-Each thread gets one scratch tile of at most ``max(TILE_BYTES, rows*16*itemsize)``
-bytes, where ``rows`` is the number of im2col rows a task needs
-(``C/groups*kH*kW`` forward; grad_weight blocks of at most 64 rows; grad_input
-with stride 1 runs as a forward convolution with ``O/groups*kH*kW`` rows, else
-channel blocks).  The tiles are kept per Python
-thread and reused across calls.
+Each thread gets one scratch area, kept per Python thread and reused across calls:
+
+* forward, strip path (strides <= STRIP_MAX_STRIDE, output rows at least a GEMM
+  panel wide, >= STRIP_MIN_O channels per group): the padded, phase-split input
+  strip of one tile, about STRIP_BYTES and never more than STRIP_MAX_BYTES, plus
+  ``Kg + lt`` indices;
+* otherwise one im2col tile of at most ``max(TILE_BYTES, rows*16*itemsize)``
+  bytes, where ``rows`` is the number of im2col rows a task needs
+  (``C/groups*kH*kW`` forward; grad_weight blocks of at most 64 rows; grad_input
+  with stride 1 and >= FORWARD_GRAD_INPUT_CHANNELS channels runs as a forward
+  convolution, else in channel blocks).
 """
 from collections import namedtuple
 

@@ -35,7 +35,8 @@ STRIP_BYTES = 256 * 1024       # strip path: target bytes of one thread's input 
 STRIP_MAX_BYTES = 1024 * 1024  # strip path: above this, im2col tiles instead
 STRIP_MAX_STRIDE = 4           # strip path: strides up to this (a strip has sh*sw phases)
 STRIP_MIN_OW = None            # strip path: output rows at least this wide (None: a GEMM panel)
-STRIP_MIN_O = 16               # strip path: at least this many output channels per group
+STRIP_MIN_O = 16               # strip path: at least this many output channels per group,
+STRIP_MIN_O_NARROW = 64        # and this many when output rows are narrower than a panel
 
 Geometry = namedtuple(
     "Geometry", "N C H W O OH OW kh kw sh sw pads dh dw groups Cg Og Kg L"
@@ -148,16 +149,18 @@ def _strip_plan(g, itemsize):
 
     The strip path gathers GEMM panels from a zero-padded, phase-split copy of
     the input rows a tile reads (no im2col tile).  It needs strides of at most
-    STRIP_MAX_STRIDE, and output rows at least a GEMM panel wide unless the
-    kernel adds no columns (else most panels straddle two output rows).  With
-    few output channels a gathered panel serves too few GEMM rows to pay for
-    itself (LeNet conv1, 6 channels: 38 -> 32 GFLOP/s), so those keep im2col.
+    STRIP_MAX_STRIDE.  A gathered panel is packed once per k-block and
+    serves all O/groups GEMM rows: with few output channels it does not pay for
+    itself (LeNet conv1, 6 channels: 38 -> 32 GFLOP/s), nor with fewer than
+    STRIP_MIN_O_NARROW when output rows are narrower than a panel, as most
+    panels then straddle rows (LeNet conv2, 16 channels, 8-wide rows: 48 -> 38;
+    but 8x8 outputs with 128 channels: 66 -> 76).  Those keep im2col.
     """
     if g.sh > STRIP_MAX_STRIDE or g.sw > STRIP_MAX_STRIDE or g.Og < STRIP_MIN_O:
         return None
     halo_w = (g.kw - 1) * g.dw // g.sw
     min_ow = _conv.gemm_panel_width(itemsize == 8) if STRIP_MIN_OW is None else STRIP_MIN_OW
-    if g.OW < min_ow and halo_w > 0:
+    if g.OW < min_ow and halo_w > 0 and g.Og < STRIP_MIN_O_NARROW:
         return None
     lt = STRIP_OUT_BYTES // (itemsize * max(g.Og, 1))
     lt = min(max(64, lt // 16 * 16), 4096, _round16(g.L))

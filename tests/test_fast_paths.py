@@ -220,7 +220,8 @@ def test_strip_path_is_chosen_for_the_standard_layers():
     assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3).strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, np.float64).strip
-    assert not plan((64, 6, 12, 12), (16, 6, 5, 5), 1, 0).strip      # 8-wide output rows
+    assert not plan((64, 6, 12, 12), (16, 6, 5, 5), 1, 0).strip      # 8-wide rows, 16 channels
+    assert plan((32, 64, 8, 8), (128, 64, 3, 3), 1, 1).strip         # 8-wide rows, 128 channels
     assert not plan((64, 1, 28, 28), (6, 1, 5, 5), 1, 0).strip       # 6 output channels
     assert not plan((2, 3, 64, 64), (4, 3, 3, 3), 5, 0).strip        # stride 5
     assert not plan((2, 3, 64, 64), (4, 3, 1, 1), 1, 0).strip        # direct 1x1

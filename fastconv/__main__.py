@@ -9,6 +9,7 @@ Subcommands are registered in :func:`build_parser`; each one is a function ``cmd
 """
 
 import argparse
+import os
 import platform
 import sys
 
@@ -303,6 +304,12 @@ def cmd_demo(args):
               f"{'is' if len(missing) == 1 else 'are'} not installed. Install the demo's "
               f"dependencies with:\n    {digits.INSTALL_HINT}", file=sys.stderr)
         return 2
+    if not args.no_plot:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):   # say so now rather than after the training
+            print(f"python -m fastconv demo: --output {args.output}: the folder {folder} "
+                  f"does not exist", file=sys.stderr)
+            return 2
     digits.run(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                threads=args.threads, output=args.output, subset=args.subset,
                plot=not args.no_plot, quiet=args.quiet)

@@ -137,3 +137,12 @@ def test_options_skip_the_packages_they_do_not_need(monkeypatch):
     assert "matplotlib" not in digits.missing_packages(plot=False, progress=False)
     assert "tqdm" not in digits.missing_packages(plot=False, progress=False)
     assert digits.missing_packages(plot=True, progress=True)[-2:] == ["matplotlib", "tqdm"]
+
+
+def test_missing_output_folder_is_reported_before_training(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tqdm")
+    assert main(["demo", "--output", str(tmp_path / "no" / "such.png")]) == 2
+    out, err = capsys.readouterr()
+    assert "does not exist" in err and "epoch" not in out

@@ -370,7 +370,7 @@ def save_figure(path, history, net, accuracy):
     k = w.shape[-1]
     right.suptitle(f"learned first-layer filters ({k}x{k} weights; red positive, "
                    f"blue negative)", fontsize=10)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
 
 
 def run(epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], lr=DEFAULTS["lr"],
@@ -396,11 +396,12 @@ def run(epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], lr=DEFAULT
         f"digits (8x8)")
     say(f"  data     : {len(x_train)} training / {len(x_test)} held-out test images "
         f"(stratified {1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} split)")
-    say(f"  network  : conv5x5 1->{c1}, ReLU, maxpool 2 | conv3x3 {c1}->{c2}, ReLU, "
-        f"maxpool 2 | dense {4 * c2}->10, softmax ({net.n_parameters():,} parameters)")
+    say(f"  network  : conv5x5 1->{c1}, ReLU, pool | conv3x3 {c1}->{c2}, ReLU, pool | "
+        f"dense {4 * c2}->10 ({net.n_parameters():,} parameters)")
     n_threads = fastconv.get_num_threads() if threads is None else threads
-    say(f"  training : {epochs} epochs, batch {batch_size}, Adam lr {lr:g} (cosine decay), "
-        f"shifts of up to 1 pixel, seed {seed}, float32, {n_threads} fastconv thread"
+    say(f"  training : {epochs} epochs of batches of {batch_size}, Adam lr {lr:g} with cosine "
+        f"decay, seed {seed}")
+    say(f"             images shifted by up to 1 pixel, float32, {n_threads} fastconv thread"
         f"{'s' if n_threads != 1 else ''}")
     start = time.perf_counter()
     history = train(net, x_train, y_train, epochs=epochs, batch_size=batch_size,

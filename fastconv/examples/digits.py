@@ -324,6 +324,7 @@ def train(net, x, y, *, epochs, batch_size, optimizer, seed=0, augment=True, pro
         if log is not None:
             log(f"epoch {epoch:>2}/{epochs}  loss {epoch_loss:.4f}  "
                 f"train accuracy {correct / len(x):.3f}  {seconds:.2f} s")
+    optimizer.lr = base_lr   # the schedule is this call's; leave the optimiser as it came
     return history
 
 

@@ -3,11 +3,13 @@
     python -m fastconv                       # same as `python -m fastconv examples`
     python -m fastconv examples --dtype float32
     python -m fastconv info                  # version and build configuration only
+    python -m fastconv demo                  # train a small CNN on scikit-learn's digits
 
 Subcommands are registered in :func:`build_parser`; each one is a function ``cmd(args) -> int``.
 """
 
 import argparse
+import os
 import platform
 import sys
 
@@ -292,6 +294,75 @@ def cmd_examples(args):
     return 0
 
 
+def cmd_demo(args):
+    """Train the digits CNN of :mod:`fastconv.examples.digits` (needs the ``demo`` extra)."""
+    from fastconv.examples import digits
+
+    missing = digits.missing_packages(plot=not args.no_plot, progress=not args.quiet)
+    if missing:
+        print(f"python -m fastconv demo needs {', '.join(missing)}, which "
+              f"{'is' if len(missing) == 1 else 'are'} not installed. Install the demo's "
+              f"dependencies with:\n    {digits.INSTALL_HINT}", file=sys.stderr)
+        return 2
+    if not args.no_plot:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):   # say so now rather than after the training
+            print(f"python -m fastconv demo: --output {args.output}: the folder {folder} "
+                  f"does not exist", file=sys.stderr)
+            return 2
+    digits.run(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+               threads=args.threads, output=args.output, subset=args.subset,
+               plot=not args.no_plot, quiet=args.quiet)
+    return 0
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _subset_size(text):
+    value = int(text)
+    if not 100 <= value:
+        raise argparse.ArgumentTypeError(f"must be at least 100 (10 images of each digit "
+                                         f"for the test split), got {text}")
+    return value
+
+
+def _add_demo_arguments(p):
+    from fastconv.examples.digits import DEFAULTS
+
+    p.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"],
+                   help="passes over the training images (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"],
+                   help="images per mini-batch (default: %(default)s)")
+    p.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"],
+                   help="Adam's initial learning rate, decayed to 0 along a cosine "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                   help="seed of the initial weights, batch order and shifts; the train/test "
+                        "split is fixed (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, default=DEFAULTS["threads"],
+                   help="num_threads of every fastconv call (default: %(default)s; the "
+                        "batches are small)")
+    p.add_argument("--subset", type=_subset_size, default=None, metavar="N",
+                   help="use a stratified sample of N of the 1797 images (quick runs)")
+    p.add_argument("--output", default=DEFAULTS["output"], metavar="PATH",
+                   help="where to save the figure (default: %(default)s)")
+    p.add_argument("--no-plot", action="store_true", help="do not save the figure")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or per-epoch lines; print the result only")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m fastconv",
@@ -303,6 +374,15 @@ def build_parser():
     p.set_defaults(func=cmd_examples)
     p = sub.add_parser("info", help="print version and build configuration only")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("demo", help="train a small CNN on scikit-learn's handwritten digits "
+                                     "with fastconv (needs: pip install 'fastconv[demo]')",
+                       description="Train a small CNN (conv, ReLU, max pool, conv, ReLU, max "
+                                   "pool, dense, softmax) on scikit-learn's 8x8 handwritten "
+                                   "digits, forward and backward through fastconv; print the "
+                                   "held-out test accuracy and save a figure of the loss curve "
+                                   "and the first-layer filters.")
+    _add_demo_arguments(p)
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", add_help=False,
                        help="side-by-side benchmark vs NumPy, cs231n-style and torch "
                             "(see: python -m fastconv bench --help)")

@@ -46,11 +46,11 @@ cdef extern from "fc_gemm.h" nogil:
     void fc_gemm_ind_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                          const float *A, Py_ssize_t lda, const float *S,
                          const Py_ssize_t *offs, const Py_ssize_t *cols,
-                         float *C, Py_ssize_t ldc)
+                         float *C, Py_ssize_t ldc, const float *rowinit)
     void fc_gemm_ind_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                          const double *A, Py_ssize_t lda, const double *S,
                          const Py_ssize_t *offs, const Py_ssize_t *cols,
-                         double *C, Py_ssize_t ldc)
+                         double *C, Py_ssize_t ldc, const double *rowinit)
     Py_ssize_t fc_gemm_nr(int is_f64)
 
 cnp.import_array()
@@ -341,11 +341,12 @@ cdef void strip_index(const Geom *g, Py_ssize_t Cg, const Strip *st, Py_ssize_t 
 cdef inline void gemm_ind(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                           const floating *A, Py_ssize_t lda, const floating *S,
                           const Py_ssize_t *offs, const Py_ssize_t *cols,
-                          floating *C, Py_ssize_t ldc) noexcept nogil:
+                          floating *C, Py_ssize_t ldc, const floating *rowinit) noexcept nogil:
+    """C = rowinit (per row; zeros if NULL) + A . B, B[k][n] = S[offs[k] + cols[n]]."""
     if floating is float:
-        fc_gemm_ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc)
+        fc_gemm_ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
     else:
-        fc_gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc)
+        fc_gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
 
 
 # ------------------------------------------------------------------ forward
@@ -376,20 +377,23 @@ cdef void forward_impl(const floating *x, const floating *w, const floating *bia
         if nl > lt:
             nl = lt
         dst = out + (n * O + gi * Og) * L + l0
-        for o in range(Og):
-            for l in range(nl):
-                dst[o * L + l] = bias[gi * Og + o] if bias != NULL else 0
         xc = x + (n * g.C + gi * Cg) * g.H * g.W
-        if direct:
-            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, xc + l0, L, dst, L, 1)
-        elif strip:
-            # per-thread workspace: offs (Kg) and cols (lt) indices, then the strip
+        if strip:
+            # per-thread workspace: offs (Kg) and cols (lt) indices, then the strip;
+            # the GEMM starts each output row at its bias (no separate pass over dst)
             ind = <Py_ssize_t *>(ws + threadid() * ws_stride)
             buf = ws + threadid() * ws_stride + ws_ints
             st = strip_of(g, l0, nl)
             build_strip(xc, g, Cg, &st, buf)
             strip_index(g, Cg, &st, l0, nl, ind, ind + Kg)
-            gemm_ind(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, ind, ind + Kg, dst, L)
+            gemm_ind(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, ind, ind + Kg, dst, L,
+                     bias + gi * Og if bias != NULL else NULL)
+            continue
+        for o in range(Og):
+            for l in range(nl):
+                dst[o * L + l] = bias[gi * Og + o] if bias != NULL else 0
+        if direct:
+            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, xc + l0, L, dst, L, 1)
         else:
             buf = ws + threadid() * ws_stride
             im2col_tile(xc, g, 0, Kg, l0, nl, buf, lt, 1)

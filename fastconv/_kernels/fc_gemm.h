@@ -52,10 +52,10 @@ typedef void (*fc_gemm_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, 
                                const double *, ptrdiff_t, double *, ptrdiff_t, int);
 typedef void (*fc_ind_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
                               const float *, const ptrdiff_t *, const ptrdiff_t *, float *,
-                              ptrdiff_t, int);
+                              ptrdiff_t, int, const float *);
 typedef void (*fc_ind_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
                               const double *, const ptrdiff_t *, const ptrdiff_t *, double *,
-                              ptrdiff_t, int);
+                              ptrdiff_t, int, const double *);
 
 /* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile.
  * PFX##_panel runs the micro-kernel down one column panel of C (all rows, one
@@ -66,7 +66,8 @@ enum { PFX##_NR = VL * NV };                                                    
 ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                          \
                              const T *A, ptrdiff_t lda,  /* column k0 of A */    \
                              const T *bp, ptrdiff_t bld, /* kc x NR panel of B */\
-                             T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c)      \
+                             T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c,      \
+                             const T *rowinit) /* !load_c: C starts at these */  \
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
     static const T zero_row[FC_KC];                                              \
@@ -85,6 +86,10 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
             if (load_c)                                                          \
                 for (r = 0; r < mr; r++)                                         \
                     memcpy(ctile + r * NR, C + (i + r) * ldc, (size_t)nr * sizeof(T)); \
+            else if (rowinit)                                                    \
+                for (r = 0; r < mr; r++)                                         \
+                    for (q = 0; q < NR; q++)                                     \
+                        ctile[r * NR + q] = rowinit[i + r];                      \
         }                                                                        \
         FC_UNROLL                                                                \
         for (r = 0; r < MR; r++) {                                               \
@@ -94,6 +99,8 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
                     acc[r][v] = *(const VT *)(C + (i + r) * ldc + v * VL);       \
                 else if (full) {                                                 \
                     VT z = {0};                                                  \
+                    if (rowinit)                                                 \
+                        z += rowinit[i + r];                                     \
                     acc[r][v] = z;                                               \
                 } else                                                           \
                     acc[r][v] = *(const VT *)(ctile + r * NR + v * VL);          \
@@ -151,7 +158,7 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
             ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
             if (nr == NR) {                                                      \
                 PFX##_panel(M, kc, A + k0, lda, B + k0 * ldb + j, ldb,           \
-                            C + j, ldc, nr, accumulate || k0 > 0);               \
+                            C + j, ldc, nr, accumulate || k0 > 0, NULL);         \
                 continue;                                                        \
             }                                                                    \
             for (k = 0; k < kc; k++) {                                           \
@@ -159,23 +166,26 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
                 memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));    \
             }                                                                    \
             PFX##_panel(M, kc, A + k0, lda, bpad, NR, C + j, ldc, nr,            \
-                        accumulate || k0 > 0);                                   \
+                        accumulate || k0 > 0, NULL);                             \
         }                                                                        \
     }                                                                            \
 }                                                                                \
 /* C (+)= A . B for an implicit B: B[k][n] = S[offs[k] + cols[n]], with cols    \
  * strictly increasing.  Each kc x NR panel is gathered into an L1-resident     \
- * buffer (vector copies where the panel's columns are contiguous in S).  */     \
+ * buffer (vector copies where the panel's columns are contiguous in S).        \
+ * Without accumulate, row i of C starts at rowinit[i] (0 if rowinit is NULL):  \
+ * C[i][n] = rowinit[i] + sum_k A[i][k] B[k][n], summed in that order.  */       \
 ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                \
                            const T *A, ptrdiff_t lda, const T *S,                \
                            const ptrdiff_t *offs, const ptrdiff_t *cols,         \
-                           T *C, ptrdiff_t ldc, int accumulate)                  \
+                           T *C, ptrdiff_t ldc, int accumulate,                  \
+                           const T *rowinit)                                     \
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
     T bpk[FC_KC * NR] __attribute__((aligned(64)));                              \
     ptrdiff_t k0, j, k, v, q;                                                    \
     if (M <= 0 || N <= 0 || K <= 0)                                              \
-        return; /* callers always accumulate onto initialised C */              \
+        return; /* (callers have K >= 1) */                                      \
     for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
         ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
         for (j = 0; j < N; j += NR) {                                            \
@@ -209,7 +219,7 @@ ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,               
                 }                                                                \
             }                                                                    \
             PFX##_panel(M, kc, A + k0, lda, bpk, NR, C + j, ldc, nr,             \
-                        accumulate || k0 > 0);                                   \
+                        accumulate || k0 > 0, rowinit);                          \
         }                                                                        \
     }                                                                            \
 }
@@ -288,16 +298,18 @@ static inline void fc_gemm_nn_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const d
 
 static inline void fc_gemm_ind_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
                                    ptrdiff_t lda, const float *S, const ptrdiff_t *offs,
-                                   const ptrdiff_t *cols, float *C, ptrdiff_t ldc)
+                                   const ptrdiff_t *cols, float *C, ptrdiff_t ldc,
+                                   const float *rowinit)
 {
-    fc_gemm.ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, 1);
+    fc_gemm.ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, 0, rowinit);
 }
 
 static inline void fc_gemm_ind_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A,
                                    ptrdiff_t lda, const double *S, const ptrdiff_t *offs,
-                                   const ptrdiff_t *cols, double *C, ptrdiff_t ldc)
+                                   const ptrdiff_t *cols, double *C, ptrdiff_t ldc,
+                                   const double *rowinit)
 {
-    fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 1);
+    fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 0, rowinit);
 }
 
 static inline ptrdiff_t fc_gemm_nr(int is_f64)

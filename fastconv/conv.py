@@ -37,6 +37,10 @@ STRIP_MAX_STRIDE = 4           # strip path: strides up to this (a strip has sh*
 STRIP_MIN_OW = None            # strip path: output rows at least this wide (None: a GEMM panel)
 STRIP_MIN_O = 16               # strip path: at least this many output channels per group,
 STRIP_MIN_O_NARROW = 64        # and this many when output rows are narrower than a panel
+GRAD_WEIGHT_STRIPS = True      # grad_weight from strips where the strip path applies
+GRAD_WEIGHT_STRIP_C_BYTES = 384 * 1024  # ... its Kg x Og partial is at most this,
+GRAD_WEIGHT_STRIP_MIN_ROWS = 64  # with at least this many im2col rows (Kg)
+GRAD_WEIGHT_STRIP_MIN_OW = 16    # and output rows at least this wide
 
 Geometry = namedtuple(
     "Geometry", "N C H W O OH OW kh kw sh sw pads dh dw groups Cg Og Kg L"
@@ -133,15 +137,16 @@ ForwardPlan = namedtuple("ForwardPlan",
                          "nd dt flip out_shape O Kg work dims lt strip ws_ints ws_cols")
 
 
-def _strip_elems(g, lt):
+def _strip_elems(g, lt, channels=None):
     """Elements of the largest strip a tile of ``lt`` output columns reads (see
-    ``strip_of`` in ``_conv.pyx``): sh*sw phase planes of C/groups channels."""
+    ``strip_of`` in ``_conv.pyx``): sh*sw phase planes of ``channels`` channels
+    (default C/groups)."""
     halo_h = (g.kh - 1) * g.dh // g.sh
     halo_w = (g.kw - 1) * g.dw // g.sw
     one_row = (1 + halo_h) * (min(lt, g.OW) + halo_w)
     rows = min(g.OH, (lt - 1) // g.OW + 2)
     many_rows = (rows + halo_h) * (g.OW + halo_w) if g.OH > 1 else 0
-    return g.Cg * g.sh * g.sw * max(one_row, many_rows)
+    return (g.Cg if channels is None else channels) * g.sh * g.sw * max(one_row, many_rows)
 
 
 def _strip_plan(g, itemsize):
@@ -482,16 +487,21 @@ def _grad_weight(go4, xc, g, dt, n_threads):
         return grad_weight
     # (the per-sample transpose of grad_output costs more than it saves for wide layers)
     small = g.L * (g.Kg + g.Og) * dt.itemsize <= CHUNKED_GRAD_WEIGHT_BYTES and g.Og <= 32
+    strip = None if small or g.N == 1 else _grad_weight_strip_plan(g, dt.itemsize)
+    if strip is not None:
+        lt, ws_ints, ws_got, ws_cols = strip
+        chunks = min(g.N, 16)
+        partial = v.zeros("grad_weight", (chunks, g.groups, g.Kg, g.Og), dt)
+        ws = workspace2d(n_threads, ws_cols, dt)
+        _conv.conv2d_backward_weight_strip(go4, xc, partial, ws, *_kargs(g), lt, ws_ints,
+                                           ws_got, n_threads)
+        return _sum_partials(partial, g)
     if small and g.N > 1:
         chunks = min(g.N, 16)
         partial = v.zeros("grad_weight", (chunks, g.groups, g.Kg, g.Og), dt)
         ws = workspace2d(n_threads, g.L * (g.Kg + g.Og), dt)
         _conv.conv2d_backward_weight_chunked(go4, xc, partial, ws, *_kargs(g), n_threads)
-        summed = partial[0].copy()
-        for p in range(1, chunks):  # in chunk order: the same sums for any thread count
-            summed += partial[p]
-        # (G, Kg, Og) -> (G, Og, Kg) -> (O, Kg)
-        return np.ascontiguousarray(summed.transpose(0, 2, 1)).reshape(g.O, g.Kg)
+        return _sum_partials(partial, g)
     kb = min(g.Kg, 64)
     while g.groups * _ceil_div(g.Kg, kb) < MIN_TASKS and kb > 16:
         kb = max(16, _round16(kb // 2))
@@ -500,6 +510,46 @@ def _grad_weight(go4, xc, g, dt, n_threads):
     ws = workspace2d(n_threads, kb * lt, dt)
     _conv.conv2d_backward_weight(go4, xc, grad_weight, ws, *_kargs(g), kb, lt, n_threads)
     return grad_weight
+
+
+def _sum_partials(partial, g):
+    """grad_weight (O, Kg) from per-chunk partials (P, G, Kg, Og), summed in chunk order
+    (the same sums for any thread count)."""
+    summed = partial[0].copy()
+    for p in range(1, partial.shape[0]):
+        summed += partial[p]
+    # (G, Kg, Og) -> (G, Og, Kg) -> (O, Kg)
+    return np.ascontiguousarray(summed.transpose(0, 2, 1)).reshape(g.O, g.Kg)
+
+
+def _grad_weight_strip_plan(g, itemsize):
+    """``(lt, ws_ints, ws_got, ws_cols)`` of grad_weight's strip route, or None.
+
+    The route splits the batch into chunks, like the chunked route, but reads
+    the im2col rows straight from input strips, a tile at a time (no im2col
+    matrix).  It needs what the forward strip path needs (strides up to
+    STRIP_MAX_STRIDE, a bounded strip) and at least STRIP_MIN_O output channels
+    per group (the GEMM's N here).  Its GEMM sums one output-row segment at a
+    time into the whole ``Kg x Og`` partial, which must stay in cache, and each
+    tile's transposed grad_output serves all ``Kg`` rows: so it also needs
+    ``Kg * Og`` within GRAD_WEIGHT_STRIP_C_BYTES, at least 64 im2col rows, and
+    output rows of at least 16 (VGG block 47 -> 64 GFLOP/s, ResNet stem 44 ->
+    63; ResNet strided, a 1.2 MB partial on 14-wide rows: 58 -> 27).
+    """
+    if (g.sh > STRIP_MAX_STRIDE or g.sw > STRIP_MAX_STRIDE or g.Og < STRIP_MIN_O
+            or not GRAD_WEIGHT_STRIPS or g.Kg < GRAD_WEIGHT_STRIP_MIN_ROWS
+            or g.OW < GRAD_WEIGHT_STRIP_MIN_OW
+            or g.Kg * g.Og * itemsize > GRAD_WEIGHT_STRIP_C_BYTES):
+        return None
+    lt = min(max(64, (STRIP_OUT_BYTES // 2) // (itemsize * g.Og) // 16 * 16), 4096,
+             _round16(g.L))
+    while lt > 64 and _strip_elems(g, lt) * itemsize > STRIP_BYTES:
+        lt = max(64, lt // 2 // 16 * 16)
+    if _strip_elems(g, lt) * itemsize > STRIP_MAX_BYTES:
+        return None
+    ws_ints = _ceil_div(_ceil_div((g.Kg + 2 * lt + 4) * 8, itemsize), 16) * 16
+    ws_got = _ceil_div(lt * g.Og, 16) * 16
+    return lt, ws_ints, ws_got, ws_ints + ws_got + _strip_elems(g, lt)
 
 
 BackwardPlan = namedtuple("BackwardPlan", "g dt flip w_shape x_shape work")

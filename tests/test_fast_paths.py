@@ -261,3 +261,47 @@ def test_strip_path_random_geometries(data):
     finally:
         conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O, conv_mod.STRIP_OUT_BYTES = old
         conv_mod._PLANS.clear()
+
+
+_GW_STRIP_CASES = [
+    ((3, 8, 20, 37), (16, 8, 3, 3), dict(padding=1)),
+    ((2, 4, 23, 41), (16, 4, 5, 4), dict(stride=2, padding=(3, 1))),
+    ((2, 4, 17, 40), (32, 2, 3, 3), dict(padding=2, dilation=(2, 3), groups=2)),
+    ((3, 6, 9, 70), (16, 6, 2, 3), dict(stride=(1, 3), padding=((1, 0), (0, 2)))),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(_GW_STRIP_CASES)))
+def test_grad_weight_strip_route(strip_knobs, case, dtype):
+    # grad_weight from strips (chunks of samples, A rows read from the strip) against
+    # the reference and the row-block route, bitwise identical for any thread count
+    xs, ws, kw = _GW_STRIP_CASES[case]
+    rng = np.random.default_rng(200 + case)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    go = rng.standard_normal(fc.conv2d(x, w, **kw).shape).astype(dtype)
+    _, rw, _ = ref.conv2d_backward(go, x, w, **kw)
+    _, sw, _ = ref.conv2d_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
+    for out_bytes in (10**9, 256):  # long tiles, and tiles of 64 columns
+        strip_knobs(CHUNKED_GRAD_WEIGHT_BYTES=0, GRAD_WEIGHT_STRIP_MIN_ROWS=1,
+                    GRAD_WEIGHT_STRIP_MIN_OW=1, STRIP_OUT_BYTES=out_bytes)
+        g = conv_mod._geometry(2, x.shape, w.shape, kw.get("stride", 1), kw.get("padding", 0),
+                               kw.get("dilation", 1), kw.get("groups", 1))
+        assert conv_mod._grad_weight_strip_plan(g, np.dtype(dtype).itemsize) is not None
+        gw = fc.conv2d_backward(go, x, w, **kw)[1]
+        assert_close(gw, rw, dtype, scale=sw)
+        for n in (2, 3):
+            assert np.array_equal(fc.conv2d_backward(go, x, w, num_threads=n, **kw)[1], gw)
+    strip_knobs(CHUNKED_GRAD_WEIGHT_BYTES=0, GRAD_WEIGHT_STRIPS=False)
+    assert_close(fc.conv2d_backward(go, x, w, **kw)[1], rw, dtype, scale=sw)
+
+
+def test_grad_weight_strip_route_is_chosen_for_big_layers():
+    def plan(xs, ws, stride, padding):
+        g = conv_mod._geometry(2, xs, ws, stride, padding, 1, 1)
+        return conv_mod._grad_weight_strip_plan(g, 4)
+    assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) is not None      # VGG block
+    assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3) is not None      # ResNet stem
+    assert plan((8, 128, 28, 28), (256, 128, 3, 3), 2, 1) is None       # partial too big
+    assert plan((32, 3, 32, 32), (64, 3, 3, 3), 1, 1) is None           # 27 im2col rows

@@ -51,6 +51,14 @@ cdef extern from "fc_gemm.h" nogil:
                          const double *A, Py_ssize_t lda, const double *S,
                          const Py_ssize_t *offs, const Py_ssize_t *cols,
                          double *C, Py_ssize_t ldc, const double *rowinit)
+    void fc_gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,
+                          const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
+                          Py_ssize_t nseg, const float *B, Py_ssize_t ldb,
+                          float *C, Py_ssize_t ldc)
+    void fc_gemm_rows_f64(Py_ssize_t M, Py_ssize_t N, const double *S, const Py_ssize_t *aoffs,
+                          const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
+                          Py_ssize_t nseg, const double *B, Py_ssize_t ldb,
+                          double *C, Py_ssize_t ldc)
     Py_ssize_t fc_gemm_nr(int is_f64)
 
 cnp.import_array()
@@ -529,6 +537,106 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, O
                     # transposed im2col tile (nl x rows), then gw += go_tile . tile
                     im2col_tile(xc, &g, r0, r1, l0, nl, buf, 1, kb)
                     gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, &gw[gi * Og, r0], Kg, 1)
+
+
+cdef Py_ssize_t tap_offset(const Geom *g, const Strip *st, Py_ssize_t c, Py_ssize_t i,
+                           Py_ssize_t j) noexcept nogil:
+    """Offset of tap (c, i, j) in a strip: element offs + cols[l] is the tap's input at l."""
+    return ((((c * g.sh + (i * g.dh) % g.sh) * g.sw + (j * g.dw) % g.sw) * st.rows
+             + (i * g.dh) // g.sh) * st.wt + (j * g.dw) // g.sw)
+
+
+def conv2d_backward_weight_strip(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
+                                 const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
+                                 floating[:, :, :, ::1] partial,    # OUT (P, G, Kg, Og), zero-filled
+                                 floating[:, ::1] ws,               # scratch (threads, ws_cols)
+                                 Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                                 Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                                 Py_ssize_t groups, Py_ssize_t lt,
+                                 Py_ssize_t ws_ints, Py_ssize_t ws_got, int n_threads):
+    """grad_weight transposed, split over samples, from strips.
+
+    Task (chunk p of the batch, group g): for each of its samples, then each
+    column tile, in order: the tile's strip, grad_output's tile transposed
+    (``nl x Og``), and ``partial[p, g] += cols . go_tile^T`` by a GEMM whose A
+    rows (the im2col rows) are read straight from the strip, one output-row
+    segment of the tile at a time (``fc_gemm_rows``).  The chunks are fixed by
+    the shape; the caller sums the partials in chunk order.  Workspace per
+    thread: ``ws_ints`` elements of indices (Kg tap offsets, segment sources and
+    lengths), ``ws_got`` for the transposed tile, then the strip.
+    """
+    cdef Py_ssize_t N = x.shape[0], O = go.shape[1], P = partial.shape[0]
+    cdef Geom g = make_geom(x.shape[1], x.shape[2], x.shape[3], go.shape[2], go.shape[3],
+                            kh, kw, sh, sw, pt, pl, dh, dw)
+    cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
+    cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
+    cdef Py_ssize_t task, p, n, n0, n1, gi, r, t, l0, nl, nseg, l, oy, ox, o, q, q1
+    cdef floating *base
+    cdef floating *got
+    cdef floating *S
+    cdef Py_ssize_t *aoffs
+    cdef Py_ssize_t *seg_src
+    cdef Py_ssize_t *seg_len
+    cdef const floating *gop
+    cdef Strip st
+    if P == 0 or Og == 0 or L == 0:
+        return
+    with nogil:
+        for task in prange(P * groups, num_threads=n_threads, schedule="static"):
+            p = task // groups
+            gi = task % groups
+            n0 = p * N // P
+            n1 = (p + 1) * N // P
+            base = &ws[threadid(), 0]
+            aoffs = <Py_ssize_t *>base
+            seg_src = aoffs + Kg
+            seg_len = seg_src + lt + 2
+            got = base + ws_ints
+            S = got + ws_got
+            for n in range(n0, n1):
+                gop = &go[n, gi * Og, 0, 0]
+                for t in range(n_tiles):
+                    l0 = t * lt
+                    nl = L - l0
+                    if nl > lt:
+                        nl = lt
+                    st = strip_of(&g, l0, nl)
+                    build_strip(&x[n, gi * Cg, 0, 0], &g, Cg, &st, S)
+                    for r in range(Kg):
+                        aoffs[r] = tap_offset(&g, &st, r // g.khw, (r % g.khw) // g.kw, r % g.kw)
+                    # the tile's output-row segments, as runs of strip columns
+                    nseg = 0
+                    oy = st.oya
+                    ox = l0 - oy * g.OW
+                    l = 0
+                    while l < nl:
+                        seg_src[nseg] = (oy - st.oya) * st.wt + ox - st.qa
+                        seg_len[nseg] = g.OW - ox if g.OW - ox < nl - l else nl - l
+                        l = l + seg_len[nseg]
+                        nseg = nseg + 1
+                        ox = 0
+                        oy = oy + 1
+                    # grad_output's tile transposed, in blocks of 16 positions
+                    q = 0
+                    while q < nl:
+                        q1 = q + 16 if q + 16 < nl else nl
+                        for o in range(Og):
+                            for l in range(q, q1):
+                                got[l * Og + o] = gop[o * L + l0 + l]
+                        q = q1
+                    gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og,
+                              &partial[p, gi, 0, 0], Og)
+
+
+cdef inline void gemm_rows(Py_ssize_t M, Py_ssize_t N, const floating *S,
+                           const Py_ssize_t *aoffs, const Py_ssize_t *seg_src,
+                           const Py_ssize_t *seg_len, Py_ssize_t nseg,
+                           const floating *B, Py_ssize_t ldb,
+                           floating *C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        fc_gemm_rows_f32(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc)
+    else:
+        fc_gemm_rows_f64(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc)
 
 
 def conv2d_backward_weight_chunked(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)

@@ -53,18 +53,25 @@ typedef void (*fc_gemm_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, 
 typedef void (*fc_ind_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
                               const float *, const ptrdiff_t *, const ptrdiff_t *, float *,
                               ptrdiff_t, int, const float *);
+typedef void (*fc_rows_f32_fn)(ptrdiff_t, ptrdiff_t, const float *, const ptrdiff_t *,
+                               const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t, const float *,
+                               ptrdiff_t, float *, ptrdiff_t, int);
+typedef void (*fc_rows_f64_fn)(ptrdiff_t, ptrdiff_t, const double *, const ptrdiff_t *,
+                               const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t, const double *,
+                               ptrdiff_t, double *, ptrdiff_t, int);
 typedef void (*fc_ind_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
                               const double *, const ptrdiff_t *, const ptrdiff_t *, double *,
                               ptrdiff_t, int, const double *);
 
 /* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile.
  * PFX##_panel runs the micro-kernel down one column panel of C (all rows, one
- * k-block); the drivers PFX##_nn and PFX##_ind differ only in where the B
- * panel comes from. */
+ * k-block); the drivers PFX##_nn, PFX##_ind and PFX##_rows differ only in
+ * where the A rows and the B panel come from. */
 #define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV)                             \
 enum { PFX##_NR = VL * NV };                                                     \
 ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                          \
                              const T *A, ptrdiff_t lda,  /* column k0 of A */    \
+                             const ptrdiff_t *aoffs,     /* or rows at A+aoffs[i] */ \
                              const T *bp, ptrdiff_t bld, /* kc x NR panel of B */\
                              T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c,      \
                              const T *rowinit) /* !load_c: C starts at these */  \
@@ -80,7 +87,7 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
         VT acc[MR][NV];                                                          \
         FC_UNROLL                                                                \
         for (r = 0; r < MR; r++)                                                 \
-            ap[r] = (r < mr) ? A + (i + r) * lda : zero_row;                     \
+            ap[r] = (r < mr) ? A + (aoffs ? aoffs[i + r] : (i + r) * lda) : zero_row; \
         if (!full) {                                                             \
             memset(ctile, 0, sizeof(ctile));                                     \
             if (load_c)                                                          \
@@ -157,7 +164,7 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
         for (j = 0; j < N; j += NR) {                                            \
             ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
             if (nr == NR) {                                                      \
-                PFX##_panel(M, kc, A + k0, lda, B + k0 * ldb + j, ldb,           \
+                PFX##_panel(M, kc, A + k0, lda, NULL, B + k0 * ldb + j, ldb,     \
                             C + j, ldc, nr, accumulate || k0 > 0, NULL);         \
                 continue;                                                        \
             }                                                                    \
@@ -165,7 +172,7 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
                 memcpy(bpad + k * NR, B + (k0 + k) * ldb + j, (size_t)nr * sizeof(T)); \
                 memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));    \
             }                                                                    \
-            PFX##_panel(M, kc, A + k0, lda, bpad, NR, C + j, ldc, nr,            \
+            PFX##_panel(M, kc, A + k0, lda, NULL, bpad, NR, C + j, ldc, nr,      \
                         accumulate || k0 > 0, NULL);                             \
         }                                                                        \
     }                                                                            \
@@ -218,8 +225,46 @@ ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,               
                         dst[q] = 0;                                              \
                 }                                                                \
             }                                                                    \
-            PFX##_panel(M, kc, A + k0, lda, bpk, NR, C + j, ldc, nr,             \
+            PFX##_panel(M, kc, A + k0, lda, NULL, bpk, NR, C + j, ldc, nr,       \
                         accumulate || k0 > 0, rowinit);                          \
+        }                                                                        \
+    }                                                                            \
+}                                                                                \
+/* C (+)= A . B for an implicit A whose rows start at S + aoffs[i] and whose k  \
+ * runs in segments: A[i][k] = S[aoffs[i] + seg_src[s] + (k - k_s)] for the k   \
+ * of segment s (seg_len[s] consecutive k from k_s, segments in order).  */      \
+ATTR static void PFX##_rows(ptrdiff_t M, ptrdiff_t N, const T *S,               \
+                            const ptrdiff_t *aoffs, const ptrdiff_t *seg_src,    \
+                            const ptrdiff_t *seg_len, ptrdiff_t nseg,            \
+                            const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc,      \
+                            int accumulate)                                      \
+{                                                                                \
+    enum { NR = PFX##_NR };                                                      \
+    T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
+    ptrdiff_t sg, k0, kb = 0, j, k;                                              \
+    if (M <= 0 || N <= 0)                                                        \
+        return;                                                                  \
+    for (sg = 0; sg < nseg; sg++) {                                              \
+        for (k0 = 0; k0 < seg_len[sg]; k0 += FC_KC) {                            \
+            ptrdiff_t kc = (seg_len[sg] - k0 < FC_KC) ? (seg_len[sg] - k0) : FC_KC; \
+            const T *a = S + seg_src[sg] + k0;                                   \
+            const T *b = B + kb * ldb;                                           \
+            int load_c = accumulate || kb > 0;                                   \
+            for (j = 0; j < N; j += NR) {                                        \
+                ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                      \
+                if (nr == NR) {                                                  \
+                    PFX##_panel(M, kc, a, 0, aoffs, b + j, ldb, C + j, ldc, nr,  \
+                                load_c, NULL);                                   \
+                    continue;                                                    \
+                }                                                                \
+                for (k = 0; k < kc; k++) {                                       \
+                    memcpy(bpad + k * NR, b + k * ldb + j, (size_t)nr * sizeof(T)); \
+                    memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T)); \
+                }                                                                \
+                PFX##_panel(M, kc, a, 0, aoffs, bpad, NR, C + j, ldc, nr, load_c, \
+                            NULL);                                               \
+            }                                                                    \
+            kb += kc;                                                            \
         }                                                                        \
     }                                                                            \
 }
@@ -240,10 +285,13 @@ static struct {
     fc_gemm_f64_fn nn_f64;
     fc_ind_f32_fn ind_f32;
     fc_ind_f64_fn ind_f64;
+    fc_rows_f32_fn rows_f32;
+    fc_rows_f64_fn rows_f64;
     ptrdiff_t nr_f32, nr_f64;  /* panel widths: the column granule of the GEMM */
     const char *name;
 } fc_gemm = {fc_f32_generic_nn, fc_f64_generic_nn, fc_f32_generic_ind, fc_f64_generic_ind,
-             fc_f32_generic_NR, fc_f64_generic_NR, "generic"};
+             fc_f32_generic_rows, fc_f64_generic_rows, fc_f32_generic_NR, fc_f64_generic_NR,
+             "generic"};
 
 #define FC_USE(V)                                                                \
     do {                                                                         \
@@ -251,6 +299,8 @@ static struct {
         fc_gemm.nn_f64 = fc_f64_##V##_nn;                                        \
         fc_gemm.ind_f32 = fc_f32_##V##_ind;                                      \
         fc_gemm.ind_f64 = fc_f64_##V##_ind;                                      \
+        fc_gemm.rows_f32 = fc_f32_##V##_rows;                                    \
+        fc_gemm.rows_f64 = fc_f64_##V##_rows;                                    \
         fc_gemm.nr_f32 = fc_f32_##V##_NR;                                        \
         fc_gemm.nr_f64 = fc_f64_##V##_NR;                                        \
         fc_gemm.name = #V;                                                       \
@@ -310,6 +360,22 @@ static inline void fc_gemm_ind_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const 
                                    const double *rowinit)
 {
     fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 0, rowinit);
+}
+
+static inline void fc_gemm_rows_f32(ptrdiff_t M, ptrdiff_t N, const float *S,
+                                    const ptrdiff_t *aoffs, const ptrdiff_t *seg_src,
+                                    const ptrdiff_t *seg_len, ptrdiff_t nseg, const float *B,
+                                    ptrdiff_t ldb, float *C, ptrdiff_t ldc)
+{
+    fc_gemm.rows_f32(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc, 1);
+}
+
+static inline void fc_gemm_rows_f64(ptrdiff_t M, ptrdiff_t N, const double *S,
+                                    const ptrdiff_t *aoffs, const ptrdiff_t *seg_src,
+                                    const ptrdiff_t *seg_len, ptrdiff_t nseg, const double *B,
+                                    ptrdiff_t ldb, double *C, ptrdiff_t ldc)
+{
+    fc_gemm.rows_f64(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc, 1);
 }
 
 static inline ptrdiff_t fc_gemm_nr(int is_f64)

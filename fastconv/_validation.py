@@ -208,7 +208,7 @@ def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, c
     dil = int_tuple("dilation", dilation, n)
     pads = padding_pairs("padding", padding, n, spatial=spatial, kernel=kernel, stride=stride_t,
                          dilation=dil)
-    out = output_shape(spatial, kernel, stride_t, pads, dil, bool(ceil_mode))
+    out = output_shape(spatial, kernel, stride_t, pads, dil, as_bool("ceil_mode", ceil_mode))
     return out[0] if scalar else out
 
 

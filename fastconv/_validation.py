@@ -263,8 +263,15 @@ def compute_dtype(**arrays):
 
 
 def contiguous(arr, dtype):
-    """A C-contiguous, native-byte-order array of ``dtype`` (a copy only if needed)."""
-    return np.ascontiguousarray(arr, dtype=dtype)
+    """A C-contiguous, aligned, native-byte-order array of ``dtype`` (a copy only if needed).
+
+    ``np.ascontiguousarray`` keeps a misaligned buffer (a view at an odd byte offset), and the
+    kernels' loads through ``double *`` / ``float *`` would then be undefined behaviour.
+    """
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:
+        out = out.copy()
+    return out
 
 
 def check_ndim(name, arr, ndim, what):

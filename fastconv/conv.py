@@ -206,9 +206,9 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
     if plan.flip:
         weight = _flip(weight, nd)
     # C-contiguous buffers of the compute dtype; the kernel reads their sizes from the plan
-    xc = np.ascontiguousarray(x, dtype=dt)
-    wc = np.ascontiguousarray(weight, dtype=dt)
-    b = None if bias is None else np.ascontiguousarray(bias, dtype=dt)
+    xc = v.contiguous(x, dt)
+    wc = v.contiguous(weight, dt)
+    b = None if bias is None else v.contiguous(bias, dt)
     n_threads = resolve_threads(num_threads, plan.work)
     ws = workspace(n_threads, plan.ws_cols, dt)
     _conv.conv2d_forward(xc, wc, b, out, ws, plan.ws_cols, *plan.dims, plan.lt, n_threads)
@@ -402,9 +402,9 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     if plan.flip:
         weight = _flip(weight, nd)
     n_threads = resolve_threads(num_threads, plan.work)
-    go4 = np.ascontiguousarray(grad_output, dtype=dt).reshape(g.N, g.O, g.OH, g.OW)
-    xc = np.ascontiguousarray(x, dtype=dt).reshape(g.N, g.C, g.H, g.W)
-    w4 = np.ascontiguousarray(weight, dtype=dt).reshape(g.O, g.Cg, g.kh, g.kw)
+    go4 = v.contiguous(grad_output, dt).reshape(g.N, g.O, g.OH, g.OW)
+    xc = v.contiguous(x, dt).reshape(g.N, g.C, g.H, g.W)
+    w4 = v.contiguous(weight, dt).reshape(g.O, g.Cg, g.kh, g.kw)
 
     grad_input = _grad_input(go4, w4, g, dt, n_threads)
 

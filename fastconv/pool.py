@@ -183,7 +183,7 @@ def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
     grad_input = v.empty("grad_input", shape, dt)  # the kernel zeroes each plane
     if indices.dtype.kind == "u" and indices.dtype.itemsize == 8 and indices.max() > 2**62:
         raise ValueError(f"`indices` has entries outside [0, {plane})")
-    idx = np.ascontiguousarray(indices, dtype=np.int64)
+    idx = v.contiguous(indices, np.int64)
     lift = (lambda a, N, C, *sp: a.reshape((N, C) + _lift(nd, sp, 1)))
     go4 = lift(v.contiguous(grad_output, dt), *grad_output.shape)
     bad = _pool.max_pool2d_backward(go4, lift(idx, *idx.shape), lift(grad_input, *shape),

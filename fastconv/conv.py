@@ -322,7 +322,8 @@ def _grad_input(go4, w4, g, dt, n_threads):
     cblk = max(1, min(g.Cg, _ceil_div(g.Cg, _ceil_div(MIN_TASKS, outside))))
     rows = cblk * g.kh * g.kw
     lt = _tile_len(rows, g.L, dt.itemsize)
-    ws = workspace2d(1, 1, dt) if _is_direct(g) else workspace2d(n_threads, rows * lt, dt)
+    # (the direct case needs no scratch, but the kernel takes a row per thread)
+    ws = workspace2d(n_threads, 1 if _is_direct(g) else rows * lt, dt)
     _conv.conv2d_backward_input(go4, wt, gx, ws, *_kargs(g), cblk, lt, n_threads)
     return gx
 

@@ -351,7 +351,9 @@ def _param_mutation(draw, kind, value, nd, forward_op):
     # sizes: kernel_size, stride, dilation, output_size, output_padding, pool stride
     if outcome == ACCEPT:
         if kind == "pool_stride" and draw(st.booleans()):
-            return ACCEPT, "stride-None", None
+            # None means stride = kernel_size: another stride, which may leave a dilated
+            # window empty, or (backward) need another grad_output shape
+            return EITHER, "stride-None", None
         return ACCEPT, "size-equivalent", _equivalent(draw, value)
     if outcome == REJECT:
         bad = draw(st.sampled_from(BAD_INT + [(1,) * (nd + 1), ()]

@@ -27,7 +27,7 @@ settings.register_profile("dev", max_examples=100, deadline=None,
                           suppress_health_check=_SUPPRESS, print_blob=True)
 settings.register_profile("thorough", max_examples=2000, deadline=None,
                           suppress_health_check=_SUPPRESS, print_blob=True)
-settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 20000)),
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 10000)),
                           deadline=None, suppress_health_check=_SUPPRESS, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -28,9 +28,9 @@ either beyond fastconv's limits (rejected before any allocation) or shrink the o
 strides).  As a safety net the address space is capped while these tests run (not under
 AddressSanitizer, which reserves terabytes of shadow memory).
 
-Example counts: FUZZ_EXAMPLES below per function and hypothesis profile; the ``fuzz``
-profile (``HYPOTHESIS_PROFILE=fuzz``) runs FUZZ_EXAMPLES env (default 20000) per function.
-The session summary prints the number of cases run per function.
+Example counts per function: EXAMPLES below (120 in the default ``ci`` profile); the ``fuzz``
+profile (``HYPOTHESIS_PROFILE=fuzz``) runs ``FUZZ_EXAMPLES`` (environment, default 10000).
+The session summary prints the number of cases run per function.  See docs/reliability.md.
 """
 import atexit
 import os

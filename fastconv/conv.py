@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validation as v
 from ._kernels import _conv
-from ._parallel import resolve_threads, workspace, workspace2d
+from ._parallel import check_num_threads, resolve_threads, workspace, workspace2d
 
 TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
@@ -192,6 +192,7 @@ def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, f
 
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
+    check_num_threads(num_threads)
     key = _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip)
     plan = _cached(_PLANS, key, lambda: _make_forward_plan(nd, x, weight, bias, stride, padding,
                                                            dilation, groups, flip))
@@ -478,6 +479,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
 
 
 def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation, num_threads):
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
     v.check_ndim("x", x, nd + 2, "(N, Cin, H, W)" if nd == 2 else "(N, Cin, L)")

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _validation as v
 from ._kernels import _pool
-from ._parallel import resolve_threads
+from ._parallel import check_num_threads, resolve_threads
 
 PoolGeometry = namedtuple("PoolGeometry", "N C H W OH OW kh kw sh sw pads dh dw")
 
@@ -71,6 +71,7 @@ def _x4(nd, x, dt, g):
 
 def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
               num_threads):
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
     dt = v.compute_dtype(x=x)
@@ -161,6 +162,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
+    check_num_threads(num_threads)
     grad_output = v.as_array("grad_output", grad_output)
     indices = v.as_array("indices", indices)
     shape = v.shape_tuple("input_shape", input_shape, nd + 2)
@@ -242,6 +244,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, num_threads=None):
 
 
 def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads):
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
     dt = v.compute_dtype(x=x)
@@ -316,6 +319,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, num_threads):
+    check_num_threads(num_threads)
     grad_output = v.as_array("grad_output", grad_output)
     shape = v.shape_tuple("input_shape", input_shape, nd + 2)
     v.check_ndim("grad_output", grad_output, nd + 2,

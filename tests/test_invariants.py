@@ -161,3 +161,44 @@ def test_col2im_output_size_not_matching_the_columns_raises():
             fc.col2im(cols, size, 3)
     with pytest.raises(ValueError, match="cols"):
         fc.col2im(np.ones((1, 4 * 9 + 1, 16)), (6, 6), 3)
+
+
+EMPTY_CALLS = {  # every op with an empty result (N = 0): no kernel runs
+    "conv1d": lambda nt: fc.conv1d(np.zeros((0, 1, 3)), np.ones((1, 1, 1)), num_threads=nt),
+    "conv2d": lambda nt: fc.conv2d(np.zeros((0, 1, 3, 3)), np.ones((1, 1, 1, 1)),
+                                   num_threads=nt),
+    "conv1d_backward": lambda nt: fc.conv1d_backward(np.zeros((0, 1, 3)), np.zeros((0, 1, 3)),
+                                                     np.ones((1, 1, 1)), num_threads=nt),
+    "conv2d_backward": lambda nt: fc.conv2d_backward(
+        np.zeros((0, 1, 3, 3)), np.zeros((0, 1, 3, 3)), np.ones((1, 1, 1, 1)), num_threads=nt),
+    "conv_transpose1d": lambda nt: fc.conv_transpose1d(np.zeros((0, 1, 2)), np.ones((1, 1, 1)),
+                                                       num_threads=nt),
+    "conv_transpose2d": lambda nt: fc.conv_transpose2d(np.zeros((0, 1, 2, 2)),
+                                                       np.ones((1, 1, 1, 1)), num_threads=nt),
+    "im2col": lambda nt: fc.im2col(np.zeros((0, 1, 3, 3)), 1, num_threads=nt),
+    "col2im": lambda nt: fc.col2im(np.zeros((0, 1, 9)), 3, 1, num_threads=nt),
+    "max_pool1d": lambda nt: fc.max_pool1d(np.zeros((0, 1, 4)), 2, num_threads=nt),
+    "max_pool2d": lambda nt: fc.max_pool2d(np.zeros((0, 1, 4, 4)), 2, num_threads=nt),
+    "avg_pool1d": lambda nt: fc.avg_pool1d(np.zeros((0, 1, 4)), 2, num_threads=nt),
+    "avg_pool2d": lambda nt: fc.avg_pool2d(np.zeros((0, 1, 4, 4)), 2, num_threads=nt),
+    "max_pool1d_backward": lambda nt: fc.max_pool1d_backward(
+        np.zeros((0, 1, 2)), np.zeros((0, 1, 2), np.int64), (0, 1, 4), num_threads=nt),
+    "max_pool2d_backward": lambda nt: fc.max_pool2d_backward(
+        np.zeros((0, 1, 2, 2)), np.zeros((0, 1, 2, 2), np.int64), (0, 1, 4, 4), num_threads=nt),
+    "avg_pool1d_backward": lambda nt: fc.avg_pool1d_backward(np.zeros((0, 1, 2)), (0, 1, 4), 2,
+                                                             num_threads=nt),
+    "avg_pool2d_backward": lambda nt: fc.avg_pool2d_backward(np.zeros((0, 1, 2, 2)),
+                                                             (0, 1, 4, 4), 2, num_threads=nt),
+}
+
+
+@pytest.mark.parametrize("op", sorted(EMPTY_CALLS))
+def test_num_threads_is_checked_even_when_the_result_is_empty(op):
+    """Regression (found by the fuzz suite): the ops with nothing to compute returned before
+    looking at num_threads, so num_threads=0 was accepted or rejected depending on N."""
+    assert set(EMPTY_CALLS) == {n for n in PUBLIC_OPS if n != "conv_output_size"}
+    assert _as_tuple(EMPTY_CALLS[op](2))[0].shape[0] == 0
+    for bad, exc in [(0, ValueError), (-1, ValueError), (5000, ValueError), (1.5, TypeError),
+                     ("2", TypeError), (True, TypeError)]:
+        with pytest.raises(exc, match="num_threads"):
+            EMPTY_CALLS[op](bad)

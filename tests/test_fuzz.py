@@ -91,10 +91,6 @@ def _address_space_cap():
 # array mutations: (kind, label, fn(draw, array) -> new value)
 # --------------------------------------------------------------------------------------------
 
-def _same_values(a):
-    return np.array(a, copy=True)
-
-
 def _reversed(a):
     if a.ndim == 0:
         return a
@@ -633,7 +629,6 @@ def _avgpool_bwd_ref(nd):
     return run
 
 
-SIZE = "size"
 # name -> (function, base, reference, {array arg: role}, {param: kind}, nd, forward_op)
 OPS = {}
 

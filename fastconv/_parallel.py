@@ -118,6 +118,13 @@ def set_num_threads(n):
     _override = None if n is None else _check_threads("n", n)
 
 
+def check_num_threads(num_threads):
+    """Validate a ``num_threads=`` keyword up front: a call with an empty result never
+    gets to :func:`resolve_threads`, and must reject a bad count all the same."""
+    if num_threads is not None:
+        _check_threads("num_threads", num_threads)
+
+
 def resolve_threads(num_threads, work=None):
     """The thread count for one call.
 

@@ -235,7 +235,7 @@ def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1, c
     dil = int_tuple("dilation", dilation, n)
     pads = padding_pairs("padding", padding, n, spatial=spatial, kernel=kernel, stride=stride_t,
                          dilation=dil)
-    out = output_shape(spatial, kernel, stride_t, pads, dil, bool(ceil_mode))
+    out = output_shape(spatial, kernel, stride_t, pads, dil, as_bool("ceil_mode", ceil_mode))
     return out[0] if scalar else out
 
 
@@ -290,8 +290,15 @@ def compute_dtype(**arrays):
 
 
 def contiguous(arr, dtype):
-    """A C-contiguous, native-byte-order array of ``dtype`` (a copy only if needed)."""
-    return np.ascontiguousarray(arr, dtype=dtype)
+    """A C-contiguous, aligned, native-byte-order array of ``dtype`` (a copy only if needed).
+
+    ``np.ascontiguousarray`` keeps a misaligned buffer (a view at an odd byte offset), and the
+    kernels' loads through ``double *`` / ``float *`` would then be undefined behaviour.
+    """
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:
+        out = out.copy()
+    return out
 
 
 def check_ndim(name, arr, ndim, what):

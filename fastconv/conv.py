@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _validation as v
 from ._kernels import _conv
-from ._parallel import resolve_threads, workspace, workspace2d
+from ._parallel import check_num_threads, resolve_threads, workspace, workspace2d
 
 TILE_BYTES = 192 * 1024  # target bytes of one thread's im2col tile
 MIN_TASKS = 8            # split small problems into at least this many tasks
@@ -256,6 +256,7 @@ def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, f
 
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
+    check_num_threads(num_threads)
     key = _plan_key(nd, x, weight, bias, stride, padding, dilation, groups, flip)
     plan = _cached(_PLANS, key, lambda: _make_forward_plan(nd, x, weight, bias, stride, padding,
                                                            dilation, groups, flip))
@@ -270,9 +271,9 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
     if plan.flip:
         weight = _flip(weight, nd)
     # C-contiguous buffers of the compute dtype; the kernel reads their sizes from the plan
-    xc = np.ascontiguousarray(x, dtype=dt)
-    wc = np.ascontiguousarray(weight, dtype=dt)
-    b = None if bias is None else np.ascontiguousarray(bias, dtype=dt)
+    xc = v.contiguous(x, dt)
+    wc = v.contiguous(weight, dt)
+    b = None if bias is None else v.contiguous(bias, dt)
     n_threads = resolve_threads(num_threads, plan.work)
     ws = workspace(n_threads, plan.ws_cols, dt)
     _conv.conv2d_forward(xc, wc, b, out, ws, plan.ws_cols, *plan.dims, plan.lt, plan.strip,
@@ -468,7 +469,8 @@ def _grad_input(go4, w4, g, dt, n_threads):
     cblk = max(1, min(g.Cg, _ceil_div(g.Cg, _ceil_div(MIN_TASKS, outside))))
     rows = cblk * g.kh * g.kw
     lt = _tile_len(rows, g.L, dt.itemsize)
-    ws = workspace2d(1, 1, dt) if _is_direct(g) else workspace2d(n_threads, rows * lt, dt)
+    # (the direct case needs no scratch, but the kernel takes a row per thread)
+    ws = workspace2d(n_threads, 1 if _is_direct(g) else rows * lt, dt)
     _conv.conv2d_backward_input(go4, wt, gx, ws, *_kargs(g), cblk, lt, n_threads)
     return gx
 
@@ -593,9 +595,9 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     if plan.flip:
         weight = _flip(weight, nd)
     n_threads = resolve_threads(num_threads, plan.work)
-    go4 = np.ascontiguousarray(grad_output, dtype=dt).reshape(g.N, g.O, g.OH, g.OW)
-    xc = np.ascontiguousarray(x, dtype=dt).reshape(g.N, g.C, g.H, g.W)
-    w4 = np.ascontiguousarray(weight, dtype=dt).reshape(g.O, g.Cg, g.kh, g.kw)
+    go4 = v.contiguous(grad_output, dt).reshape(g.N, g.O, g.OH, g.OW)
+    xc = v.contiguous(x, dt).reshape(g.N, g.C, g.H, g.W)
+    w4 = v.contiguous(weight, dt).reshape(g.O, g.Cg, g.kh, g.kw)
 
     grad_input = _grad_input(go4, w4, g, dt, n_threads)
 
@@ -764,6 +766,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
 
 
 def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation, num_threads):
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
     v.check_ndim("x", x, nd + 2, "(N, Cin, H, W)" if nd == 2 else "(N, Cin, L)")

@@ -1,7 +1,7 @@
 """im2col / col2im: the unfold and fold of ``torch.nn.functional``."""
 from . import _validation as v
 from ._kernels import _conv
-from ._parallel import resolve_threads
+from ._parallel import check_num_threads, resolve_threads
 
 
 def _window_geometry(x_spatial, kernel_size, dilation, padding, stride):
@@ -72,6 +72,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
             [3., 4., 6., 7.],
             [4., 5., 7., 8.]]])
     """
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     v.check_ndim("x", x, 4, "(N, C, H, W)")
     dt = v.compute_dtype(x=x)
@@ -142,6 +143,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
              [2., 4., 2.],
              [1., 2., 1.]]]])
     """
+    check_num_threads(num_threads)
     cols = v.as_array("cols", cols)
     v.check_ndim("cols", cols, 3, "(N, C*kH*kW, L)")
     dt = v.compute_dtype(cols=cols)

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _validation as v
 from ._kernels import _pool
-from ._parallel import resolve_threads
+from ._parallel import check_num_threads, resolve_threads
 
 PoolGeometry = namedtuple("PoolGeometry", "N C H W OH OW kh kw sh sw pads dh dw")
 
@@ -71,6 +71,7 @@ def _x4(nd, x, dt, g):
 
 def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
               num_threads):
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
     dt = v.compute_dtype(x=x)
@@ -234,6 +235,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
+    check_num_threads(num_threads)
     grad_output = v.as_array("grad_output", grad_output)
     indices = v.as_array("indices", indices)
     shape = v.shape_tuple("input_shape", input_shape, nd + 2)
@@ -256,7 +258,7 @@ def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
     grad_input = v.empty("grad_input", shape, dt)  # the kernel zeroes each plane
     if indices.dtype.kind == "u" and indices.dtype.itemsize == 8 and indices.max() > 2**62:
         raise ValueError(f"`indices` has entries outside [0, {plane})")
-    idx = np.ascontiguousarray(indices, dtype=np.int64)
+    idx = v.contiguous(indices, np.int64)
     lift = (lambda a, N, C, *sp: a.reshape((N, C) + _lift(nd, sp, 1)))
     go4 = lift(v.contiguous(grad_output, dt), *grad_output.shape)
     bad = _pool.max_pool2d_backward(go4, lift(idx, *idx.shape), lift(grad_input, *shape),
@@ -375,6 +377,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, num_threads=None):
 
 
 def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads):
+    check_num_threads(num_threads)
     x = v.as_array("x", x)
     v.check_ndim("x", x, nd + 2, "(N, C, H, W)" if nd == 2 else "(N, C, L)")
     dt = v.compute_dtype(x=x)
@@ -515,6 +518,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, num_threads):
+    check_num_threads(num_threads)
     grad_output = v.as_array("grad_output", grad_output)
     shape = v.shape_tuple("input_shape", input_shape, nd + 2)
     v.check_ndim("grad_output", grad_output, nd + 2,

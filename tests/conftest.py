@@ -1,8 +1,12 @@
 """Shared test configuration: hypothesis profiles, tolerances, torch skipping.
 
 Select a hypothesis profile with the environment variable HYPOTHESIS_PROFILE:
-``ci`` (default: reproducible, modest example counts), ``dev`` (random, more examples)
-or ``thorough`` (many examples, for a long local run).
+``ci`` (default: reproducible, modest example counts), ``dev`` (random, more examples),
+``thorough`` (many examples, for a long local run) or ``fuzz`` (the long fuzz run of
+tests/test_fuzz.py: random, very many examples, no deadline; see docs/reliability.md).
+
+The fuzz suite counts its cases per function in ``FUZZ_COUNTS``; the session summary prints
+them.
 """
 
 import importlib.util
@@ -23,7 +27,33 @@ settings.register_profile("dev", max_examples=100, deadline=None,
                           suppress_health_check=_SUPPRESS, print_blob=True)
 settings.register_profile("thorough", max_examples=2000, deadline=None,
                           suppress_health_check=_SUPPRESS, print_blob=True)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 10000)),
+                          deadline=None, suppress_health_check=_SUPPRESS, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# fuzz cases run in this session: {function name: {"accepted": n, "rejected": n}}
+FUZZ_COUNTS = {}
+
+
+def count_fuzz_case(function, outcome):
+    per = FUZZ_COUNTS.setdefault(function, {"accepted": 0, "rejected": 0})
+    per[outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FUZZ_COUNTS:
+        return
+    tr = terminalreporter
+    tr.section(f"fuzz cases run (hypothesis profile "
+               f"{os.environ.get('HYPOTHESIS_PROFILE', 'ci')})")
+    total_a = total_r = 0
+    for name in sorted(FUZZ_COUNTS):
+        a, r = FUZZ_COUNTS[name]["accepted"], FUZZ_COUNTS[name]["rejected"]
+        total_a, total_r = total_a + a, total_r + r
+        tr.write_line(f"  {name:22s} {a + r:8d} cases: {a:7d} accepted (checked against the "
+                      f"reference), {r:7d} rejected (ValueError/TypeError/MemoryError)")
+    tr.write_line(f"  {'total':22s} {total_a + total_r:8d} cases: {total_a:7d} accepted, "
+                  f"{total_r:7d} rejected")
 
 
 

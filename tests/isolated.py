@@ -18,7 +18,11 @@ def run_cases(table, case_ids):
             res = {"id": cid, "exc": None, "detail": table[cid]()}
         except BaseException as e:  # noqa: BLE001
             res = {"id": cid, "exc": type(e).__qualname__, "module": type(e).__module__,
-                   "msg": str(e)[:500]}
+                   "msg": str(e)[:500],
+                   # the built-in classes it derives from (numpy's _ArrayMemoryError is a
+                   # MemoryError)
+                   "builtin_bases": [c.__qualname__ for c in type(e).__mro__
+                                     if c.__module__ == "builtins"]}
         print(json.dumps(res), flush=True)
 
 

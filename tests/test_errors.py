@@ -580,6 +580,11 @@ def _conv_output_size_cases():
              lambda: cos(5, 3, padding=-1)),
         _bad("conv_output_size-padding-full", EITHER, "padding",
              lambda: cos(5, 3, padding="full")),
+        # regression: ceil_mode was taken as bool(ceil_mode), so "no" meant True
+        _bad("conv_output_size-ceil_mode-str", TypeError, "ceil_mode",
+             lambda: cos(5, 2, stride=2, ceil_mode="no")),
+        _bad("conv_output_size-ceil_mode-2", TypeError, "ceil_mode",
+             lambda: cos(5, 2, stride=2, ceil_mode=2)),
     ]
 
 

@@ -324,3 +324,211 @@ def test_no_races_between_threads(name, op):
         for a, b in zip(want if isinstance(want, tuple) else (want,),
                         got if isinstance(got, tuple) else (got,)):
             assert np.array_equal(a, b), name
+
+
+# --- every op, explicit thread counts ---------------------------------------------------
+# GLOBAL_OPS above follow set_num_threads, under which problems smaller than SERIAL_WORK
+# still run on one thread; the num_threads= keyword is used as given, so this table makes
+# every public op really run its parallel loops with 1, 2 and 3 threads.
+
+RNG1 = np.random.default_rng(7)
+XP1 = {dt: RNG1.standard_normal((N, C, 61)).astype(dt) for dt in X}
+GP1 = {dt: RNG1.standard_normal((N, C, 31)).astype(dt) for dt in X}  # pool k3 s2 p1 on 61
+IDX1 = RNG1.integers(0, 61, (N, C, 31))
+
+EVERY_OP = {
+    "conv1d": lambda dt, nt: fc.conv1d(X1[dt], W1[dt], stride=2, padding=1, num_threads=nt),
+    "conv2d": KEYWORD_OPS["conv2d-strided-dilated"],
+    "conv1d_backward": KEYWORD_OPS["conv1d_backward"],
+    "conv2d_backward": KEYWORD_OPS["conv2d_backward-flip"],
+    "conv_transpose1d": KEYWORD_OPS["conv_transpose1d"],
+    "conv_transpose2d": KEYWORD_OPS["conv_transpose2d"],
+    "im2col": lambda dt, nt: fc.im2col(X[dt], (3, 2), dilation=2, padding=1, stride=2,
+                                       num_threads=nt),
+    "col2im": lambda dt, nt: fc.col2im(COLS[dt], (H, W), 3, num_threads=nt),
+    "max_pool1d": lambda dt, nt: fc.max_pool1d(XP1[dt], 3, 2, 1, dilation=2, ceil_mode=True,
+                                               return_indices=True, num_threads=nt),
+    "max_pool2d": lambda dt, nt: fc.max_pool2d(X[dt], 3, 2, 1, return_indices=True,
+                                               num_threads=nt),
+    "avg_pool1d": lambda dt, nt: fc.avg_pool1d(XP1[dt], 3, 2, 1, ceil_mode=True,
+                                               count_include_pad=False, num_threads=nt),
+    "avg_pool2d": lambda dt, nt: fc.avg_pool2d(X[dt], 3, 2, 1, num_threads=nt),
+    "max_pool1d_backward": lambda dt, nt: fc.max_pool1d_backward(GP1[dt], IDX1, (N, C, 61),
+                                                                 num_threads=nt),
+    "max_pool2d_backward": lambda dt, nt: fc.max_pool2d_backward(GP[dt], IDX, (N, C, H, W),
+                                                                 num_threads=nt),
+    "avg_pool1d_backward": lambda dt, nt: fc.avg_pool1d_backward(
+        GP1[dt], (N, C, 61), 3, 2, 1, num_threads=nt),
+    "avg_pool2d_backward": lambda dt, nt: fc.avg_pool2d_backward(
+        GP[dt], (N, C, H, W), 3, stride=2, padding=1, num_threads=nt),
+}
+
+
+def test_every_public_op_is_in_the_thread_tables():
+    ops = {n for n in fc.__all__ if callable(getattr(fc, n))} - {
+        "conv_output_size", "get_num_threads", "set_num_threads", "openmp_enabled"}
+    assert ops == set(EVERY_OP), ops ^ set(EVERY_OP)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("op", list(EVERY_OP))
+def test_every_op_bitwise_identical_for_1_2_3_threads(op, dtype):
+    ref = EVERY_OP[op](dtype, 1)
+    for nt in THREADS[1:]:
+        _assert_bitwise(EVERY_OP[op](dtype, nt), ref, f"{op} num_threads={nt} vs 1")
+
+
+def test_eight_python_threads_on_shared_inputs_get_the_serial_results():
+    """Eight Python threads start together (a barrier) and each runs every op, in its own
+    order and with its own OpenMP thread counts, on the same shared input arrays: each
+    result must be bitwise the one computed serially beforehand."""
+    import threading
+    names = list(EVERY_OP)
+    want = {(name, dt): EVERY_OP[name](dt, 1) for name in names for dt in DTYPES}
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(k):
+        order = np.random.default_rng(k).permutation(len(names))
+        try:
+            barrier.wait(timeout=60)
+            for rep in range(2):
+                for i in order:
+                    dt = DTYPES[(k + rep + i) % 2]
+                    got = EVERY_OP[names[i]](dt, 1 + (k + i) % 3)
+                    _assert_bitwise(got, want[names[i], dt],
+                                    f"{names[i]} {np.dtype(dt).name} in Python thread {k}")
+        except BaseException as e:  # noqa: BLE001 -- reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    if errors:
+        raise errors[0]
+    # the shared inputs are untouched
+    assert np.array_equal(X[np.float64], np.random.default_rng(2024).standard_normal(
+        (N, C, H, W)))
+
+
+# --- the GIL is released while the kernels run -------------------------------------------
+
+_GIL_X = np.random.default_rng(5).standard_normal((2, 32, 72, 72))
+_GIL_W = np.random.default_rng(6).standard_normal((32, 32, 3, 3))
+
+
+def _union_length(intervals):
+    total, end = 0.0, -np.inf
+    for a, b in sorted(intervals):
+        if a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def gil_overlap_ratio(calls_per_thread=4, op=None):
+    """Two Python threads each run conv2d(num_threads=1) several times; returns the union of
+    the calls' wall-clock intervals divided by the CPU time the two threads spent in them.
+
+    ~0.5 when the calls ran at the same time on two cores; >= ~1.0 when they were serialised
+    (the GIL held: a thread waiting for it uses no CPU).  (Wall-clock intervals alone do not
+    show it: with the GIL held, a thread that has just taken its start time is made to hand
+    the GIL over, and its interval then spans the other thread's whole call.)
+    """
+    import threading
+    import time
+    op = op or (lambda: fc.conv2d(_GIL_X, _GIL_W, padding=1, num_threads=1))
+    intervals, cpu = [], []
+    barrier = threading.Barrier(2)
+
+    def worker():
+        barrier.wait(timeout=60)
+        for _ in range(calls_per_thread):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            op()
+            cpu.append(time.thread_time() - c0)
+            intervals.append((t0, time.perf_counter()))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return _union_length(intervals) / sum(cpu)
+
+
+def test_gil_released_two_threads_overlap():
+    """Both threads must be computing at the same time (ratio well under 1).
+
+    That needs two free cores, which a busy machine may not give, so each round also
+    measures a control known to release the GIL (hashlib hashing a large buffer).  A round
+    where the control ran in parallel and conv2d did not counts against fastconv; if the
+    control never runs in parallel either the machine is too busy to tell, and the test is
+    skipped (the next test checks the GIL in a way that holds even on one busy core).
+    """
+    import hashlib
+    blob = np.random.default_rng(9).bytes(32 * 2**20)
+
+    def control():
+        hashlib.sha256(blob).digest()
+
+    fc.conv2d(_GIL_X, _GIL_W, padding=1, num_threads=1)  # warm up: plan, workspace
+    rounds = []
+    for _ in range(6):
+        conv, ctrl = gil_overlap_ratio(), gil_overlap_ratio(op=control)
+        rounds.append((round(conv, 3), round(ctrl, 3)))
+        if conv < 0.8:
+            return
+    against = [r for r in rounds if r[1] < 0.8]
+    if len(against) >= 2:
+        pytest.fail(f"conv2d calls in two Python threads did not run at the same time while "
+                    f"a GIL-releasing control did: (conv2d, control) wall/CPU ratios {rounds} "
+                    f"(0.5 = two threads computing at once, 1.0 = serialised)")
+    pytest.skip(f"no two free cores to show parallel threads on: (conv2d, control) ratios "
+                f"{rounds}")
+
+
+_GIL_X_LONG = np.random.default_rng(8).standard_normal((4, 32, 96, 96))
+
+
+def test_gil_released_python_thread_progresses_during_a_call(op=None):
+    """A pure-Python counter thread keeps counting while one long conv2d(num_threads=1) runs
+    in the main thread.  With the GIL held it would get only the 5 ms switch interval before
+    the call starts (a few per cent of the call); with the GIL released it gets a core, or at
+    worst a share of one."""
+    import threading
+    import time
+    op = op or (lambda: fc.conv2d(_GIL_X_LONG, _GIL_W, padding=1, num_threads=1))
+    op()
+    state = {"count": 0, "stop": False}
+
+    def counter():
+        while not state["stop"]:
+            state["count"] += 1
+
+    t = threading.Thread(target=counter)
+    t.start()
+    progress = []
+    try:
+        for _ in range(4):
+            time.sleep(0.02)
+            c0, t0 = state["count"], time.perf_counter()
+            time.sleep(0.05)  # the counter's rate, alone
+            rate = (state["count"] - c0) / (time.perf_counter() - t0)
+            c0, t0 = state["count"], time.perf_counter()
+            op()
+            progress.append((state["count"] - c0) / (rate * (time.perf_counter() - t0)))
+            if progress[-1] > 0.3:
+                break
+    finally:
+        state["stop"] = True
+        t.join()
+    assert max(progress) > 0.3, (
+        f"a Python thread got only {[f'{p:.1%}' for p in progress]} of its solo rate while "
+        "conv2d ran: the GIL seems held during the computation")

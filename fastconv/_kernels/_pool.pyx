@@ -48,7 +48,7 @@ cdef void max_plane(const floating *xp, floating *op, int64_t *ip, int32_t *tap,
     no element beat -inf and the index is the window's first input element,
     as in ATen.
     """
-    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, hs
+    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, hs, i0, i1, j0, j1
     cdef floating *orow
     cdef int64_t *irow
     cdef const floating *src
@@ -62,11 +62,13 @@ cdef void max_plane(const floating *xp, floating *op, int64_t *ip, int32_t *tap,
         if ip != NULL:
             for ox in range(OW):
                 tap[ox] = -1
-        for i in range(kh):
+        # only the taps that reach the input: a huge kernel over a small input padded by
+        # half of it has few (the loops must not run over all kh*kw taps)
+        valid_range(oy * sh - pt, dh, kh, H, &i0, &i1)
+        valid_range((OW - 1) * sw - pl, dw, kw, W + (OW - 1) * sw, &j0, &j1)
+        for i in range(i0, i1):
             iy = oy * sh - pt + i * dh
-            if iy < 0 or iy >= H:
-                continue
-            for j in range(kw):
+            for j in range(j0, j1):
                 x0 = j * dw - pl
                 valid_range(x0, sw, OW, W, &lo, &hi)
                 src = xp + iy * W + x0
@@ -184,7 +186,7 @@ cdef void avg_plane(const floating *xp, floating *op,
                     bint include_pad) noexcept nogil:
     """Average pooling of one plane, one output row at a time.  Each output's
     sum runs over its window in row-major order, then is divided once."""
-    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, ph, y0
+    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, ph, y0, i0, i1, j0, j1
     cdef floating *orow
     cdef const floating *src
     for oy in range(OH):
@@ -193,18 +195,21 @@ cdef void avg_plane(const floating *xp, floating *op,
         ph = avg_div(oy, sh, pt, kh, H, pb, include_pad)
         for ox in range(OW):
             orow[ox] = 0
-        for i in range(kh):
+        valid_range(y0, 1, kh, H, &i0, &i1)  # only the taps that reach the input
+        valid_range((OW - 1) * sw - pl, 1, kw, W + (OW - 1) * sw, &j0, &j1)
+        for i in range(i0, i1):
             iy = y0 + i
-            if iy < 0 or iy >= H:
-                continue
-            for j in range(kw):
+            for j in range(j0, j1):
                 x0 = j - pl
                 valid_range(x0, sw, OW, W, &lo, &hi)
                 src = xp + iy * W + x0
                 for ox in range(lo, hi):
                     orow[ox] = orow[ox] + src[ox * sw]
         for ox in range(OW):
-            orow[ox] = orow[ox] / (ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
+            # the divisor's product in double: kh*kw of a huge padded kernel overflows int64
+            # (exact below 2**53, so the same result as the integer product otherwise)
+            orow[ox] = orow[ox] / <floating>(<double>ph * avg_div(ox, sw, pl, kw, W, pr,
+                                                                   include_pad))
 
 
 def avg_pool2d_forward(const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
@@ -229,24 +234,24 @@ cdef void avg_plane_backward(const floating *gp, floating *xp,
                              Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
                              bint include_pad) noexcept nogil:
     """Spread each output's gradient / divisor over its window, one output row at a time."""
-    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, ph, y0
+    cdef Py_ssize_t oy, ox, i, j, iy, x0, lo, hi, ph, y0, i0, i1, j0, j1
     cdef const floating *grow
     cdef floating *dst
     for oy in range(OH):
         grow = gp + oy * OW
         y0 = oy * sh - pt
         ph = avg_div(oy, sh, pt, kh, H, pb, include_pad)
-        for i in range(kh):
+        valid_range(y0, 1, kh, H, &i0, &i1)  # only the taps that reach the input
+        valid_range((OW - 1) * sw - pl, 1, kw, W + (OW - 1) * sw, &j0, &j1)
+        for i in range(i0, i1):
             iy = y0 + i
-            if iy < 0 or iy >= H:
-                continue
-            for j in range(kw):
+            for j in range(j0, j1):
                 x0 = j - pl
                 valid_range(x0, sw, OW, W, &lo, &hi)
                 dst = xp + iy * W + x0
                 for ox in range(lo, hi):
-                    dst[ox * sw] = dst[ox * sw] + grow[ox] / (
-                        ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
+                    dst[ox * sw] = dst[ox * sw] + grow[ox] / <floating>(
+                        <double>ph * avg_div(ox, sw, pl, kw, W, pr, include_pad))
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] go,   # IN  (N, C, OH, OW)

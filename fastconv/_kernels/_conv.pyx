@@ -546,6 +546,20 @@ cdef Py_ssize_t tap_offset(const Geom *g, const Strip *st, Py_ssize_t c, Py_ssiz
              + (i * g.dh) // g.sh) * st.wt + (j * g.dw) // g.sw)
 
 
+cdef void transpose_columns(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
+                            Py_ssize_t cols, floating *dst) noexcept nogil:   # OUT cols x rows
+    """dst[l, o] = src[o*lds + l]: a rows x cols block transposed, in blocks of 16
+    columns so that the 16 destination rows being written stay in L1."""
+    cdef Py_ssize_t q, q1, o, l
+    q = 0
+    while q < cols:
+        q1 = q + 16 if q + 16 < cols else cols
+        for o in range(rows):
+            for l in range(q, q1):
+                dst[l * rows + o] = src[o * lds + l]
+        q = q1
+
+
 def conv2d_backward_weight_strip(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, OW)
                                  const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
                                  floating[:, :, :, ::1] partial,    # OUT (P, G, Kg, Og), zero-filled
@@ -570,7 +584,7 @@ def conv2d_backward_weight_strip(const floating[:, :, :, ::1] go,   # IN  (N, O,
                             kh, kw, sh, sw, pt, pl, dh, dw)
     cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
     cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
-    cdef Py_ssize_t task, p, n, n0, n1, gi, r, t, l0, nl, nseg, l, oy, ox, o, q, q1
+    cdef Py_ssize_t task, p, n, n0, n1, gi, r, t, l0, nl, nseg, l, oy, ox
     cdef floating *base
     cdef floating *got
     cdef floating *S
@@ -616,14 +630,7 @@ def conv2d_backward_weight_strip(const floating[:, :, :, ::1] go,   # IN  (N, O,
                         nseg = nseg + 1
                         ox = 0
                         oy = oy + 1
-                    # grad_output's tile transposed, in blocks of 16 positions
-                    q = 0
-                    while q < nl:
-                        q1 = q + 16 if q + 16 < nl else nl
-                        for o in range(Og):
-                            for l in range(q, q1):
-                                got[l * Og + o] = gop[o * L + l0 + l]
-                        q = q1
+                    transpose_columns(gop + l0, L, Og, nl, got)
                     gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og,
                               &partial[p, gi, 0, 0], Og)
 
@@ -657,7 +664,7 @@ def conv2d_backward_weight_chunked(const floating[:, :, :, ::1] go,   # IN  (N, 
     cdef Geom g = make_geom(x.shape[1], x.shape[2], x.shape[3], go.shape[2], go.shape[3],
                             kh, kw, sh, sw, pt, pl, dh, dw)
     cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
-    cdef Py_ssize_t task, p, gi, n, n0, n1, o, l, l0, l1
+    cdef Py_ssize_t task, p, gi, n, n0, n1
     cdef floating *cols
     cdef floating *goT
     cdef const floating *gop
@@ -674,14 +681,7 @@ def conv2d_backward_weight_chunked(const floating[:, :, :, ::1] go,   # IN  (N, 
             for n in range(n0, n1):
                 im2col_tile(&x[n, gi * Cg, 0, 0], &g, 0, Kg, 0, L, cols, L, 1)
                 gop = &go[n, gi * Og, 0, 0]
-                # transpose in blocks of 16 positions: 16 destination rows stay in L1
-                l0 = 0
-                while l0 < L:
-                    l1 = l0 + 16 if l0 + 16 < L else L
-                    for o in range(Og):
-                        for l in range(l0, l1):
-                            goT[l * Og + o] = gop[o * L + l]
-                    l0 = l1
+                transpose_columns(gop, L, Og, L, goT)
                 gemm_nn(Kg, Og, L, cols, L, goT, Og, &partial[p, gi, 0, 0], Og, 1)
 
 

@@ -137,16 +137,33 @@ ForwardPlan = namedtuple("ForwardPlan",
                          "nd dt flip out_shape O Kg work dims lt strip ws_ints ws_cols")
 
 
-def _strip_elems(g, lt, channels=None):
+def _strip_elems(g, lt):
     """Elements of the largest strip a tile of ``lt`` output columns reads (see
-    ``strip_of`` in ``_conv.pyx``): sh*sw phase planes of ``channels`` channels
-    (default C/groups)."""
+    ``strip_of`` in ``_conv.pyx``): sh*sw phase planes of C/groups channels."""
     halo_h = (g.kh - 1) * g.dh // g.sh
     halo_w = (g.kw - 1) * g.dw // g.sw
     one_row = (1 + halo_h) * (min(lt, g.OW) + halo_w)
     rows = min(g.OH, (lt - 1) // g.OW + 2)
     many_rows = (rows + halo_h) * (g.OW + halo_w) if g.OH > 1 else 0
-    return (g.Cg if channels is None else channels) * g.sh * g.sw * max(one_row, many_rows)
+    return g.Cg * g.sh * g.sw * max(one_row, many_rows)
+
+
+def _strip_tile_len(g, itemsize, out_bytes, tasks_outside=None):
+    """Columns per strip tile: an output tile of about ``out_bytes`` (O/groups rows),
+    halved until the strip fits STRIP_BYTES, and (forward) enough tasks; None when
+    even the smallest tile's strip exceeds STRIP_MAX_BYTES."""
+    lt = min(max(64, out_bytes // (itemsize * max(g.Og, 1)) // 16 * 16), 4096, _round16(g.L))
+    while lt > 64 and _strip_elems(g, lt) * itemsize > STRIP_BYTES:
+        lt = max(64, lt // 2 // 16 * 16)
+    if tasks_outside and tasks_outside * _ceil_div(g.L, lt) < MIN_TASKS:
+        lt = min(lt, _round16(_ceil_div(g.L, _ceil_div(MIN_TASKS, tasks_outside))))
+    return None if _strip_elems(g, lt) * itemsize > STRIP_MAX_BYTES else lt
+
+
+def _index_elems(count, itemsize):
+    """Workspace elements holding ``count`` Py_ssize_t indices, rounded to 16 elements
+    so that what follows starts on a 64-byte boundary."""
+    return _round16(_ceil_div(count * 8, itemsize))
 
 
 def _strip_plan(g, itemsize):
@@ -167,18 +184,11 @@ def _strip_plan(g, itemsize):
     min_ow = _conv.gemm_panel_width(itemsize == 8) if STRIP_MIN_OW is None else STRIP_MIN_OW
     if g.OW < min_ow and halo_w > 0 and g.Og < STRIP_MIN_O_NARROW:
         return None
-    lt = STRIP_OUT_BYTES // (itemsize * max(g.Og, 1))
-    lt = min(max(64, lt // 16 * 16), 4096, _round16(g.L))
-    while lt > 64 and _strip_elems(g, lt) * itemsize > STRIP_BYTES:
-        lt = max(64, lt // 2 // 16 * 16)
-    outside = g.N * g.groups
-    if outside * _ceil_div(g.L, lt) < MIN_TASKS:
-        lt = min(lt, _round16(_ceil_div(g.L, _ceil_div(MIN_TASKS, outside))))
-    if _strip_elems(g, lt) * itemsize > STRIP_MAX_BYTES:
+    lt = _strip_tile_len(g, itemsize, STRIP_OUT_BYTES, g.N * g.groups)
+    if lt is None:
         return None
-    ws_ints = _ceil_div((g.Kg + lt) * 8, itemsize)
-    ws_ints = _ceil_div(ws_ints, 16) * 16  # the strip starts on a 64-byte boundary
-    return lt, ws_ints, ws_ints + _ceil_div(_strip_elems(g, lt), 16) * 16  # threads 64-byte apart
+    ws_ints = _index_elems(g.Kg + lt, itemsize)  # offs and cols, then the strip
+    return lt, ws_ints, ws_ints + _round16(_strip_elems(g, lt))  # threads 64-byte apart
 
 # Validated plans of recent forward calls, keyed by everything that decides them
 # (shapes, dtypes and the arguments).  A hit skips argument normalisation, which
@@ -241,11 +251,11 @@ def _make_forward_plan(nd, x, weight, bias, stride, padding, dilation, groups, f
                          f"{weight.shape}, got {bias.shape}")
     out_shape = (g.N, g.O) + _out_spatial(nd, g)
     v.check_alloc("output", out_shape, dt.itemsize)
-    strip = None if _is_direct(g) else _strip_plan(g, dt.itemsize)
+    strip = None
     if _is_direct(g):
         lt = _tile_len(0, g.L, dt.itemsize, g.N * g.groups)
         ws_ints, ws_cols = 0, 1
-    elif strip is not None:
+    elif (strip := _strip_plan(g, dt.itemsize)) is not None:
         lt, ws_ints, ws_cols = strip
     else:
         lt = _tile_len(g.Kg, g.L, dt.itemsize, g.N * g.groups)
@@ -543,14 +553,11 @@ def _grad_weight_strip_plan(g, itemsize):
             or g.OW < GRAD_WEIGHT_STRIP_MIN_OW
             or g.Kg * g.Og * itemsize > GRAD_WEIGHT_STRIP_C_BYTES):
         return None
-    lt = min(max(64, (STRIP_OUT_BYTES // 2) // (itemsize * g.Og) // 16 * 16), 4096,
-             _round16(g.L))
-    while lt > 64 and _strip_elems(g, lt) * itemsize > STRIP_BYTES:
-        lt = max(64, lt // 2 // 16 * 16)
-    if _strip_elems(g, lt) * itemsize > STRIP_MAX_BYTES:
+    lt = _strip_tile_len(g, itemsize, STRIP_OUT_BYTES // 2)
+    if lt is None:
         return None
-    ws_ints = _ceil_div(_ceil_div((g.Kg + 2 * lt + 4) * 8, itemsize), 16) * 16
-    ws_got = _ceil_div(lt * g.Og, 16) * 16
+    ws_ints = _index_elems(g.Kg + 2 * (lt + 2), itemsize)  # taps, segment sources, lengths
+    ws_got = _round16(lt * g.Og)
     return lt, ws_ints, ws_got, ws_ints + ws_got + _strip_elems(g, lt)
 
 

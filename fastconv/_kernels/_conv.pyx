@@ -324,18 +324,24 @@ cdef void build_strip(const floating *xc, const Geom *g, Py_ssize_t Cg, const St
                         row[q] = 0
 
 
-cdef void strip_index(const Geom *g, Py_ssize_t Cg, const Strip *st, Py_ssize_t l0,
-                      Py_ssize_t nl, Py_ssize_t *offs, Py_ssize_t *cols) noexcept nogil:
-    """offs[k] for every tap k = (c, i, j) and cols[v] for every column of the tile."""
-    cdef Py_ssize_t c, i, j, k = 0, v, oy, ox, hrow, wcol
+cdef void strip_taps(const Geom *g, Py_ssize_t Cg, const Strip *st,
+                     Py_ssize_t *offs) noexcept nogil:                   # OUT (Cg*kh*kw)
+    """offs[k] for every tap k = (c, i, j): strip element offs[k] + cols[l] is the
+    input tap k reads for output column l (see strip_cols)."""
+    cdef Py_ssize_t c, i, j, k = 0, hrow
     cdef Py_ssize_t plane = st.rows * st.wt
     for c in range(Cg):
         for i in range(g.kh):
             hrow = ((c * g.sh + (i * g.dh) % g.sh) * g.sw) * plane + (i * g.dh) // g.sh * st.wt
             for j in range(g.kw):
-                wcol = (j * g.dw) % g.sw * plane + (j * g.dw) // g.sw
-                offs[k] = hrow + wcol
+                offs[k] = hrow + (j * g.dw) % g.sw * plane + (j * g.dw) // g.sw
                 k += 1
+
+
+cdef void strip_cols(const Geom *g, const Strip *st, Py_ssize_t l0, Py_ssize_t nl,
+                     Py_ssize_t *cols) noexcept nogil:                   # OUT (nl)
+    """cols[v] for every column l0 + v of the tile."""
+    cdef Py_ssize_t v, oy, ox
     oy = st.oya
     ox = l0 - oy * g.OW
     for v in range(nl):
@@ -393,7 +399,8 @@ cdef void forward_impl(const floating *x, const floating *w, const floating *bia
             buf = ws + threadid() * ws_stride + ws_ints
             st = strip_of(g, l0, nl)
             build_strip(xc, g, Cg, &st, buf)
-            strip_index(g, Cg, &st, l0, nl, ind, ind + Kg)
+            strip_taps(g, Cg, &st, ind)
+            strip_cols(g, &st, l0, nl, ind + Kg)
             gemm_ind(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, ind, ind + Kg, dst, L,
                      bias + gi * Og if bias != NULL else NULL)
             continue
@@ -539,13 +546,6 @@ def conv2d_backward_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, OH, O
                     gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, &gw[gi * Og, r0], Kg, 1)
 
 
-cdef Py_ssize_t tap_offset(const Geom *g, const Strip *st, Py_ssize_t c, Py_ssize_t i,
-                           Py_ssize_t j) noexcept nogil:
-    """Offset of tap (c, i, j) in a strip: element offs + cols[l] is the tap's input at l."""
-    return ((((c * g.sh + (i * g.dh) % g.sh) * g.sw + (j * g.dw) % g.sw) * st.rows
-             + (i * g.dh) // g.sh) * st.wt + (j * g.dw) // g.sw)
-
-
 cdef void transpose_columns(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
                             Py_ssize_t cols, floating *dst) noexcept nogil:   # OUT cols x rows
     """dst[l, o] = src[o*lds + l]: a rows x cols block transposed, in blocks of 16
@@ -584,7 +584,7 @@ def conv2d_backward_weight_strip(const floating[:, :, :, ::1] go,   # IN  (N, O,
                             kh, kw, sh, sw, pt, pl, dh, dw)
     cdef Py_ssize_t Cg = g.C // groups, Og = O // groups, Kg = Cg * g.khw, L = g.L
     cdef Py_ssize_t n_tiles = (L + lt - 1) // lt
-    cdef Py_ssize_t task, p, n, n0, n1, gi, r, t, l0, nl, nseg, l, oy, ox
+    cdef Py_ssize_t task, p, n, n0, n1, gi, t, l0, nl, nseg, l, oy, ox
     cdef floating *base
     cdef floating *got
     cdef floating *S
@@ -616,8 +616,7 @@ def conv2d_backward_weight_strip(const floating[:, :, :, ::1] go,   # IN  (N, O,
                         nl = lt
                     st = strip_of(&g, l0, nl)
                     build_strip(&x[n, gi * Cg, 0, 0], &g, Cg, &st, S)
-                    for r in range(Kg):
-                        aoffs[r] = tap_offset(&g, &st, r // g.khw, (r % g.khw) // g.kw, r % g.kw)
+                    strip_taps(&g, Cg, &st, aoffs)
                     # the tile's output-row segments, as runs of strip columns
                     nseg = 0
                     oy = st.oya

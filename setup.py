@@ -23,7 +23,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS = os.path.join("fastconv", "_kernels")
-MODULES = ["_conv", "_pool", "_threads", "_classic"]
+MODULES = ["_engine", "_threads", "_classic"]
 
 
 def _flag(name):

@@ -7,26 +7,36 @@ from ._version import __version__
 
 __all__ = [
     "__version__",
+    "algorithms",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "avg_pool3d",
+    "avg_pool3d_backward",
     "col2im",
     "conv1d",
     "conv1d_backward",
     "conv2d",
     "conv2d_backward",
+    "conv3d",
+    "conv3d_backward",
     "conv_output_size",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "get_num_threads",
     "im2col",
     "max_pool1d",
     "max_pool1d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool3d",
+    "max_pool3d_backward",
     "openmp_enabled",
+    "plan",
     "set_num_threads",
+    "tuning",
 ]
 
 
@@ -50,7 +60,7 @@ def _installed_copy():
         if candidate == here or not os.path.isfile(os.path.join(candidate, "__init__.py")):
             continue
         if not any(f.endswith((".so", ".pyd"))
-                   for f in glob.glob(os.path.join(candidate, "_kernels", "_conv.*"))):
+                   for f in glob.glob(os.path.join(candidate, "_kernels", "_engine.*"))):
             continue
         try:
             with open(os.path.join(candidate, "_version.py")) as f:
@@ -75,29 +85,21 @@ def _installed_copy():
 
 
 try:
-    from ._kernels import _conv, _pool, _threads  # noqa: F401
+    from ._kernels import _engine, _threads  # noqa: F401
 except ImportError:
     _copy = _installed_copy()
     globals().update({name: getattr(_copy, name) for name in __all__})
 else:
+    from ._engine import algorithm_table as algorithms, plan, tuning
     from ._parallel import get_num_threads, openmp_enabled, set_num_threads
     from ._validation import conv_output_size
     from .conv import (
-        conv1d,
-        conv1d_backward,
-        conv2d,
-        conv2d_backward,
-        conv_transpose1d,
-        conv_transpose2d,
+        conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
+        conv_transpose1d, conv_transpose2d, conv_transpose3d,
     )
     from .im2col import col2im, im2col
     from .pool import (
-        avg_pool1d,
-        avg_pool1d_backward,
-        avg_pool2d,
-        avg_pool2d_backward,
-        max_pool1d,
-        max_pool1d_backward,
-        max_pool2d,
-        max_pool2d_backward,
+        avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, avg_pool3d,
+        avg_pool3d_backward, max_pool1d, max_pool1d_backward, max_pool2d, max_pool2d_backward,
+        max_pool3d, max_pool3d_backward,
     )

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 import fastconv
-from fastconv._kernels import _conv
+from fastconv._kernels import _engine as _conv
 from fastconv import _seeds
 
 _WIDTH = 78

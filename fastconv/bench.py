@@ -27,7 +27,7 @@ import numpy as np
 
 import fastconv
 
-from ._kernels import _conv
+from ._kernels import _engine as _conv
 
 # (N, Cin, H, W, Cout, k, stride, pad)
 LAYERS = {

@@ -1,21 +1,45 @@
 """im2col / col2im: the unfold and fold of ``torch.nn.functional``."""
+import numpy as np
+
+from . import _problem as P
 from . import _validation as v
-from ._kernels import _conv
+from ._engine import PLANS, Plan, make_key, route
 from ._parallel import check_num_threads, resolve_threads
+from .conv import run_route
 
 
-def _window_geometry(x_spatial, kernel_size, dilation, padding, stride):
-    kernel = v.int_tuple("kernel_size", kernel_size, 2)
-    dil = v.int_tuple("dilation", dilation, 2)
-    strd = v.int_tuple("stride", stride, 2)
-    pads = v.padding_pairs("padding", padding, 2, spatial=x_spatial, kernel=kernel, stride=strd,
-                           dilation=dil)
-    out = v.output_shape(x_spatial, kernel, strd, pads, dil)
-    return kernel, dil, strd, pads, out
+def _plan_im2col(x, kernel_size, dilation, padding, stride):
+    x = v.as_array("x", x)
+    v.check_ndim("x", x, 4, "(N, C, H, W)")
+    dt = v.compute_dtype(x=x)
+    N, C, H, W = x.shape
+    if min(H, W) < 1:
+        raise ValueError(f"`x` of shape {x.shape} must have non-empty spatial dimensions")
+    p = P.unfold(N, C, (H, W), kernel_size, dilation, padding, stride, dt)
+    shape = (N, C * p.taps, p.L)
+    v.check_alloc("output", shape, dt.itemsize)
+    return Plan("im2col", p, (route(p, "forward"),), N * C * p.taps * p.L, {"shape": shape})
 
 
-def _kargs(kernel, dil, strd, pads):
-    return (kernel[0], kernel[1], strd[0], strd[1], pads[0][0], pads[1][0], dil[0], dil[1])
+def _plan_col2im(cols, output_size, kernel_size, dilation, padding, stride):
+    cols = v.as_array("cols", cols)
+    v.check_ndim("cols", cols, 3, "(N, C*kH*kW, L)")
+    dt = v.compute_dtype(cols=cols)
+    size = v.int_tuple("output_size", output_size, 2)
+    N, K, L = cols.shape
+    p = P.unfold(N, 1, size, kernel_size, dilation, padding, stride, dt)
+    kernel, khw = p.kernel, p.taps
+    if K % khw:
+        raise ValueError(f"`cols` of shape {cols.shape}: dimension 1 must be a multiple of "
+                         f"kH*kW={khw} for `kernel_size`={kernel}")
+    OH, OW = p.out
+    if L != OH * OW:
+        raise ValueError(f"`cols` of shape {cols.shape} has {L} columns, but `output_size`={size} "
+                         f"with `kernel_size`={kernel}, `dilation`={p.dilation}, `padding`={padding!r}, "
+                         f"`stride`={p.stride} gives {OH}x{OW}={OH * OW} windows")
+    p = p.with_(C=K // khw, O=K // khw, direction="grad_input")
+    v.check_alloc("output", p.x_shape, dt.itemsize)
+    return Plan("col2im", p, (route(p, "grad_input"),), cols.size)
 
 
 def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
@@ -73,18 +97,14 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
             [4., 5., 7., 8.]]])
     """
     check_num_threads(num_threads)
+    key = make_key("im2col", (x,), (kernel_size, dilation, padding, stride))
+    plan = PLANS.get(key, lambda: _plan_im2col(x, kernel_size, dilation, padding, stride))
     x = v.as_array("x", x)
-    v.check_ndim("x", x, 4, "(N, C, H, W)")
-    dt = v.compute_dtype(x=x)
-    N, C, H, W = x.shape
-    if min(H, W) < 1:
-        raise ValueError(f"`x` of shape {x.shape} must have non-empty spatial dimensions")
-    kernel, dil, strd, pads, (OH, OW) = _window_geometry((H, W), kernel_size, dilation, padding,
-                                                         stride)
-    cols = v.empty("output", (N, C * kernel[0] * kernel[1], OH * OW), dt)
+    p = plan.problem
+    cols = np.empty(plan.info["shape"], p.dtype)
     if cols.size:
-        n_threads = resolve_threads(num_threads, cols.size)
-        _conv.im2col(v.contiguous(x, dt), cols, OH, OW, *_kargs(kernel, dil, strd, pads), n_threads)
+        run_route(plan.routes[0], (v.contiguous(x, p.dtype), cols),
+                  resolve_threads(num_threads, plan.work), p.dtype)
     return cols
 
 
@@ -144,25 +164,14 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
              [1., 2., 1.]]]])
     """
     check_num_threads(num_threads)
+    key = make_key("col2im", (cols,), (output_size, kernel_size, dilation, padding, stride))
+    plan = PLANS.get(key, lambda: _plan_col2im(cols, output_size, kernel_size, dilation, padding,
+                                               stride))
     cols = v.as_array("cols", cols)
-    v.check_ndim("cols", cols, 3, "(N, C*kH*kW, L)")
-    dt = v.compute_dtype(cols=cols)
-    size = v.int_tuple("output_size", output_size, 2)
-    kernel, dil, strd, pads, (OH, OW) = _window_geometry(size, kernel_size, dilation, padding,
-                                                         stride)
-    N, K, L = cols.shape
-    khw = kernel[0] * kernel[1]
-    if K % khw:
-        raise ValueError(f"`cols` of shape {cols.shape}: dimension 1 must be a multiple of "
-                         f"kH*kW={khw} for `kernel_size`={kernel}")
-    if L != OH * OW:
-        raise ValueError(f"`cols` of shape {cols.shape} has {L} columns, but `output_size`={size} "
-                         f"with `kernel_size`={kernel}, `dilation`={dil}, `padding`={padding!r}, "
-                         f"`stride`={strd} gives {OH}x{OW}={OH * OW} windows")
-    out = v.zeros("output", (N, K // khw) + size, dt) if cols.size == 0 else \
-        v.empty("output", (N, K // khw) + size, dt)  # the kernel zeroes each plane
-    if out.size and cols.size:
-        n_threads = resolve_threads(num_threads, cols.size)
-        _conv.col2im(v.contiguous(cols, dt), out, OH, OW, *_kargs(kernel, dil, strd, pads),
-                     n_threads)
+    p = plan.problem
+    if cols.size == 0:
+        return v.zeros("output", p.x_shape, p.dtype)
+    out = np.empty(p.x_shape, p.dtype)  # the kernel zeroes each plane
+    run_route(plan.routes[0], (v.contiguous(cols, p.dtype), out),
+              resolve_threads(num_threads, plan.work), p.dtype)
     return out

@@ -1,11 +1,20 @@
-"""Tests for the shape-selected fast paths and the forward plan cache."""
+"""Tests for the shape-selected algorithms (routes) and the plan cache.
+
+Routes are forced and inspected through the public API: ``fastconv.tuning(...)``
+changes the planner's thresholds for a block (part of every plan's key, so no cache
+needs clearing) and ``fastconv.plan(...)`` names the algorithm each direction uses.
+"""
 import numpy as np
 import pytest
 
 import fastconv as fc
 import reference as ref
 from conftest import assert_close
-from fastconv import conv as conv_mod
+from fastconv import _engine
+
+
+def _algo(func, *args, direction="forward", **kwargs):
+    return fc.plan(func, *args, **kwargs).algorithms[direction].split(".")[-1]
 
 
 def test_plan_cache_hit_gives_fresh_correct_results():
@@ -50,9 +59,9 @@ def test_unhashable_arguments_and_errors_are_not_cached():
 
 def test_plan_cache_is_bounded():
     x = np.ones((1, 1, 4, 4))
-    for k in range(conv_mod._MAX_PLANS + 10):
+    for k in range(_engine.PLANS.maxsize + 10):
         fc.conv2d(x, np.ones((1, 1, 1, 1)), padding=k % 300, stride=1 + k // 300)
-    assert len(conv_mod._PLANS) <= conv_mod._MAX_PLANS
+    assert len(_engine.PLANS) <= _engine.PLANS.maxsize
 
 
 def test_cached_plan_never_accepts_what_validation_rejects():
@@ -94,16 +103,22 @@ _ROUTE_CASES = [
 
 @pytest.mark.parametrize("route", ["col2im", "forward"])
 @pytest.mark.parametrize("case", range(len(_ROUTE_CASES)))
-def test_both_grad_input_routes(monkeypatch, route, case):
+def test_both_grad_input_routes(route, case):
     # stride-1 grad_input runs either through col2im or as a forward convolution,
     # chosen by the channel count: force each, on the same cases
-    monkeypatch.setattr(conv_mod, "FORWARD_GRAD_INPUT_CHANNELS", 10**9 if route == "col2im" else 0)
+    with fc.tuning(forward_grad_input_channels=10**9 if route == "col2im" else 0):
+        _check_grad_input_route(route, case)
+
+
+def _check_grad_input_route(route, case):
     xs, ws, kw = _ROUTE_CASES[case]
     rng = np.random.default_rng(case)
     x = rng.standard_normal(xs)
     w = rng.standard_normal(ws)
     y = fc.conv2d(x, w, **kw)
     go = rng.standard_normal(y.shape)
+    assert _algo(fc.conv2d_backward, go, x, w, direction="grad_input", **kw) == (
+        "col2im" if route == "col2im" else "as_forward")
     gx, gw, gb = fc.conv2d_backward(go, x, w, **kw)
     rx, rw, rb = ref.conv2d_backward(go, x, w, **kw)
     sx, sw, _ = ref.conv2d_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
@@ -120,14 +135,19 @@ def test_both_grad_input_routes(monkeypatch, route, case):
 
 @pytest.mark.parametrize("route", ["rows", "chunked"])
 @pytest.mark.parametrize("case", range(len(_ROUTE_CASES)))
-def test_both_grad_weight_routes(monkeypatch, route, case):
+def test_both_grad_weight_routes(route, case):
     # grad_weight splits the im2col rows, or (small planes) the batch into chunks
-    monkeypatch.setattr(conv_mod, "CHUNKED_GRAD_WEIGHT_BYTES", 0 if route == "rows" else 10**9)
+    with fc.tuning(chunked_grad_weight_bytes=0 if route == "rows" else 10**9):
+        _check_grad_weight_route(route, case)
+
+
+def _check_grad_weight_route(route, case):
     xs, ws, kw = _ROUTE_CASES[case]
     rng = np.random.default_rng(10 + case)
     x = rng.standard_normal((5,) + xs[1:]).astype(np.float32)
     w = rng.standard_normal(ws).astype(np.float32)
     go = rng.standard_normal(fc.conv2d(x, w, **kw).shape).astype(np.float32)
+    assert _algo(fc.conv2d_backward, go, x, w, direction="grad_weight", **kw) == route
     gw = fc.conv2d_backward(go, x, w, **kw)[1]
     _, rw, _ = ref.conv2d_backward(go, x, w, **kw)
     _, sw, _ = ref.conv2d_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
@@ -161,15 +181,29 @@ def test_backward_plan_cache():
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
+_KNOB = {"STRIP_MIN_OW": "strip_min_ow", "STRIP_MIN_O": "strip_min_o",
+         "STRIP_OUT_BYTES": "strip_out_bytes", "STRIP_MAX_STRIDE": "strip_max_stride",
+         "CHUNKED_GRAD_WEIGHT_BYTES": "chunked_grad_weight_bytes",
+         "GRAD_WEIGHT_STRIP_MIN_ROWS": "grad_weight_strip_min_rows",
+         "GRAD_WEIGHT_STRIP_MIN_OW": "grad_weight_strip_min_ow",
+         "GRAD_WEIGHT_STRIPS": "grad_weight_strips"}
+
+
 @pytest.fixture
-def strip_knobs(monkeypatch):
-    """Set the strip path's knobs for one test; the plan caches are emptied around it."""
+def strip_knobs():
+    """Set the strip path's thresholds (a tuning) for the rest of the test, replacing
+    the previous setting."""
+    stack = []
+
     def set_knobs(**knobs):
-        conv_mod._PLANS.clear()
-        for name, value in knobs.items():
-            monkeypatch.setattr(conv_mod, name, value)
+        while stack:
+            stack.pop().__exit__(None, None, None)
+        cm = fc.tuning(**{_KNOB[k]: val for k, val in knobs.items()})
+        cm.__enter__()
+        stack.append(cm)
     yield set_knobs
-    conv_mod._PLANS.clear()
+    while stack:
+        stack.pop().__exit__(None, None, None)
 
 
 _STRIP_CASES = [
@@ -198,25 +232,23 @@ def test_strip_path_matches_reference_and_im2col_route(strip_knobs, case, dtype)
     # small output tiles: tiles start mid-row, span several rows, or one partial row
     for out_bytes in (10**9, 256):
         strip_knobs(STRIP_MIN_OW=1, STRIP_MIN_O=1, STRIP_OUT_BYTES=out_bytes)
-        plan = conv_mod._make_forward_plan(2, x, w, b, kw.get("stride", 1), kw.get("padding", 0),
-                                           kw.get("dilation", 1), kw.get("groups", 1), False)
-        assert plan.strip
+        assert _algo(fc.conv2d, x, w, b, **kw) == "strip"
         got = fc.conv2d(x, w, b, **kw)
         assert_close(got, want, dtype, scale=scale)
         for n in (2, 3):  # bitwise identical for any thread count
             assert np.array_equal(fc.conv2d(x, w, b, num_threads=n, **kw), got)
     strip_knobs(STRIP_MAX_STRIDE=0)  # the im2col route on the same case
-    assert not conv_mod._make_forward_plan(2, x, w, b, kw.get("stride", 1), kw.get("padding", 0),
-                                           kw.get("dilation", 1), kw.get("groups", 1), False).strip
+    assert _algo(fc.conv2d, x, w, b, **kw) != "strip"
     assert_close(fc.conv2d(x, w, b, **kw), want, dtype, scale=scale)
 
 
 def test_strip_path_is_chosen_for_the_standard_layers():
     # the shapes the strip path is for take it; narrow rows and large strides do not
-    def plan(xs, ws, stride, padding, dtype=np.float32):
-        x = np.zeros(xs, dtype)
-        return conv_mod._make_forward_plan(2, x, np.zeros(ws, dtype), None, stride, padding, 1,
-                                           1, False)
+    class plan:
+        def __init__(self, xs, ws, stride, padding, dtype=np.float32):
+            self.p = fc.plan(fc.conv2d, np.zeros(xs, dtype), np.zeros(ws, dtype), None, stride,
+                             padding)
+            self.strip = self.p.algorithms["forward"] == "conv.forward.strip"
     assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3).strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, np.float64).strip
@@ -225,8 +257,9 @@ def test_strip_path_is_chosen_for_the_standard_layers():
     assert not plan((64, 1, 28, 28), (6, 1, 5, 5), 1, 0).strip       # 6 output channels
     assert not plan((2, 3, 64, 64), (4, 3, 3, 3), 5, 0).strip        # stride 5
     assert not plan((2, 3, 64, 64), (4, 3, 1, 1), 1, 0).strip        # direct 1x1
-    p = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1)
-    assert p.ws_cols - p.ws_ints <= conv_mod.STRIP_MAX_BYTES // 4   # bounded strip
+    r = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).p.route("forward")
+    per_thread, shared, ints, got, main = r.desc.workspace
+    assert main * 4 <= _engine.get_tuning().strip_max_bytes           # bounded strip
 
 
 @settings(max_examples=60, deadline=None)
@@ -247,20 +280,14 @@ def test_strip_path_random_geometries(data):
     rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
     x = rng.standard_normal((N, Cg * groups, *sp)).astype(dtype)
     w = rng.standard_normal((Og * groups, Cg, *k)).astype(dtype)
-    old = (conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O, conv_mod.STRIP_OUT_BYTES)
-    conv_mod._PLANS.clear()
-    conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O = 1, 1
-    conv_mod.STRIP_OUT_BYTES = d(st.sampled_from([64, 10**9]))
-    try:
+    with fc.tuning(strip_min_ow=1, strip_min_o=1,
+                   strip_out_bytes=d(st.sampled_from([64, 10**9]))):
         f = fc.conv2d if nd == 2 else fc.conv1d
         r = ref.conv2d if nd == 2 else ref.conv1d
         kw = dict(stride=stride, padding=pad, dilation=dil, groups=groups)
         got = f(x, w, **kw)
         assert_close(got, r(x, w, **kw), dtype, scale=r(np.abs(x), np.abs(w), **kw))
         assert np.array_equal(f(x, w, num_threads=3, **kw), got)
-    finally:
-        conv_mod.STRIP_MIN_OW, conv_mod.STRIP_MIN_O, conv_mod.STRIP_OUT_BYTES = old
-        conv_mod._PLANS.clear()
 
 
 _GW_STRIP_CASES = [
@@ -286,9 +313,7 @@ def test_grad_weight_strip_route(strip_knobs, case, dtype):
     for out_bytes in (10**9, 256):  # long tiles, and tiles of 64 columns
         strip_knobs(CHUNKED_GRAD_WEIGHT_BYTES=0, GRAD_WEIGHT_STRIP_MIN_ROWS=1,
                     GRAD_WEIGHT_STRIP_MIN_OW=1, STRIP_OUT_BYTES=out_bytes)
-        g = conv_mod._geometry(2, x.shape, w.shape, kw.get("stride", 1), kw.get("padding", 0),
-                               kw.get("dilation", 1), kw.get("groups", 1))
-        assert conv_mod._grad_weight_strip_plan(g, np.dtype(dtype).itemsize) is not None
+        assert _algo(fc.conv2d_backward, go, x, w, direction="grad_weight", **kw) == "strip"
         gw = fc.conv2d_backward(go, x, w, **kw)[1]
         assert_close(gw, rw, dtype, scale=sw)
         for n in (2, 3):
@@ -299,8 +324,10 @@ def test_grad_weight_strip_route(strip_knobs, case, dtype):
 
 def test_grad_weight_strip_route_is_chosen_for_big_layers():
     def plan(xs, ws, stride, padding):
-        g = conv_mod._geometry(2, xs, ws, stride, padding, 1, 1)
-        return conv_mod._grad_weight_strip_plan(g, 4)
+        x, w = np.zeros(xs, np.float32), np.zeros(ws, np.float32)
+        go = np.zeros(fc.plan(fc.conv2d, x, w, None, stride, padding).problem.y_shape, np.float32)
+        gw = fc.plan(fc.conv2d_backward, go, x, w, stride, padding).algorithms["grad_weight"]
+        return gw if gw == "conv.grad_weight.strip" else None
     assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1) is not None      # VGG block
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3) is not None      # ResNet stem
     assert plan((8, 128, 28, 28), (256, 128, 3, 3), 2, 1) is None       # partial too big

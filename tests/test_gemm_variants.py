@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv._kernels import _conv
+from fastconv._kernels import _engine as _conv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {here!r})
     import reference as ref
     import fastconv
-    from fastconv._kernels import _conv
+    from fastconv._kernels import _engine as _conv
     rng = np.random.default_rng(7)
     worst = {{}}
     # shapes chosen to hit full tiles and every kind of edge: O not a multiple

@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_layouts import OPS  # noqa: E402 -- one call of every public op, all arguments named
 
 PUBLIC_OPS = sorted(n for n in fc.__all__ if callable(getattr(fc, n))
-                    and n not in ("get_num_threads", "set_num_threads", "openmp_enabled"))
+                    and n not in ("get_num_threads", "set_num_threads", "openmp_enabled",
+                                  "plan", "tuning", "algorithms", "show_config"))
 OUTPUT_LIKE = {"out", "output", "outs", "dst", "dest", "result", "buffer", "buf", "workspace",
                "ws", "scratch", "grad_input", "grad_weight", "grad_bias", "into"}
 
@@ -189,6 +190,20 @@ EMPTY_CALLS = {  # every op with an empty result (N = 0): no kernel runs
                                                              num_threads=nt),
     "avg_pool2d_backward": lambda nt: fc.avg_pool2d_backward(np.zeros((0, 1, 2, 2)),
                                                              (0, 1, 4, 4), 2, num_threads=nt),
+    "conv3d": lambda nt: fc.conv3d(np.zeros((0, 1, 3, 3, 3)), np.ones((1, 1, 1, 1, 1)),
+                                   num_threads=nt),
+    "conv3d_backward": lambda nt: fc.conv3d_backward(
+        np.zeros((0, 1, 3, 3, 3)), np.zeros((0, 1, 3, 3, 3)), np.ones((1, 1, 1, 1, 1)),
+        num_threads=nt),
+    "conv_transpose3d": lambda nt: fc.conv_transpose3d(np.zeros((0, 1, 2, 2, 2)),
+                                                       np.ones((1, 1, 1, 1, 1)), num_threads=nt),
+    "max_pool3d": lambda nt: fc.max_pool3d(np.zeros((0, 1, 4, 4, 4)), 2, num_threads=nt),
+    "avg_pool3d": lambda nt: fc.avg_pool3d(np.zeros((0, 1, 4, 4, 4)), 2, num_threads=nt),
+    "max_pool3d_backward": lambda nt: fc.max_pool3d_backward(
+        np.zeros((0, 1, 2, 2, 2)), np.zeros((0, 1, 2, 2, 2), np.int64), (0, 1, 4, 4, 4),
+        num_threads=nt),
+    "avg_pool3d_backward": lambda nt: fc.avg_pool3d_backward(
+        np.zeros((0, 1, 2, 2, 2)), (0, 1, 4, 4, 4), 2, num_threads=nt),
 }
 
 

@@ -126,6 +126,42 @@ def _mp2_bwd_make(rng, dt):
     return dict(grad_output=_randn(rng, MP2_OUT, dt), indices=rng.integers(0, 42, MP2_OUT))
 
 
+CONV3D_KW = dict(stride=(1, 2, 1), padding=((1, 0), (1, 1), (0, 1)), dilation=(2, 1, 1))
+CONV3D_OUT = (2, 4, _out(5, 2, 1, 1, 0, 2), _out(6, 3, 2, 1, 1, 1), _out(5, 2, 1, 0, 1, 1))
+CONVT3D_KW = dict(stride=(2, 1, 2), padding=1, output_padding=(1, 0, 0), groups=2)
+MP3_KW = dict(kernel_size=(2, 3, 2), stride=(1, 2, 2), padding=(1, 1, 0), dilation=(2, 1, 1),
+              ceil_mode=True)
+MP3_OUT = (2, 3, _out(5, 2, 1, 1, 1, 2, True), _out(6, 3, 2, 1, 1, 1, True),
+           _out(5, 2, 2, 0, 0, 1, True))
+AP3_KW = dict(kernel_size=(2, 3, 2), stride=(1, 2, 2), padding=(1, 1, 0), ceil_mode=True,
+              count_include_pad=False)
+AP3_OUT = (2, 3, _out(5, 2, 1, 1, 1, 1, True), _out(6, 3, 2, 1, 1, 1, True),
+           _out(5, 2, 2, 0, 0, 1, True))
+
+
+def _conv3d_make(rng, dt):
+    return dict(x=_randn(rng, (2, 3, 5, 6, 5), dt), weight=_randn(rng, (4, 3, 2, 3, 2), dt),
+                bias=_randn(rng, (4,), dt))
+
+
+def _conv3d_bwd_make(rng, dt):
+    d = _conv3d_make(rng, dt)
+    return dict(grad_output=_randn(rng, CONV3D_OUT, dt), x=d["x"], weight=d["weight"])
+
+
+def _convt3d_make(rng, dt):
+    return dict(x=_randn(rng, (2, 4, 3, 4, 3), dt), weight=_randn(rng, (4, 3, 2, 3, 3), dt),
+                bias=_randn(rng, (6,), dt))
+
+
+def _pool3d_make(rng, dt):
+    return dict(x=_randn(rng, (2, 3, 5, 6, 5), dt))
+
+
+def _mp3_bwd_make(rng, dt):
+    return dict(grad_output=_randn(rng, MP3_OUT, dt), indices=rng.integers(0, 150, MP3_OUT))
+
+
 OPS = {
     "conv1d": (_conv1d_make, lambda **a: fc.conv1d(**a, **CONV1D_KW)),
     "conv2d": (_conv2d_make, lambda **a: fc.conv2d(**a, **CONV2D_KW)),
@@ -150,6 +186,18 @@ OPS = {
     "avg_pool2d_backward": (
         lambda rng, dt: dict(grad_output=_randn(rng, AP2_OUT, dt)),
         lambda **a: fc.avg_pool2d_backward(**a, input_shape=(2, 3, 7, 6), **AP2_KW)),
+    "conv3d": (_conv3d_make, lambda **a: fc.conv3d(**a, **CONV3D_KW)),
+    "conv3d_backward": (_conv3d_bwd_make, lambda **a: fc.conv3d_backward(**a, **CONV3D_KW)),
+    "conv_transpose3d": (_convt3d_make, lambda **a: fc.conv_transpose3d(**a, **CONVT3D_KW)),
+    "max_pool3d": (_pool3d_make, lambda **a: fc.max_pool3d(**a, **MP3_KW, return_indices=True)),
+    "max_pool3d_backward": (_mp3_bwd_make,
+                            lambda **a: fc.max_pool3d_backward(**a, input_shape=(2, 3, 5, 6, 5))),
+    "avg_pool3d": (_pool3d_make, lambda **a: fc.avg_pool3d(**a, **AP3_KW)),
+    "avg_pool3d-divisor": (_pool3d_make, lambda **a: fc.avg_pool3d(**a, **AP3_KW,
+                                                                   divisor_override=5)),
+    "avg_pool3d_backward": (
+        lambda rng, dt: dict(grad_output=_randn(rng, AP3_OUT, dt)),
+        lambda **a: fc.avg_pool3d_backward(**a, input_shape=(2, 3, 5, 6, 5), **AP3_KW)),
 }
 
 

@@ -336,6 +336,13 @@ XP1 = {dt: RNG1.standard_normal((N, C, 61)).astype(dt) for dt in X}
 GP1 = {dt: RNG1.standard_normal((N, C, 31)).astype(dt) for dt in X}  # pool k3 s2 p1 on 61
 IDX1 = RNG1.integers(0, 61, (N, C, 31))
 
+RNG3 = np.random.default_rng(8)
+X3 = {dt: RNG3.standard_normal((2, 8, 9, 10, 11)).astype(dt) for dt in X}
+W3 = {dt: RNG3.standard_normal((16, 8, 3, 3, 3)).astype(dt) for dt in X}
+G3 = {dt: RNG3.standard_normal((2, 16, 9, 10, 11)).astype(dt) for dt in X}
+GP3 = {dt: RNG3.standard_normal((2, 8, 5, 5, 6)).astype(dt) for dt in X}   # k3 s2 p1 output
+IDX3 = RNG3.integers(0, 9 * 10 * 11, (2, 8, 5, 5, 6))
+
 EVERY_OP = {
     "conv1d": lambda dt, nt: fc.conv1d(X1[dt], W1[dt], stride=2, padding=1, num_threads=nt),
     "conv2d": KEYWORD_OPS["conv2d-strided-dilated"],
@@ -361,12 +368,27 @@ EVERY_OP = {
         GP1[dt], (N, C, 61), 3, 2, 1, num_threads=nt),
     "avg_pool2d_backward": lambda dt, nt: fc.avg_pool2d_backward(
         GP[dt], (N, C, H, W), 3, stride=2, padding=1, num_threads=nt),
+    "conv3d": lambda dt, nt: fc.conv3d(X3[dt], W3[dt], padding=1, num_threads=nt),
+    "conv3d_backward": lambda dt, nt: fc.conv3d_backward(G3[dt], X3[dt], W3[dt], padding=1,
+                                                         num_threads=nt),
+    "conv_transpose3d": lambda dt, nt: fc.conv_transpose3d(X3[dt], W3[dt][:8], stride=2,
+                                                           padding=1, num_threads=nt),
+    "max_pool3d": lambda dt, nt: fc.max_pool3d(X3[dt], 3, 2, 1, return_indices=True,
+                                               num_threads=nt),
+    "avg_pool3d": lambda dt, nt: fc.avg_pool3d(X3[dt], 3, 2, 1, divisor_override=7,
+                                               num_threads=nt),
+    "max_pool3d_backward": lambda dt, nt: fc.max_pool3d_backward(GP3[dt], IDX3,
+                                                                 (2, 8, 9, 10, 11),
+                                                                 num_threads=nt),
+    "avg_pool3d_backward": lambda dt, nt: fc.avg_pool3d_backward(
+        GP3[dt], (2, 8, 9, 10, 11), 3, stride=2, padding=1, num_threads=nt),
 }
 
 
 def test_every_public_op_is_in_the_thread_tables():
     ops = {n for n in fc.__all__ if callable(getattr(fc, n))} - {
-        "conv_output_size", "get_num_threads", "set_num_threads", "openmp_enabled"}
+        "conv_output_size", "get_num_threads", "set_num_threads", "openmp_enabled",
+        "plan", "tuning", "algorithms", "show_config"}
     assert ops == set(EVERY_OP), ops ^ set(EVERY_OP)
 
 

@@ -1,0 +1,628 @@
+"""One docstring template per op family, filled in for each rank.
+
+:func:`finish` gives a generated public function its name, module, docstring (the
+family's template with the rank's words and its own examples) and its planner (what
+:func:`fastconv.plan` calls).  The 1-D, 2-D and 3-D functions are one definition
+each (``conv._conv_fn`` and friends), so there are no twins to keep in step.
+"""
+
+_WORDS = {
+    1: dict(x="(N, C, L)", w="(O, C/groups, k)", y="(N, O, Lout)", xin="(N, Cin, L)",
+            wt="(Cin, Cout/groups, k)", yt="(N, Cout, Lout)", ints="1 int", what="signals",
+            elem="output position", plane="length-L row", vol="L", shape_n="3",
+            pool_x="(N, C, L)", pool_y="(N, C, Lout)",
+            pad="an int ``p`` (``p`` each side), ``(before, after)``, ``((before, after),)``",
+            pad_t="int, (before, after) or 'valid'",
+            size="``Lout = floor((L + pad_before + pad_after - dilation*(k-1) - 1) / stride)"
+                 " + 1`` (:func:`fastconv.conv_output_size`)",
+            size_t="``Lout = (L-1)*stride - pad_before - pad_after + dilation*(k-1)"
+                   " + output_padding + 1``",
+            axes="the length"),
+    2: dict(x="(N, C, H, W)", w="(O, C/groups, kH, kW)", y="(N, O, Hout, Wout)",
+            xin="(N, Cin, H, W)", wt="(Cin, Cout/groups, kH, kW)", yt="(N, Cout, Hout, Wout)",
+            ints="2 ints", what="images", elem="output pixel", plane="H*W plane", vol="H*W",
+            shape_n="4", pool_x="(N, C, H, W)", pool_y="(N, C, Hout, Wout)",
+            pad="an int, ``(ph, pw)``, ``((top, bottom), (left, right))``",
+            pad_t="int, tuple of 2 ints, ((top, bottom), (left, right)) or 'valid'",
+            size="Sizes from :func:`fastconv.conv_output_size`",
+            size_t="``Hout = (H-1)*sh - pad_top - pad_bottom + dh*(kH-1) + output_padding"
+                   " + 1``, and likewise ``Wout``",
+            axes="both spatial axes"),
+    3: dict(x="(N, C, D, H, W)", w="(O, C/groups, kD, kH, kW)", y="(N, O, Dout, Hout, Wout)",
+            xin="(N, Cin, D, H, W)", wt="(Cin, Cout/groups, kD, kH, kW)",
+            yt="(N, Cout, Dout, Hout, Wout)", ints="3 ints", what="volumes",
+            elem="output voxel", plane="D*H*W volume", vol="D*H*W", shape_n="5",
+            pool_x="(N, C, D, H, W)", pool_y="(N, C, Dout, Hout, Wout)",
+            pad="an int, ``(pd, ph, pw)``, three ``(before, after)`` pairs",
+            pad_t="int, tuple of 3 ints, three (before, after) pairs or 'valid'",
+            size="Sizes from :func:`fastconv.conv_output_size`",
+            size_t="``Dout = (D-1)*sd - pad_front - pad_back + dd*(kD-1) + output_padding"
+                   " + 1``, and likewise ``Hout`` and ``Wout``",
+            axes="the three spatial axes"),
+}
+
+
+def _others(family, nd):
+    return ", ".join(f":func:`{family}{d}d`" for d in (1, 2, 3) if d != nd)
+
+
+_TEMPLATES = {}
+
+_TEMPLATES["conv"] = """{nd}-D convolution (cross-correlation, as in deep learning) of a batch of {what}.
+
+``out[n, o, *p] = bias[o] + sum_{{c, *t}} weight[o, c, *t] * xpad[n, g*C/groups + c,
+*(p*stride + t*dilation)]`` over the kernel taps ``t``, where ``g`` is the group of
+output channel ``o``. Arguments and result follow ``torch.nn.functional.conv{nd}d``.
+
+Parameters
+----------
+x : ndarray, shape {x}
+    The batch of input {what}. Any real dtype (see the dtype rules in the API
+    semantics page); any memory layout.
+weight : ndarray, shape {w}
+    The filters.
+bias : ndarray, shape (O,), optional
+    Added to every {elem} of each channel. Default: no bias.
+stride : int or tuple of {ints}, default 1
+    Step between neighbouring windows.
+padding : int, tuple or {{'valid', 'same'}}, default 0
+    Zeros added at both ends of each spatial axis: {pad}, ``'valid'`` (none) or
+    ``'same'`` (``ceil(size / stride)`` outputs; an odd extra zero goes at the end).
+dilation : int or tuple of {ints}, default 1
+    Spacing between kernel taps.
+groups : int, default 1
+    Number of channel groups; must divide both C and O.
+flip : bool, default False
+    Flip the kernel along every spatial axis: compute the true (mathematical)
+    convolution instead of the cross-correlation.
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+ndarray, shape {y}
+    {size}. float32 when every input is float32 or float16, else float64.
+
+Raises
+------
+TypeError
+    An array has an unsupported dtype (complex, object, string, datetime, long
+    double), a size argument is not an int (a bool, float or string), or
+    ``flip`` is not a bool.
+ValueError
+    An array has the wrong number of dimensions; ``groups`` does not divide the
+    input or output channels, or the weight's channel count does not match the
+    input; ``bias`` is not of shape (O,); ``stride``, ``dilation`` or ``groups`` is
+    not positive or ``padding`` is negative; or the dilated kernel is larger than
+    the padded input.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+conv{nd}d_backward : The gradients of this function.
+conv_transpose{nd}d : The transposed convolution (the input gradient as an op).
+fastconv.plan : The algorithm, workspace and tasks a call would use.
+{others} : The other ranks.
+"""
+
+_TEMPLATES["conv_backward"] = """Compute the gradients of :func:`conv{nd}d` with respect to its input, weight and bias.
+
+Pass the gradient of the loss with respect to ``conv{nd}d(x, weight, bias, ...)``
+together with the forward call's ``x``, ``weight`` and arguments (the bias is
+not needed).
+
+Parameters
+----------
+grad_output : ndarray, shape {y}
+    Gradient of the loss with respect to the output of :func:`conv{nd}d`.
+x : ndarray, shape {x}
+    The forward call's input.
+weight : ndarray, shape {w}
+    The forward call's weight.
+stride : int or tuple of {ints}, default 1
+    As passed to :func:`conv{nd}d`.
+padding : int, tuple or {{'valid', 'same'}}, default 0
+    As passed to :func:`conv{nd}d`.
+dilation : int or tuple of {ints}, default 1
+    As passed to :func:`conv{nd}d`.
+groups : int, default 1
+    As passed to :func:`conv{nd}d`.
+flip : bool, default False
+    As passed to :func:`conv{nd}d`; ``grad_weight`` is then with respect to the
+    unflipped ``weight``.
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+grad_input : ndarray, shape {x}
+    Gradient with respect to ``x``: the transposed convolution of
+    ``grad_output`` with ``weight`` (what :func:`conv_transpose{nd}d` computes).
+grad_weight : ndarray, shape {w}
+    Gradient with respect to ``weight``: the cross-correlation of ``x`` with
+    ``grad_output``, summed over the batch.
+grad_bias : ndarray, shape (O,)
+    Gradient with respect to the bias: ``grad_output`` summed over the batch and
+    {axes}.
+
+Raises
+------
+TypeError
+    An array has an unsupported dtype, a size argument is not an int, or
+    ``flip`` is not a bool.
+ValueError
+    Any reason the forward call would raise, or ``grad_output`` does not have
+    the shape of the forward output.
+MemoryError
+    A gradient cannot be allocated.
+
+See Also
+--------
+conv{nd}d : The forward function.
+conv_transpose{nd}d : ``grad_input`` as an op of its own.
+fastconv.plan : The algorithm of each gradient, its workspace and tasks.
+"""
+
+_TEMPLATES["conv_transpose"] = """{nd}-D transposed convolution ("deconvolution"): the input gradient of :func:`conv{nd}d`.
+
+``conv_transpose{nd}d(g, w, stride=s, padding=p, dilation=d, output_padding=op)``
+equals the ``grad_input`` of :func:`conv{nd}d_backward` for an input of the
+output's size. Arguments follow ``torch.nn.functional.conv_transpose{nd}d``.
+
+Parameters
+----------
+x : ndarray, shape {xin}
+    The batch of input {what}.
+weight : ndarray, shape {wt}
+    The filters, laid out as for :func:`conv{nd}d` with ``O = Cin``.
+bias : ndarray, shape (Cout,), optional
+    Added to every {elem} of each channel. Default: no bias.
+stride : int or tuple of {ints}, default 1
+    Step between the positions each input element is spread to.
+padding : {pad_t}, default 0
+    Removed from the borders of the full output.
+output_padding : int or tuple of {ints}, default 0
+    Extra size at the end of each spatial axis; smaller than
+    ``max(stride, dilation)``.
+groups : int, default 1
+    Number of channel groups; must divide Cin.
+dilation : int or tuple of {ints}, default 1
+    Spacing between kernel taps.
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+ndarray, shape {yt}
+    {size_t}.
+
+Raises
+------
+TypeError
+    An array has an unsupported dtype, or a size argument is not an int.
+ValueError
+    An array has the wrong number of dimensions; the weight's first dimension is
+    not the input's channel count; ``groups`` does not divide it; ``bias`` is not
+    of shape (Cout,); ``padding`` is ``'same'`` or negative; an
+    ``output_padding`` is not smaller than ``max(stride, dilation)``; or the
+    output would be empty.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+conv{nd}d_backward : Computes the same values as its ``grad_input``.
+{others} : The other ranks.
+"""
+
+_TEMPLATES["max_pool"] = """{nd}-D max pooling.
+
+Each output is the maximum of its window; padding is never a candidate value.
+NaN propagates (a window holding NaN yields NaN) and ties go to the first
+maximum in row-major order. Arguments and result follow
+``torch.nn.functional.max_pool{nd}d``.
+
+Parameters
+----------
+x : ndarray, shape {pool_x}
+    The batch of input {what}.
+kernel_size : int or tuple of {ints}
+    Window size.
+stride : int or tuple of {ints}, optional
+    Step between windows. Default: ``kernel_size``.
+padding : int, tuple or {{'valid', 'same'}}, default 0
+    Virtual padding ({pad}); at most half the dilated window.
+dilation : int or tuple of {ints}, default 1
+    Spacing between window taps.
+ceil_mode : bool, default False
+    Round the output size up (a window starting in the end padding is dropped).
+return_indices : bool, default False
+    Also return the argmax positions, for :func:`max_pool{nd}d_backward`.
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+out : ndarray, shape {pool_y}
+    The maxima, in the compute dtype (float32 for float32/float16 input, else
+    float64).
+indices : ndarray of int64, shape {pool_y}
+    Only with ``return_indices``: flat offsets of the maxima within each
+    {plane} (``[0, {vol})``).
+
+Raises
+------
+TypeError
+    ``x`` has an unsupported dtype, a size argument is not an int, or a flag is
+    not a bool.
+ValueError
+    ``x`` has the wrong number of dimensions or an empty spatial dimension;
+    ``kernel_size``, ``stride`` or ``dilation`` is not positive; ``padding`` is
+    negative or more than half the dilated window; a window contains no input
+    element; or the window is larger than the padded input.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+max_pool{nd}d_backward : The gradient.
+avg_pool{nd}d : Average pooling.
+{others} : The other ranks.
+"""
+
+_TEMPLATES["max_pool_backward"] = """Gradient of :func:`max_pool{nd}d`: ``grad_output`` routed to the argmax positions.
+
+Only the indices and the input's shape are needed, not the input itself.
+
+Parameters
+----------
+grad_output : ndarray, shape {pool_y}
+    Gradient of the loss with respect to the pooled output.
+indices : ndarray of ints, shape {pool_y}
+    As returned by ``max_pool{nd}d(..., return_indices=True)``: offsets in
+    ``[0, {vol})``.
+input_shape : tuple of {shape_n} ints
+    ``{pool_x}`` of the pooled input.
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+ndarray, shape ``input_shape``
+    Gradient with respect to the pooled input. Contributions to the same
+    position (overlapping windows) are summed; positions that were no window's
+    maximum get 0.
+
+Raises
+------
+TypeError
+    ``grad_output`` has an unsupported dtype, ``indices`` is not an integer
+    array, or ``input_shape`` is not a sequence of ints.
+ValueError
+    ``grad_output`` has the wrong number of dimensions; ``indices`` does not
+    have its shape; its batch and channels differ from ``input_shape``'s; or an
+    index lies outside the {plane}, ``[0, {vol})``.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+max_pool{nd}d : The forward function.
+"""
+
+_TEMPLATES["avg_pool"] = """{nd}-D average pooling.
+
+Each output is the mean of its window. Arguments and result follow
+``torch.nn.functional.avg_pool{nd}d``.
+
+Parameters
+----------
+x : ndarray, shape {pool_x}
+    The batch of input {what}.
+kernel_size : int or tuple of {ints}
+    Window size.
+stride : int or tuple of {ints}, optional
+    Step between windows. Default: ``kernel_size``.
+padding : int, tuple or {{'valid', 'same'}}, default 0
+    Zero padding ({pad}); at most half the window.
+ceil_mode : bool, default False
+    Round the output size up (a window starting in the end padding is dropped).
+count_include_pad : bool, default True
+    Divide by the window size including padding; if False, by the number of
+    input elements the window covers.
+divisor_override : int, optional
+    Divide every window's sum by this positive int instead (as torch's).
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+ndarray, shape {pool_y}
+    The means, in the compute dtype (float32 for float32/float16 input, else
+    float64).
+
+Raises
+------
+TypeError
+    ``x`` has an unsupported dtype, a size argument or ``divisor_override`` is
+    not an int, or a flag is not a bool.
+ValueError
+    ``x`` has the wrong number of dimensions or an empty spatial dimension;
+    ``kernel_size`` or ``stride`` is not positive; ``padding`` is negative or
+    more than half the window; ``divisor_override`` is not positive; or the
+    window is larger than the padded input.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+avg_pool{nd}d_backward : The gradient.
+max_pool{nd}d : Max pooling.
+{others} : The other ranks.
+"""
+
+_TEMPLATES["avg_pool_backward"] = """Gradient of :func:`avg_pool{nd}d`: each output's gradient spread evenly over its window.
+
+Parameters
+----------
+grad_output : ndarray, shape {pool_y}
+    Gradient of the loss with respect to the pooled output.
+input_shape : tuple of {shape_n} ints
+    ``{pool_x}`` of the pooled input.
+kernel_size : int or tuple of {ints}
+    As passed to :func:`avg_pool{nd}d`.
+stride : int or tuple of {ints}, optional
+    As passed to :func:`avg_pool{nd}d`. Default: ``kernel_size``.
+padding : int, tuple or {{'valid', 'same'}}, default 0
+    As passed to :func:`avg_pool{nd}d`.
+ceil_mode : bool, default False
+    As passed to :func:`avg_pool{nd}d`.
+count_include_pad : bool, default True
+    As passed to :func:`avg_pool{nd}d`.
+divisor_override : int, optional
+    As passed to :func:`avg_pool{nd}d`.
+num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+
+Returns
+-------
+ndarray, shape ``input_shape``
+    Gradient with respect to the pooled input: each output's gradient divided by
+    its divisor and added to every input element of its window.
+
+Raises
+------
+TypeError
+    ``grad_output`` has an unsupported dtype, ``input_shape`` is not a sequence
+    of ints, a size argument is not an int, or a flag is not a bool.
+ValueError
+    Any reason the forward call would raise for ``input_shape``, or
+    ``grad_output`` does not have the pooled output's shape.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+avg_pool{nd}d : The forward function.
+"""
+
+# ------------------------------------------------------------------ examples
+# Each runs as a doctest (docs/build.sh).
+
+_EXAMPLES = {
+    ("conv", 1): """The seeds' 1-D example: correlation, and true convolution with ``flip=True``.
+
+>>> import numpy as np, fastconv
+>>> x = np.array([[[1., 2., 3., 4.]]]); w = np.array([[[1., 2., 3.]]])
+>>> fastconv.conv1d(x, w)
+array([[[14., 20.]]])
+>>> fastconv.conv1d(x, w, flip=True)
+array([[[10., 16.]]])
+>>> fastconv.conv1d(x, w, padding="same")
+array([[[ 8., 14., 20., 11.]]])
+""",
+    ("conv", 2): """>>> import numpy as np, fastconv
+>>> x = np.arange(16.).reshape(1, 1, 4, 4)
+>>> fastconv.conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
+array([[[[10., 18.],
+         [42., 50.]]]])
+>>> fastconv.conv2d(x, np.ones((3, 1, 3, 3)), np.zeros(3), padding="same").shape
+(1, 3, 4, 4)
+""",
+    ("conv", 3): """A 2x2x2 box filter with stride 2 sums each octant of a 4x4x4 volume:
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(64.).reshape(1, 1, 4, 4, 4)
+>>> fastconv.conv3d(x, np.ones((1, 1, 2, 2, 2)), stride=2)[0, 0]
+array([[[ 84., 100.],
+        [148., 164.]],
+<BLANKLINE>
+       [[340., 356.],
+        [404., 420.]]])
+>>> fastconv.conv3d(x, np.ones((2, 1, 3, 3, 3)), padding="same").shape
+(1, 2, 4, 4, 4)
+""",
+    ("conv_backward", 1): """The seeds' 1-D backward slides, with ``dL/dO = [1, 2]``:
+
+>>> import numpy as np, fastconv
+>>> x = np.array([[[1., 2., 3., 4.]]]); w = np.array([[[1., 2., 3.]]])
+>>> gx, gw, gb = fastconv.conv1d_backward(np.array([[[1., 2.]]]), x, w)
+>>> gx, gw, gb
+(array([[[1., 4., 7., 6.]]]), array([[[ 5.,  8., 11.]]]), array([3.]))
+""",
+    ("conv_backward", 2): """A 2x2 kernel with stride 2 sees every pixel of a 4x4 image exactly once:
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(16.).reshape(1, 1, 4, 4); w = np.ones((1, 1, 2, 2))
+>>> gx, gw, gb = fastconv.conv2d_backward(np.ones((1, 1, 2, 2)), x, w, stride=2)
+>>> gx[0, 0]
+array([[1., 1., 1., 1.],
+       [1., 1., 1., 1.],
+       [1., 1., 1., 1.],
+       [1., 1., 1., 1.]])
+>>> gw
+array([[[[20., 24.],
+         [36., 40.]]]])
+>>> gb
+array([4.])
+""",
+    ("conv_backward", 3): """With a 1x1x1 kernel, grad_weight is the sum of ``x * grad_output``:
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(8.).reshape(1, 1, 2, 2, 2); w = np.full((1, 1, 1, 1, 1), 2.)
+>>> gx, gw, gb = fastconv.conv3d_backward(np.ones((1, 1, 2, 2, 2)), x, w)
+>>> gx[0, 0, 1]
+array([[2., 2.],
+       [2., 2.]])
+>>> gw.ravel(), gb
+(array([28.]), array([8.]))
+""",
+    ("conv_transpose", 1): """The seeds' ``dL/dI``: the upstream gradient [1, 2] spread by the kernel [1, 2, 3].
+
+>>> import numpy as np, fastconv
+>>> fastconv.conv_transpose1d(np.array([[[1., 2.]]]), np.array([[[1., 2., 3.]]]))
+array([[[1., 4., 7., 6.]]])
+""",
+    ("conv_transpose", 2): """>>> import numpy as np, fastconv
+>>> fastconv.conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)))
+array([[[[1., 2., 1.],
+         [2., 4., 2.],
+         [1., 2., 1.]]]])
+>>> fastconv.conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)),
+...                           stride=2).shape
+(1, 1, 5, 5)
+""",
+    ("conv_transpose", 3): """A 2x2x2 kernel with stride 2 doubles every side (the U-Net upsampling):
+
+>>> import numpy as np, fastconv
+>>> y = fastconv.conv_transpose3d(np.ones((1, 4, 3, 3, 3)), np.ones((4, 2, 2, 2, 2)),
+...                               stride=2)
+>>> y.shape, y.min(), y.max()
+((1, 2, 6, 6, 6), 4.0, 4.0)
+""",
+    ("max_pool", 1): """>>> import numpy as np, fastconv
+>>> x = np.array([[[1., 3., 2., 5., 4.]]])
+>>> fastconv.max_pool1d(x, 2, return_indices=True)
+(array([[[3., 5.]]]), array([[[1, 3]]]))
+>>> fastconv.max_pool1d(x, 2, ceil_mode=True)
+array([[[3., 5., 4.]]])
+""",
+    ("max_pool", 2): """The seeds' "pooling in action" slide:
+
+>>> import numpy as np, fastconv
+>>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
+...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
+>>> fastconv.max_pool2d(x, 2)
+array([[[[ 49.,  77.],
+         [ 90., 100.]]]])
+>>> fastconv.max_pool2d(x, 2, return_indices=True)[1]
+array([[[[ 5,  2],
+         [12, 10]]]])
+""",
+    ("max_pool", 3): """Indices are flat offsets within each D*H*W volume:
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(27.).reshape(1, 1, 3, 3, 3)
+>>> out, idx = fastconv.max_pool3d(x, 2, stride=1, return_indices=True)
+>>> out[0, 0, 0], idx[0, 0, 0]
+(array([[13., 14.],
+       [16., 17.]]), array([[13, 14],
+       [16, 17]]))
+""",
+    ("max_pool_backward", 1): """>>> import numpy as np, fastconv
+>>> x = np.array([[[1., 3., 2., 5., 4.]]])
+>>> out, idx = fastconv.max_pool1d(x, 2, return_indices=True)
+>>> fastconv.max_pool1d_backward(np.ones_like(out), idx, x.shape)
+array([[[0., 1., 0., 1., 0.]]])
+""",
+    ("max_pool_backward", 2): """>>> import numpy as np, fastconv
+>>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
+...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
+>>> out, idx = fastconv.max_pool2d(x, 2, return_indices=True)
+>>> fastconv.max_pool2d_backward(np.ones_like(out), idx, x.shape)
+array([[[[0., 0., 1., 0.],
+         [0., 1., 0., 0.],
+         [0., 0., 1., 0.],
+         [1., 0., 0., 0.]]]])
+""",
+    ("max_pool_backward", 3): """The maximum of a 2x2x2 volume is its last element:
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(8.).reshape(1, 1, 2, 2, 2)
+>>> out, idx = fastconv.max_pool3d(x, 2, return_indices=True)
+>>> fastconv.max_pool3d_backward(np.ones_like(out), idx, x.shape).ravel()
+array([0., 0., 0., 0., 0., 0., 0., 1.])
+""",
+    ("avg_pool", 1): """>>> import numpy as np, fastconv
+>>> x = np.array([[[3., 3., 6., 6.]]])
+>>> fastconv.avg_pool1d(x, 3, stride=1, padding=1)
+array([[[2., 4., 5., 4.]]])
+>>> fastconv.avg_pool1d(x, 3, stride=1, padding=1, count_include_pad=False)
+array([[[3., 4., 5., 6.]]])
+""",
+    ("avg_pool", 2): """The seeds' "pooling in action" slide (which prints these means rounded to
+integers), and the window sums through ``divisor_override=1``:
+
+>>> import numpy as np, fastconv
+>>> x = np.array([[[[38, 20, 77, 33], [36, 49, 12, 48],
+...                 [26, 65, 100, 40], [90, 31, 43, 18]]]])
+>>> fastconv.avg_pool2d(x, 2)
+array([[[[35.75, 42.5 ],
+         [53.  , 50.25]]]])
+>>> fastconv.avg_pool2d(x, 2, divisor_override=1)
+array([[[[143., 170.],
+         [212., 201.]]]])
+""",
+    ("avg_pool", 3): """Global average pooling of a volume, as a classifier head does it:
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(2 * 8.).reshape(1, 2, 2, 2, 2)
+>>> fastconv.avg_pool3d(x, 2).ravel()
+array([ 3.5, 11.5])
+""",
+    ("avg_pool_backward", 1): """The last element belongs to no window of length 2, stride 2:
+
+>>> import numpy as np, fastconv
+>>> fastconv.avg_pool1d_backward(np.ones((1, 1, 2)), (1, 1, 5), 2)
+array([[[0.5, 0.5, 0.5, 0.5, 0. ]]])
+""",
+    ("avg_pool_backward", 2): """>>> import numpy as np, fastconv
+>>> fastconv.avg_pool2d_backward(np.ones((1, 1, 2, 2)), (1, 1, 4, 4), 2)
+array([[[[0.25, 0.25, 0.25, 0.25],
+         [0.25, 0.25, 0.25, 0.25],
+         [0.25, 0.25, 0.25, 0.25],
+         [0.25, 0.25, 0.25, 0.25]]]])
+""",
+    ("avg_pool_backward", 3): """>>> import numpy as np, fastconv
+>>> g = fastconv.avg_pool3d_backward(np.ones((1, 1, 1, 1, 1)), (1, 1, 2, 2, 2), 2)
+>>> g.ravel()
+array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125])
+""",
+}
+
+_OTHERS = {"conv": "conv", "conv_transpose": "conv_transpose", "max_pool": "max_pool",
+           "avg_pool": "avg_pool"}
+
+
+def docstring(family, nd):
+    """The docstring of ``family`` (``'conv'``, ``'max_pool_backward'``, ...) at rank ``nd``."""
+    words = dict(_WORDS[nd], nd=nd, others=_others(_OTHERS.get(family, family), nd))
+    text = _TEMPLATES[family].format(**words)
+    return text + "\nExamples\n--------\n" + _EXAMPLES[(family, nd)]
+
+
+def public_name(family, nd):
+    if family.endswith("_backward"):
+        return f"{family[:-len('_backward')]}{nd}d_backward"
+    return f"{family}{nd}d"
+
+
+def finish(fn, family, nd, planner):
+    """Name, document and attach the planner to a generated public function."""
+    name = public_name(family, nd)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = docstring(family, nd)
+    planner.__name__ = planner.__qualname__ = name + "_plan"
+    fn._fastconv_plan = planner
+    return fn

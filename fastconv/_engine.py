@@ -1,0 +1,647 @@
+"""The engine: tuning, the algorithm registry, plans and the plan cache.
+
+* :class:`Tuning` holds every threshold that decides a route or a tile size; it is
+  one frozen value, part of every plan's key (``fastconv.tuning(...)`` changes it
+  for a block of code, and new plans are made for it: nothing to clear by hand).
+* An :class:`Algorithm` declares, for an ``(op, direction)``, whether it supports a
+  problem and with which parameters (``configure``); its kernel is the C enum
+  ``code``, run by ``_engine.run``; its workspace and task count come from the C
+  struct (``Desc.workspace``, ``Desc.tasks``).  :func:`choose` takes the first
+  algorithm of the registry's priority order that supports the problem, unless the
+  tuning forces one.
+* A :class:`Plan` is everything decided for one call signature: the problem, the
+  route (algorithm, C struct, workspace, tasks) of each direction, the shapes.  Plans
+  live in an LRU cache (:class:`PlanCache`); ``fastconv.plan(func, *args, **kwargs)``
+  returns the plan a call would use without running it.
+"""
+import contextlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields, replace
+
+from ._kernels import _engine as _k
+
+# C enum values (fc_problem.h)
+ALGO = {
+    "conv.forward.direct": 1, "conv.forward.im2col": 2, "conv.forward.strip": 3,
+    "conv.grad_input.direct": 4, "conv.grad_input.col2im": 5,
+    "conv.grad_weight.rows": 6, "conv.grad_weight.chunked": 7, "conv.grad_weight.strip": 8,
+    "conv.grad_bias.sum": 9,
+    "unfold.forward.im2col": 10, "unfold.grad_input.col2im": 11,
+    "max_pool.forward.window": 12, "max_pool.grad_input.scatter": 13,
+    "avg_pool.forward.window": 14, "avg_pool.grad_input.window": 15,
+    "conv.grad_input.as_forward": 0,   # runs a forward plan of a derived problem
+}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Every threshold the planner uses (bytes are per thread unless said otherwise).
+
+    ``force`` maps a direction to an algorithm name (``{"forward": "strip"}``) for
+    the ops that have it; a forced algorithm that does not support a problem makes
+    planning raise ``ValueError``.
+    """
+
+    tile_bytes: int = 192 * 1024         # target bytes of one im2col tile
+    min_tasks: int = 8                   # split small problems into at least this many tasks
+    forward_grad_input_channels: int = 64  # stride-1 grad_input as a forward conv from this Cg
+    chunked_grad_weight_bytes: int = 512 * 1024  # grad_weight over chunks of samples below this
+    grad_weight_chunks: int = 16         # at most this many sample chunks
+    strip_out_bytes: int = 128 * 1024    # strip: target bytes of one task's output tile
+    strip_bytes: int = 256 * 1024        # strip: target bytes of one input strip
+    strip_max_bytes: int = 1024 * 1024   # strip: above this, im2col tiles instead
+    strip_max_stride: int = 4            # strip: strides up to this (sH*sW phases)
+    strip_min_ow: object = None          # strip: output rows this wide (None: a GEMM panel)
+    strip_min_o: int = 16                # strip: output channels per group, at least
+    strip_min_o_narrow: int = 64         # ... and this many when rows are narrower than a panel
+    grad_weight_strips: bool = True      # grad_weight from strips where they apply
+    grad_weight_strip_c_bytes: int = 384 * 1024  # ... its Kg x Og partial at most this,
+    grad_weight_strip_min_rows: int = 64  # with at least this many im2col rows (Kg)
+    grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
+    force: tuple = ()                    # ((direction, algorithm name), ...)
+
+    def forced(self, direction):
+        for d, name in self.force:
+            if d == direction:
+                return name
+        return None
+
+
+_DEFAULT = Tuning()
+_state = threading.local()
+
+
+def get_tuning():
+    """The :class:`Tuning` in effect in this thread."""
+    return getattr(_state, "tuning", _DEFAULT)
+
+
+@contextlib.contextmanager
+def tuning(**changes):
+    """Change the planner's thresholds, or force algorithms, inside a ``with`` block.
+
+    The tuning is one frozen value that is part of every plan's key: calls inside
+    the block get plans made for it, calls outside keep theirs.  It applies to the
+    calling Python thread only.
+
+    Parameters
+    ----------
+    **changes
+        Fields of :class:`fastconv._engine.Tuning` to change, for example
+        ``strip_min_o=1`` or ``tile_bytes=65536``; ``force={"forward": "im2col",
+        "grad_weight": "rows"}`` forces the convolution's algorithms by (short) name.
+
+    Yields
+    ------
+    Tuning
+        The tuning in effect inside the block.
+
+    Raises
+    ------
+    TypeError
+        An unknown field name.
+
+    See Also
+    --------
+    plan : Which algorithm a call uses.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.zeros((2, 3, 32, 32)); w = np.zeros((16, 3, 3, 3))
+    >>> with fastconv.tuning(force={"forward": "im2col"}):
+    ...     fastconv.plan(fastconv.conv2d, x, w).algorithms["forward"]
+    'conv.forward.im2col'
+    """
+    old = get_tuning()
+    if "force" in changes:
+        force = changes["force"]
+        changes["force"] = tuple(sorted(dict(force).items())) if force else ()
+    names = {f.name for f in fields(Tuning)}
+    unknown = set(changes) - names
+    if unknown:
+        raise TypeError(f"unknown tuning field(s) {sorted(unknown)}; known: {sorted(names)}")
+    _state.tuning = replace(old, **changes)
+    try:
+        yield _state.tuning
+    finally:
+        _state.tuning = old
+
+
+# ----------------------------------------------------------------- sizes
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+def round16(n):
+    return max(16, ceil_div(n, 16) * 16)
+
+
+def tile_len(rows, L, itemsize, t, tasks_outside=None):
+    """Columns per im2col tile: fits ``t.tile_bytes``, and (forward) makes at least
+    ``t.min_tasks`` tasks.  A function of the shape only, never of the thread count."""
+    lt = t.tile_bytes // (itemsize * max(rows, 1))
+    lt = min(max(16, lt // 16 * 16), 4096, round16(L))
+    if tasks_outside and tasks_outside * ceil_div(L, lt) < t.min_tasks:
+        want_tiles = ceil_div(t.min_tasks, tasks_outside)
+        lt = min(lt, round16(ceil_div(L, want_tiles)))
+    return lt
+
+
+def strip_tile_len(p, desc, t, out_bytes, tasks_outside=None):
+    """Columns per strip tile (tiles lie in one output plane): an output tile of about
+    ``out_bytes`` (Og rows), halved until the strip fits ``t.strip_bytes``, and
+    (forward) enough tasks; None when even the smallest tile's strip exceeds
+    ``t.strip_max_bytes``.  Strip sizes come from the C struct (``Desc.strip_elems``)."""
+    itemsize = p.dtype.itemsize
+    plane = desc.fields()["out_plane"]
+    lt = min(max(64, out_bytes // (itemsize * max(p.Og, 1)) // 16 * 16), 4096, round16(plane))
+    while lt > 64 and desc.strip_elems(lt) * itemsize > t.strip_bytes:
+        lt = max(64, lt // 2 // 16 * 16)
+    if tasks_outside and tasks_outside * ceil_div(plane, lt) < t.min_tasks:
+        lt = min(lt, round16(ceil_div(plane, ceil_div(t.min_tasks, tasks_outside))))
+    return None if desc.strip_elems(lt) * itemsize > t.strip_max_bytes else lt
+
+
+def panel_width(itemsize):
+    return _k.gemm_panel_width(itemsize == 8)
+
+
+# -------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One kernel of the registry.  ``configure(problem, desc, tuning)`` returns the
+    parameters (``lt``, ``blk``, ``chunks``; a dict) when the algorithm supports the
+    problem, else None."""
+
+    name: str             # "conv.forward.strip": op, direction, short name
+    configure: object
+    summary: str
+
+    @property
+    def op(self):
+        return self.name.split(".")[0]
+
+    @property
+    def direction(self):
+        return self.name.split(".")[1]
+
+    @property
+    def short(self):
+        return self.name.split(".")[2]
+
+
+_REGISTRY = {}   # (op, direction) -> [Algorithm, ...] in priority order
+
+
+def register(name, summary):
+    """Decorator: register ``configure`` as algorithm ``name`` (after those already
+    registered for its op and direction: registration order is priority order)."""
+    def deco(configure):
+        alg = Algorithm(name, configure, summary)
+        if name not in ALGO:
+            raise AssertionError(f"algorithm {name} has no C enum value")
+        _REGISTRY.setdefault((alg.op, alg.direction), []).append(alg)
+        return configure
+    return deco
+
+
+def algorithms(op=None, direction=None):
+    """The registered algorithms, in priority order (optionally for one op/direction)."""
+    return [a for (o, d), algs in _REGISTRY.items() for a in algs
+            if (op is None or o == op) and (direction is None or d == direction)]
+
+
+@dataclass(frozen=True)
+class Route:
+    """The algorithm chosen for one direction of a problem, with its C struct."""
+
+    direction: str
+    algorithm: str
+    desc: object = field(repr=False)     # _engine.Desc, configured
+    per_thread: int                      # workspace elements per thread
+    shared: int                          # workspace elements shared by all threads
+    tasks: int
+    itemsize: int
+    sub: object = None                   # as_forward: the forward Route it runs
+    extra: object = None                 # algorithm-specific data (as_forward: padding)
+
+    def workspace_bytes(self, n_threads=1):
+        """Scratch bytes for ``n_threads`` threads (the sub-route's, for as_forward)."""
+        if self.sub is not None:
+            return self.sub.workspace_bytes(n_threads)
+        return (self.per_thread * n_threads + self.shared) * self.itemsize
+
+    def describe(self, n_threads=1):
+        d = {"direction": self.direction, "algorithm": self.algorithm,
+             "workspace_bytes": self.workspace_bytes(n_threads),
+             "tasks": self.tasks if self.sub is None else self.sub.tasks}
+        if self.sub is not None:
+            d["runs"] = self.sub.algorithm
+        return d
+
+
+def route(problem, direction, t=None, desc=None):
+    """Choose the algorithm of ``direction`` for ``problem``: the forced one, or the
+    first in priority order that supports it."""
+    t = get_tuning() if t is None else t
+    base = (problem.with_(direction=direction).desc() if desc is None else desc)
+    candidates = _REGISTRY.get((problem.op, direction), [])
+    forced = t.forced(direction)
+    if forced is not None and problem.op == "conv":
+        named = [a for a in candidates if forced in (a.name, a.short)]
+        if not named:
+            raise ValueError(f"no algorithm {forced!r} for {problem.op} {direction}; "
+                             f"registered: {[a.short for a in candidates]}")
+        candidates = named
+    for alg in candidates:
+        params = alg.configure(problem, base, t)
+        if params is None:
+            continue
+        if alg.short == "as_forward":
+            sub_problem, pads = params
+            sub = route(sub_problem, "forward", t)
+            return Route(direction, alg.name, None, 0, 0, sub.tasks, problem.dtype.itemsize,
+                         sub=sub, extra=pads)
+        desc = base.configured(ALGO[alg.name], params.get("lt", 0), params.get("blk", 0),
+                               params.get("chunks", 0))
+        per_thread, shared = desc.workspace[:2]
+        return Route(direction, alg.name, desc, per_thread, shared, desc.tasks,
+                     problem.dtype.itemsize)
+    raise ValueError(f"algorithm {forced!r} does not support this {problem.op} problem"
+                     if forced else f"no algorithm supports this {problem.op} {direction} problem")
+
+
+# ------------------------------------------------------------------ plans
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What one call signature of an op runs: see :func:`fastconv.plan`.
+
+    Attributes
+    ----------
+    op : str
+        The public function's name (``'conv2d'``, ``'conv2d_backward'``, ...).
+    problem : Problem
+        The normalised problem.
+    routes : tuple of Route
+        One per direction computed, in order.
+    work : int
+        Multiply-adds (or window taps) of the whole call: decides the serial threshold.
+    """
+
+    op: str
+    problem: object
+    routes: tuple
+    work: int
+    info: dict = field(default_factory=dict, repr=False)   # op-specific data of the wrapper
+
+    def route(self, direction):
+        for r in self.routes:
+            if r.direction == direction:
+                return r
+        raise KeyError(direction)
+
+    @property
+    def algorithms(self):
+        """``{direction: algorithm name}``."""
+        return {r.direction: r.algorithm for r in self.routes}
+
+    def describe(self, n_threads=1):
+        """One dict per direction: algorithm, workspace bytes for ``n_threads``, tasks."""
+        return [r.describe(n_threads) for r in self.routes]
+
+    def __repr__(self):
+        lines = [f"<fastconv plan for {self.op}: {self.problem.op} rank {self.problem.rank}, "
+                 f"x {self.problem.x_shape}, {self.problem.dtype}>"]
+        for d in self.describe():
+            lines.append(f"  {d['direction']:12s} {d['algorithm']:28s} "
+                         f"{d['workspace_bytes']:>10d} B/thread {d['tasks']:>7d} tasks"
+                         + (f"  (runs {d['runs']})" if "runs" in d else ""))
+        return "\n".join(lines)
+
+
+class PlanCache:
+    """A bounded LRU cache of plans (keys hold shapes, dtypes, arguments and tuning)."""
+
+    def __init__(self, maxsize=512):
+        self.maxsize = maxsize
+        self._plans = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key, make):
+        """The plan under ``key``, else ``make()`` stored under it (unless key is None;
+        ``make`` validates, so an invalid call raises and stores nothing)."""
+        if key is not None:
+            try:
+                with self._lock:
+                    plan = self._plans[key]
+                    self._plans.move_to_end(key)
+                    self.hits += 1
+                return plan
+            except KeyError:
+                pass
+            except TypeError:   # an unhashable argument: no caching
+                key = None
+        plan = make()
+        if key is not None:
+            with self._lock:
+                self.misses += 1
+                self._plans[key] = plan
+                while len(self._plans) > self.maxsize:
+                    self._plans.popitem(last=False)
+        return plan
+
+    def __len__(self):
+        return len(self._plans)
+
+    def clear(self):
+        with self._lock:
+            self._plans.clear()
+            self.hits = self.misses = 0
+
+    def info(self):
+        return {"size": len(self._plans), "maxsize": self.maxsize, "hits": self.hits,
+                "misses": self.misses}
+
+
+PLANS = PlanCache()
+
+
+def plain(value):
+    """An int, a str, None, or a tuple of (tuples of) ints: arguments whose equality
+    means the same validation result (``True == 1`` and ``1.0 == 1``, but a bool or
+    float stride is a TypeError, so those never make a key)."""
+    t = type(value)
+    if t is int or t is str or value is None:
+        return True
+    if t is tuple:
+        return all(type(e) is int or (type(e) is tuple and all(type(u) is int for u in e))
+                   for e in value)
+    return False
+
+
+def make_key(op, arrays, args):
+    """A cache key for ``op`` with these arrays (exact ndarrays or None) and plain
+    arguments, plus the tuning in effect; None when the call must not be cached."""
+    import numpy as np
+    parts = [op, get_tuning()]
+    for a in arrays:
+        if a is None:
+            parts.append(None)
+        elif type(a) is np.ndarray:
+            parts.append((a.shape, a.dtype))
+        else:
+            return None
+    for a in args:
+        if type(a) is bool:
+            parts.append(("bool", a))
+        elif plain(a):
+            parts.append(a)
+        else:
+            return None
+    return tuple(parts)
+
+
+# ---------------------------------------------------- the algorithms
+
+
+@register("conv.forward.direct", "1x1x1 kernel, stride 1, no padding: the input planes "
+          "are the column matrix; one GEMM per tile")
+def _fwd_direct(p, desc, t):
+    if not desc.is_direct:
+        return None
+    return {"lt": tile_len(0, p.L, p.dtype.itemsize, t, p.N * p.groups)}
+
+
+@register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "
+          "gathers its panels from them (no im2col tile)")
+def _fwd_strip(p, desc, t):
+    """Needs strides up to strip_max_stride and at least strip_min_o output channels
+    per group: a gathered panel is packed once per k-block and serves all Og GEMM
+    rows; with few output channels it does not pay (LeNet conv1, 6 channels: 38 ->
+    32 GFLOP/s), nor with fewer than strip_min_o_narrow when output rows are
+    narrower than a panel (LeNet conv2: 48 -> 38; 8x8 outputs, 128 channels: 66 -> 76)."""
+    f = desc.fields()
+    sh, sw = f["s"][1], f["s"][2]
+    if sh > t.strip_max_stride or sw > t.strip_max_stride or p.Og < t.strip_min_o:
+        return None
+    if desc.is_direct:
+        return None
+    halo_w = (f["k"][2] - 1) * f["d"][2] // sw
+    min_ow = panel_width(p.dtype.itemsize) if t.strip_min_ow is None else t.strip_min_ow
+    if f["out"][2] < min_ow and halo_w > 0 and p.Og < t.strip_min_o_narrow:
+        return None
+    lt = strip_tile_len(p, desc, t, t.strip_out_bytes, p.N * p.groups * f["out"][0])
+    return None if lt is None else {"lt": lt}
+
+
+@register("conv.forward.im2col", "per-thread im2col tiles, one GEMM each")
+def _fwd_im2col(p, desc, t):
+    return {"lt": tile_len(p.Kg, p.L, p.dtype.itemsize, t, p.N * p.groups)}
+
+
+def grad_input_pads(p):
+    """grad_output's padding when grad_input runs as a forward convolution: before
+    ``d*(k-1) - p_before``, after whatever makes the output the input's size."""
+    return tuple((p.dilation[j] * (p.kernel[j] - 1) - p.pads[j][0],
+                  p.spatial[j] - p.out[j] + p.pads[j][0]) for j in range(p.rank))
+
+
+@register("conv.grad_input.as_forward", "stride 1: grad_input is a forward convolution of "
+          "the padded grad_output with the flipped, channel-transposed kernel")
+def _bwi_as_forward(p, desc, t):
+    """The forward route's GEMM has M = Cg rows and an im2col of grad_output with
+    Og*taps rows; the col2im route's GEMM has K = Og.  Few input channels (a first
+    layer) make the forward route wasteful."""
+    pads = grad_input_pads(p)
+    if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct
+            or p.Cg < t.forward_grad_input_channels):
+        return None
+    sub = p.with_(C=p.O, O=p.C, spatial=p.out, out=p.spatial, kernel=p.kernel, pads=pads,
+                  direction="forward")
+    return sub, pads
+
+
+def _bwi_blocks(p, t):
+    outside = p.N * p.groups
+    cblk = max(1, min(p.Cg, ceil_div(p.Cg, ceil_div(t.min_tasks, outside))))
+    return cblk, tile_len(cblk * p.taps, p.L, p.dtype.itemsize, t)
+
+
+@register("conv.grad_input.direct", "1x1x1, stride 1, no padding: W^T . grad_output tiles "
+          "written straight into grad_input")
+def _bwi_direct(p, desc, t):
+    if not desc.is_direct:
+        return None
+    cblk, lt = _bwi_blocks(p, t)
+    return {"blk": cblk, "lt": lt}
+
+
+@register("conv.grad_input.col2im", "W^T . grad_output tiles per channel block, "
+          "scattered back by col2im")
+def _bwi_col2im(p, desc, t):
+    cblk, lt = _bwi_blocks(p, t)
+    return {"blk": cblk, "lt": lt}
+
+
+def _gw_small(p, t):
+    # (the per-sample transpose of grad_output costs more than it saves for wide layers)
+    return p.L * (p.Kg + p.Og) * p.dtype.itemsize <= t.chunked_grad_weight_bytes and p.Og <= 32
+
+
+@register("conv.grad_weight.strip", "chunks of samples; the GEMM's A rows (im2col rows) "
+          "read straight from input strips, a tile at a time")
+def _bww_strip(p, desc, t):
+    """Needs what the forward strip path needs and at least strip_min_o output
+    channels per group (the GEMM's N).  Its GEMM sums one output-row segment at a time
+    into the whole Kg x Og partial, which must stay in cache, and each tile's
+    transposed grad_output serves all Kg rows: so Kg*Og within
+    grad_weight_strip_c_bytes, at least grad_weight_strip_min_rows im2col rows, output
+    rows of at least grad_weight_strip_min_ow (VGG block 47 -> 64 GFLOP/s, ResNet stem
+    44 -> 63; ResNet strided, a 1.2 MB partial on 14-wide rows: 58 -> 27)."""
+    f = desc.fields()
+    if _gw_small(p, t) or p.N == 1:
+        return None
+    if (f["s"][1] > t.strip_max_stride or f["s"][2] > t.strip_max_stride
+            or p.Og < t.strip_min_o or not t.grad_weight_strips
+            or p.Kg < t.grad_weight_strip_min_rows or f["out"][2] < t.grad_weight_strip_min_ow
+            or p.Kg * p.Og * p.dtype.itemsize > t.grad_weight_strip_c_bytes):
+        return None
+    lt = strip_tile_len(p, desc, t, t.strip_out_bytes // 2)
+    if lt is None:
+        return None
+    return {"lt": lt, "chunks": min(p.N, t.grad_weight_chunks)}
+
+
+@register("conv.grad_weight.chunked", "small planes: chunks of samples, the whole im2col "
+          "matrix of each sample times grad_output transposed")
+def _bww_chunked(p, desc, t):
+    if not (_gw_small(p, t) and p.N > 1):
+        return None
+    return {"chunks": min(p.N, t.grad_weight_chunks)}
+
+
+@register("conv.grad_weight.rows", "blocks of im2col rows, each summing over every sample "
+          "and tile (transposed im2col tiles)")
+def _bww_rows(p, desc, t):
+    kb = min(p.Kg, 64)
+    while p.groups * ceil_div(p.Kg, kb) < t.min_tasks and kb > 16:
+        kb = max(16, round16(kb // 2))
+    kb = min(kb, p.Kg)
+    return {"blk": kb, "lt": tile_len(kb, p.L, p.dtype.itemsize, t)}
+
+
+@register("conv.grad_bias.sum", "grad_output summed per channel over the batch and positions")
+def _bwb_sum(p, desc, t):
+    return {}
+
+
+def _always(p, desc, t):
+    return {}
+
+
+register("unfold.forward.im2col", "one (n, c) plane of the column matrix per task")(_always)
+register("unfold.grad_input.col2im", "one (n, c) plane scattered back per task")(_always)
+register("max_pool.forward.window", "one (n, c) volume per task, taps along output rows")(
+    _always)
+register("max_pool.grad_input.scatter", "grad_output routed to the argmax, one volume per "
+         "task")(_always)
+register("avg_pool.forward.window", "one (n, c) volume per task, taps along output rows")(
+    _always)
+register("avg_pool.grad_input.window", "each output's gradient spread over its window, one "
+         "volume per task")(_always)
+
+
+# ------------------------------------------------------------ public API
+
+
+def plan(func, *args, **kwargs):
+    """Return the plan a call ``func(*args, **kwargs)`` would use, without running it.
+
+    The plan names the algorithm chosen for each direction the call computes
+    (forward; or grad_input, grad_weight and grad_bias), the workspace it needs and
+    how many independent tasks it splits into.  It is the plan the call itself takes
+    from fastconv's plan cache (a bounded LRU cache keyed by shapes, dtypes,
+    arguments and the tuning in effect), so tuning a network, a benchmark or a test
+    can ask instead of guessing.
+
+    Parameters
+    ----------
+    func : callable
+        A fastconv op: any of the convolution, transposed convolution, pooling,
+        im2col and col2im functions, forward or backward.
+    *args, **kwargs
+        The arguments the call would get (arrays may be any array-likes).
+
+    Returns
+    -------
+    Plan
+        ``plan.algorithms`` is ``{direction: algorithm name}``;
+        ``plan.describe(n_threads)`` a list of dicts with ``direction``,
+        ``algorithm``, ``workspace_bytes`` (for ``n_threads`` threads) and
+        ``tasks``; ``plan.problem`` the normalised problem; ``print(plan)`` a
+        table.
+
+    Raises
+    ------
+    TypeError
+        ``func`` is not a fastconv op, or the arguments are invalid for it.
+    ValueError
+        The arguments are invalid for ``func`` (the same errors the call raises),
+        or a forced algorithm (see :func:`tuning`) does not support the problem.
+
+    See Also
+    --------
+    tuning : Change the thresholds, or force an algorithm, for a block of code.
+    algorithms : The registered algorithms.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> x = np.zeros((8, 64, 56, 56), np.float32); w = np.zeros((64, 64, 3, 3), np.float32)
+    >>> fastconv.plan(fastconv.conv2d, x, w, padding=1).algorithms
+    {'forward': 'conv.forward.strip'}
+    >>> p = fastconv.plan(fastconv.conv2d_backward, np.zeros((8, 64, 56, 56), np.float32),
+    ...                   x, w, padding=1)
+    >>> [d["algorithm"] for d in p.describe()]
+    ['conv.grad_input.as_forward', 'conv.grad_weight.strip', 'conv.grad_bias.sum']
+    """
+    planner = getattr(func, "_fastconv_plan", None)
+    if planner is None:
+        raise TypeError(f"`func` must be a fastconv op, got {func!r}")
+    return planner(*args, **kwargs)
+
+
+def algorithm_table():
+    """The registered algorithms, in priority order within each op and direction.
+
+    Returns
+    -------
+    list of dict
+        ``name`` (``'op.direction.short'``), ``op``, ``direction`` and ``summary``.
+
+    Raises
+    ------
+    TypeError
+        Never for valid use; listed for the API's uniformity.
+
+    See Also
+    --------
+    plan : Which of them a call uses.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> [a["name"] for a in fastconv.algorithms() if a["direction"] == "forward"][:3]
+    ['conv.forward.direct', 'conv.forward.strip', 'conv.forward.im2col']
+    """
+    return [{"name": a.name, "op": a.op, "direction": a.direction, "summary": a.summary}
+            for a in algorithms()]

@@ -1,0 +1,93 @@
+/* fastconv: the problem descriptor every kernel takes, by pointer.
+ *
+ * One struct describes one op in one direction, for rank 1 to 3.  The Python
+ * normaliser (fastconv/_problem.py) builds the problem; fastconv._kernels._engine.Desc
+ * lifts it to three spatial dimensions (D, H, W: a 2-D problem has D = 1, a 1-D
+ * problem D = H = 1) and fills this struct once per plan.  Workspace sizes, task
+ * counts and the layout of each thread's scratch are computed from this same
+ * struct by the C functions of _engine.pyx (fc_workspace, fc_tasks), and only
+ * there: Python asks them, it never recomputes them.
+ *
+ * Sizes and indices are Py_ssize_t (this header is included after Python.h).
+ */
+#ifndef FC_PROBLEM_H
+#define FC_PROBLEM_H
+
+enum fc_op {
+    FC_OP_CONV = 0,      /* convolution (a transposed convolution is its grad_input) */
+    FC_OP_MAX_POOL = 1,
+    FC_OP_AVG_POOL = 2,
+    FC_OP_UNFOLD = 3     /* im2col forward, col2im as its grad_input */
+};
+
+enum fc_direction {
+    FC_FORWARD = 0,
+    FC_GRAD_INPUT = 1,
+    FC_GRAD_WEIGHT = 2,
+    FC_GRAD_BIAS = 3
+};
+
+enum fc_padding_mode {   /* only zeros is implemented; the field exists for the others */
+    FC_PAD_ZEROS = 0,
+    FC_PAD_REFLECT = 1,
+    FC_PAD_REPLICATE = 2,
+    FC_PAD_CIRCULAR = 3
+};
+
+/* The algorithms (kernels) of the registry in fastconv/_engine.py. */
+enum fc_algo {
+    FC_ALGO_NONE = 0,
+    FC_CONV_FWD_DIRECT = 1,    /* 1x1x1, stride 1, no padding: the input is the column matrix */
+    FC_CONV_FWD_IM2COL = 2,    /* per-thread im2col tiles + GEMM */
+    FC_CONV_FWD_STRIP = 3,     /* padded, phase-split input strips + gathering GEMM */
+    FC_CONV_BWI_DIRECT = 4,    /* grad_input of a direct 1x1: one GEMM per tile */
+    FC_CONV_BWI_COL2IM = 5,    /* W^T . grad_output tiles, scattered back by col2im */
+    FC_CONV_BWW_ROWS = 6,      /* blocks of im2col rows, transposed tiles */
+    FC_CONV_BWW_CHUNKED = 7,   /* chunks of samples, whole im2col matrix per sample */
+    FC_CONV_BWW_STRIP = 8,     /* chunks of samples, im2col rows read from strips */
+    FC_CONV_BWB_SUM = 9,       /* grad_bias: grad_output summed per channel */
+    FC_UNFOLD_IM2COL = 10,
+    FC_UNFOLD_COL2IM = 11,
+    FC_MAX_POOL_FWD = 12,
+    FC_MAX_POOL_BWD = 13,
+    FC_AVG_POOL_FWD = 14,
+    FC_AVG_POOL_BWD = 15
+};
+
+typedef struct fc_problem {
+    int op, direction;         /* enum fc_op, enum fc_direction */
+    int rank;                  /* spatial dimensions as the user called: 1, 2 or 3 */
+    int itemsize;              /* 4 (float32) or 8 (float64) */
+    int padding_mode;          /* enum fc_padding_mode */
+    int algo;                  /* enum fc_algo: chosen once, by the plan */
+    Py_ssize_t N, C, O, groups, Cg, Og;
+    /* spatial, lifted to (D, H, W) */
+    Py_ssize_t in[3], out[3], k[3], s[3], d[3];
+    Py_ssize_t pb[3], pa[3];   /* padding before / after */
+    /* element strides of each array: x and y (N, C, D, H, W), w (O, C/groups, kD, kH, kW) */
+    Py_ssize_t x_stride[5], y_stride[5], w_stride[5];
+    /* pooling */
+    int count_include_pad, want_indices;
+    Py_ssize_t divisor;        /* avg pooling divisor_override, 0: none */
+    /* derived (Desc fills them) */
+    Py_ssize_t taps;           /* kD*kH*kW */
+    Py_ssize_t Kg;             /* im2col rows per group: Cg*taps */
+    Py_ssize_t in_vol;         /* D*H*W */
+    Py_ssize_t out_plane;      /* OH*OW */
+    Py_ssize_t L;              /* OD*OH*OW: im2col columns */
+    /* the algorithm's parameters, chosen by the plan */
+    Py_ssize_t lt;             /* columns per tile */
+    Py_ssize_t blk;            /* channel block (grad_input) or im2col row block (grad_weight) */
+    Py_ssize_t chunks;         /* sample chunks (chunked / strip grad_weight) */
+} fc_problem;
+
+/* The layout of one thread's scratch (in elements of the compute dtype). */
+typedef struct fc_workspace_layout {
+    Py_ssize_t ints;           /* Py_ssize_t indices at the start (rounded to 16 elements) */
+    Py_ssize_t got;            /* then a transposed grad_output tile */
+    Py_ssize_t main;           /* then the im2col tile, strip or row of tap numbers */
+    Py_ssize_t per_thread;     /* ints + got + main, rounded to 16 (threads 64 bytes apart) */
+    Py_ssize_t shared;         /* one array for all threads (grad_weight partials) */
+} fc_workspace_layout;
+
+#endif /* FC_PROBLEM_H */

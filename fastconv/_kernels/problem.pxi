@@ -1,0 +1,257 @@
+# The problem struct from Python (Desc), and everything computed from it alone:
+# the direct-1x1 test, strip shapes, workspace layouts and task counts.
+# (Included by _engine.pyx.)
+
+cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef inline Py_ssize_t round16(Py_ssize_t n) noexcept nogil:
+    """n rounded up to a multiple of 16 elements (at least 16): what follows is line-aligned."""
+    if n < 16:
+        return 16
+    return (n + 15) // 16 * 16
+
+
+cdef inline Py_ssize_t index_elems(Py_ssize_t count, int itemsize) noexcept nogil:
+    """Workspace elements holding ``count`` Py_ssize_t indices, rounded to 16 elements."""
+    return round16((count * <Py_ssize_t>sizeof(Py_ssize_t) + itemsize - 1) // itemsize)
+
+
+cdef bint fc_is_direct(const fc_problem *p) noexcept nogil:
+    """1x1x1 kernel, stride 1, no padding, output volume == input volume: the input
+    planes are the column matrix (no im2col, no workspace)."""
+    cdef int j
+    for j in range(3):
+        if (p.k[j] != 1 or p.s[j] != 1 or p.pb[j] != 0 or p.pa[j] != 0
+                or p.out[j] != p.in_[j]):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ strips
+#
+# The strip algorithms never build im2col tiles.  A tile of output columns lies in
+# one output plane (fixed output depth oz).  Its strip holds the input rows the tile
+# reads: for each channel c and depth tap a (a "virtual channel" c*kD + a, reading
+# input depth oz*sD - pD + a*dD), zero-padded and split by stride phase, so that
+# every tap (c, a, i, j) sees the tile's output columns as consecutive elements
+# within an output row.  The GEMM gathers its B panels (forward) or reads its A rows
+# (grad_weight) straight from the strip.
+
+cdef struct Strip:
+    Py_ssize_t oya          # first output row of the tile (within its plane)
+    Py_ssize_t qa           # first phase column kept (single-row tiles start mid-row)
+    Py_ssize_t rows, wt     # rows and width of one phase plane
+
+
+cdef inline Py_ssize_t strip_halo_h(const fc_problem *p) noexcept nogil:
+    return (p.k[1] - 1) * p.d[1] // p.s[1]
+
+
+cdef inline Py_ssize_t strip_halo_w(const fc_problem *p) noexcept nogil:
+    return (p.k[2] - 1) * p.d[2] // p.s[2]
+
+
+cdef Strip strip_of(const fc_problem *p, Py_ssize_t l0, Py_ssize_t nl) noexcept nogil:
+    """The strip shape for columns [l0, l0+nl) of one output plane."""
+    cdef Strip st
+    cdef Py_ssize_t OW = p.out[2]
+    cdef Py_ssize_t oyb = (l0 + nl - 1) // OW
+    st.oya = l0 // OW
+    if oyb == st.oya:
+        st.qa = l0 - st.oya * OW
+        st.wt = nl + strip_halo_w(p)
+    else:
+        st.qa = 0
+        st.wt = OW + strip_halo_w(p)
+    st.rows = oyb - st.oya + 1 + strip_halo_h(p)
+    return st
+
+
+cdef Py_ssize_t fc_strip_elems(const fc_problem *p, Py_ssize_t lt) noexcept nogil:
+    """Elements of the largest strip a tile of ``lt`` columns reads (see strip_of):
+    sH*sW phase planes of Cg*kD virtual channels."""
+    cdef Py_ssize_t OH = p.out[1], OW = p.out[2]
+    cdef Py_ssize_t hh = strip_halo_h(p), hw = strip_halo_w(p)
+    cdef Py_ssize_t one_row = (1 + hh) * ((lt if lt < OW else OW) + hw)
+    cdef Py_ssize_t rows = (lt - 1) // OW + 2
+    cdef Py_ssize_t many_rows = 0
+    if rows > OH:
+        rows = OH
+    if OH > 1:
+        many_rows = (rows + hh) * (OW + hw)
+    if many_rows > one_row:
+        one_row = many_rows
+    return p.Cg * p.k[0] * p.s[1] * p.s[2] * one_row
+
+
+# --------------------------------------------------------- workspace, tasks
+
+cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
+    """One thread's scratch for the problem's algorithm, and the shared scratch."""
+    cdef fc_workspace_layout w
+    cdef int a = p.algo
+    w.ints = 0
+    w.got = 0
+    w.main = 0
+    w.shared = 0
+    if a == FC_CONV_FWD_IM2COL:
+        w.main = p.Kg * p.lt
+    elif a == FC_CONV_FWD_STRIP:
+        w.ints = index_elems(p.Kg + p.lt, p.itemsize)              # tap offsets, columns
+        w.main = round16(fc_strip_elems(p, p.lt))
+    elif a == FC_CONV_BWI_COL2IM:
+        w.main = p.blk * p.taps * p.lt
+    elif a == FC_CONV_BWW_ROWS:
+        w.main = p.blk * p.lt
+    elif a == FC_CONV_BWW_CHUNKED:
+        w.got = p.L * p.Og                                       # grad_output transposed
+        w.main = p.L * p.Kg                                      # the whole im2col matrix
+        w.shared = p.chunks * p.groups * p.Kg * p.Og             # per-chunk partials
+    elif a == FC_CONV_BWW_STRIP:
+        w.ints = index_elems(p.Kg + 2 * (p.lt + 2), p.itemsize)  # taps, segment sources, lengths
+        w.got = round16(p.lt * p.Og)
+        w.main = fc_strip_elems(p, p.lt)
+        w.shared = p.chunks * p.groups * p.Kg * p.Og
+    elif a == FC_MAX_POOL_FWD and p.want_indices:
+        w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
+    w.per_thread = 0
+    if w.ints + w.got + w.main > 0:
+        w.per_thread = round16(w.ints + w.got + w.main)
+    return w
+
+
+cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
+    """Independent tasks of the problem's algorithm (fixed by the shape)."""
+    cdef int a = p.algo
+    if a == FC_CONV_FWD_DIRECT or a == FC_CONV_FWD_IM2COL:
+        return p.N * p.groups * cdiv(p.L, p.lt)
+    if a == FC_CONV_FWD_STRIP:
+        return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt)
+    if a == FC_CONV_BWI_DIRECT or a == FC_CONV_BWI_COL2IM:
+        return p.N * p.groups * cdiv(p.Cg, p.blk)
+    if a == FC_CONV_BWW_ROWS:
+        return p.groups * cdiv(p.Kg, p.blk)
+    if a == FC_CONV_BWW_CHUNKED or a == FC_CONV_BWW_STRIP:
+        return p.chunks * p.groups
+    if a == FC_CONV_BWB_SUM:
+        return p.O
+    return p.N * p.C   # im2col, col2im and pooling: one (n, c) plane or volume each
+
+
+# ------------------------------------------------------------------- Desc
+
+cdef void _lift3(object values, Py_ssize_t *dst, Py_ssize_t fill) except *:
+    """Spatial values of rank 1-3 into (D, H, W), leading dims filled with ``fill``."""
+    cdef Py_ssize_t n = len(values), j
+    for j in range(3 - n):
+        dst[j] = fill
+    for j in range(n):
+        dst[3 - n + j] = values[j]
+
+
+cdef void _c_strides(Py_ssize_t *dst, Py_ssize_t a, Py_ssize_t b, const Py_ssize_t *sp) noexcept:
+    """Element strides of a C-contiguous (a, b, *sp[0:3]) array."""
+    dst[4] = 1
+    dst[3] = sp[2]
+    dst[2] = sp[1] * sp[2]
+    dst[1] = sp[0] * sp[1] * sp[2]
+    dst[0] = b * dst[1]
+
+
+cdef class Desc:
+    """The C problem struct of one op and direction, filled once per plan.
+
+    Built from a :class:`fastconv._problem.Problem` by ``fastconv._engine``;
+    :meth:`configured` returns a copy with an algorithm and its parameters set.
+    ``workspace``, ``tasks``, ``is_direct`` and :meth:`strip_elems` are computed by
+    the C functions the kernels use.
+    """
+    cdef fc_problem p
+
+    def __init__(self, int op, int direction, int rank, int itemsize,
+                 Py_ssize_t N, Py_ssize_t C, Py_ssize_t O, Py_ssize_t groups,
+                 spatial, out, kernel, stride, dilation, pads, *,
+                 int padding_mode=FC_PAD_ZEROS, bint count_include_pad=True,
+                 bint want_indices=False, Py_ssize_t divisor=0):
+        cdef Py_ssize_t kern[3]
+        cdef int j
+        memset(&self.p, 0, sizeof(fc_problem))
+        self.p.op = op
+        self.p.direction = direction
+        self.p.rank = rank
+        self.p.itemsize = itemsize
+        self.p.padding_mode = padding_mode
+        self.p.N = N
+        self.p.C = C
+        self.p.O = O
+        self.p.groups = groups
+        self.p.Cg = C // groups if groups else 0
+        self.p.Og = O // groups if groups else 0
+        _lift3(spatial, self.p.in_, 1)
+        _lift3(out, self.p.out, 1)
+        _lift3(kernel, self.p.k, 1)
+        _lift3(stride, self.p.s, 1)
+        _lift3(dilation, self.p.d, 1)
+        _lift3([pr[0] for pr in pads], self.p.pb, 0)
+        _lift3([pr[1] for pr in pads], self.p.pa, 0)
+        self.p.count_include_pad = count_include_pad
+        self.p.want_indices = want_indices
+        self.p.divisor = divisor
+        self.p.taps = self.p.k[0] * self.p.k[1] * self.p.k[2]
+        self.p.Kg = self.p.Cg * self.p.taps
+        self.p.in_vol = self.p.in_[0] * self.p.in_[1] * self.p.in_[2]
+        self.p.out_plane = self.p.out[1] * self.p.out[2]
+        self.p.L = self.p.out[0] * self.p.out_plane
+        # channels-first, C-contiguous (the only layout the kernels read today)
+        _c_strides(self.p.x_stride, N, C, self.p.in_)
+        _c_strides(self.p.y_stride, N, O, self.p.out)
+        _c_strides(self.p.w_stride, O, self.p.Cg, self.p.k)
+
+    def configured(self, int algo, Py_ssize_t lt=0, Py_ssize_t blk=0, Py_ssize_t chunks=0):
+        """A copy with the algorithm and its parameters set."""
+        cdef Desc other = Desc.__new__(Desc)
+        other.p = self.p
+        other.p.algo = algo
+        other.p.lt = lt
+        other.p.blk = blk
+        other.p.chunks = chunks
+        return other
+
+    def strip_elems(self, Py_ssize_t lt):
+        """Elements of the largest strip a tile of ``lt`` output columns reads."""
+        return fc_strip_elems(&self.p, lt)
+
+    @property
+    def is_direct(self):
+        return fc_is_direct(&self.p)
+
+    @property
+    def algo(self):
+        return self.p.algo
+
+    @property
+    def tasks(self):
+        return fc_tasks(&self.p)
+
+    @property
+    def workspace(self):
+        """``(per_thread, shared, ints, got, main)`` elements of the compute dtype."""
+        cdef fc_workspace_layout w = fc_workspace(&self.p)
+        return (w.per_thread, w.shared, w.ints, w.got, w.main)
+
+    def fields(self):
+        """The struct's fields as a dict (for debugging and tests)."""
+        cdef fc_problem *p = &self.p
+        return {"op": p.op, "direction": p.direction, "rank": p.rank, "itemsize": p.itemsize,
+                "padding_mode": p.padding_mode, "algo": p.algo, "N": p.N, "C": p.C, "O": p.O,
+                "groups": p.groups, "Cg": p.Cg, "Og": p.Og,
+                "count_include_pad": p.count_include_pad, "want_indices": p.want_indices,
+                "divisor": p.divisor, "taps": p.taps, "Kg": p.Kg, "in_vol": p.in_vol,
+                "out_plane": p.out_plane, "L": p.L, "lt": p.lt, "blk": p.blk,
+                "chunks": p.chunks,
+                "in": (p.in_[0], p.in_[1], p.in_[2]), "out": (p.out[0], p.out[1], p.out[2]),
+                "k": (p.k[0], p.k[1], p.k[2]), "s": (p.s[0], p.s[1], p.s[2]),
+                "d": (p.d[0], p.d[1], p.d[2]), "pb": (p.pb[0], p.pb[1], p.pb[2]),
+                "pa": (p.pa[0], p.pa[1], p.pa[2])}

@@ -5,6 +5,8 @@ Everything is computed in float64 on explicitly zero-padded arrays, one kernel t
 and returned as float64. Speed only matters enough for property tests on small shapes.
 """
 
+import itertools
+
 import numpy as np
 
 # --------------------------------------------------------------------------------------------
@@ -347,8 +349,12 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     return gi.reshape(N, C, H, W)
 
 
-def _avg_windows(shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    """Yield (oy, ox, row slice, col slice, divisor) for every average-pooling window."""
+def _avg_windows(shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                 divisor_override=None):
+    """Yield (oy, ox, row slice, col slice, divisor) for every average-pooling window.
+
+    A `divisor_override` (a positive int) replaces every window's divisor, as in torch.
+    """
     H, W = shape[2], shape[3]
     (kH, kW), (sH, sW), _, ((t, b), (l, r)), Ho, Wo = _pool_geometry(
         shape, kernel_size, stride, padding, 1, ceil_mode)
@@ -362,30 +368,34 @@ def _avg_windows(shape, kernel_size, stride, padding, ceil_mode, count_include_p
             ch0, ch1, cw0, cw1 = max(h0, 0), min(h1, H), max(w0, 0), min(w1, W)
             count = max(ch1 - ch0, 0) * max(cw1 - cw0, 0)
             divisor = pool if count_include_pad else count
+            if divisor_override is not None:
+                divisor = int(divisor_override)
             yield oy, ox, slice(ch0, max(ch1, ch0)), slice(cw0, max(cw1, cw0)), divisor
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+               count_include_pad=True, divisor_override=None):
     """ATen average pooling (see api.md for the divisor rule)."""
     x = np.asarray(x, dtype=np.float64)
     N, C = x.shape[:2]
     _, _, _, _, Ho, Wo = _pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
     out = np.zeros((N, C, Ho, Wo))
     for oy, ox, rs, cs, divisor in _avg_windows(x.shape, kernel_size, stride, padding,
-                                                ceil_mode, count_include_pad):
+                                                ceil_mode, count_include_pad,
+                                                divisor_override):
         if divisor > 0:
             out[:, :, oy, ox] = x[:, :, rs, cs].sum(axis=(2, 3)) / divisor
     return out
 
 
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Each window spreads grad_output / divisor uniformly over its clamped input part."""
     go = np.asarray(grad_output, dtype=np.float64)
     gi = np.zeros(tuple(input_shape))
     for oy, ox, rs, cs, divisor in _avg_windows(input_shape, kernel_size, stride, padding,
-                                                ceil_mode, count_include_pad):
+                                                ceil_mode, count_include_pad,
+                                                divisor_override):
         if divisor > 0:
             gi[:, :, rs, cs] += (go[:, :, oy, ox] / divisor)[:, :, None, None]
     return gi
@@ -412,19 +422,320 @@ def max_pool1d_backward(grad_output, indices, input_shape):
     return gi[:, :, 0]
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
     x = np.asarray(x)
     k, s, p, _ = _pool1d_args(x.shape[2], kernel_size, stride, padding)
-    return avg_pool2d(x[:, :, None], k, s, p, ceil_mode, count_include_pad)[:, :, 0]
+    return avg_pool2d(x[:, :, None], k, s, p, ceil_mode, count_include_pad,
+                      divisor_override)[:, :, 0]
 
 
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
     N, C, L = input_shape
     k, s, p, _ = _pool1d_args(L, kernel_size, stride, padding)
     gi = avg_pool2d_backward(np.asarray(grad_output)[:, :, None], (N, C, 1, L), k, s, p,
-                             ceil_mode, count_include_pad)
+                             ceil_mode, count_include_pad, divisor_override)
     return gi[:, :, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# 3-D ops: written once for any number of spatial dims (nd = x.ndim - 2), tap by tap
+# --------------------------------------------------------------------------------------------
+#
+# Independent of the 2-D code above (which stays as it is): the spatial axes are addressed
+# with strided slices, xpad[..., i*d : i*d + s*(out-1) + 1 : s] being the padded-input
+# positions o*s + i*d of all outputs o for tap i along one axis.
+
+
+_SPATIAL = "xyz"  # einsum letters of the spatial axes
+
+
+def _padn(x, pads, value=0.0):
+    return np.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in pads), constant_values=value)
+
+
+def _tap_slices(tap, out_sizes, s, d):
+    """Index (.., .., slice per spatial axis) of the padded positions o*s + tap*d."""
+    return (slice(None), slice(None)) + tuple(
+        slice(i * dd, i * dd + ss * (o - 1) + 1, ss)
+        for i, o, ss, dd in zip(tap, out_sizes, s, d))
+
+
+def _all_taps(kernel):
+    return itertools.product(*(range(k) for k in kernel))
+
+
+def _flip_spatial(w):
+    nd = w.ndim - 2
+    return w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
+    nd = len(x_shape) - 2
+    sizes, k = tuple(x_shape[2:]), tuple(w_shape[2:])
+    s, d = as_tuple(stride, nd), as_tuple(dilation, nd)
+    pads = resolve_padding(padding, sizes, k, s, d)
+    out = tuple(output_size(i, kk, ss, pb, pa, dd)
+                for i, kk, ss, (pb, pa), dd in zip(sizes, k, s, pads, d))
+    return k, s, d, pads, out
+
+
+def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, flip=False):
+    """out[n,o,*y] = bias[o] + sum_{c,*i} w[o,c,*i] * xpad[n, g*Cg+c, *(y*s + i*d)]."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    if flip:
+        w = _flip_spatial(w)
+    N, C = x.shape[:2]
+    O, Cg = w.shape[:2]
+    assert C == Cg * groups and O % groups == 0, (x.shape, w.shape, groups)
+    Og = O // groups
+    k, s, d, pads, out_sizes = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    xp = _padn(x, pads)
+    out = np.zeros((N, O) + out_sizes)
+    sp = _SPATIAL[:len(k)]
+    for g in range(groups):
+        cs, os_ = slice(g * Cg, (g + 1) * Cg), slice(g * Og, (g + 1) * Og)
+        for tap in _all_taps(k):
+            patch = xp[_tap_slices(tap, out_sizes, s, d)][:, cs]  # (N, Cg, *out)
+            out[:, os_] += np.einsum(f"nc{sp},oc->no{sp}", patch, w[(os_, slice(None)) + tap])
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64).reshape((1, O) + (1,) * len(k))
+    return out
+
+
+def convnd_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False):
+    """(grad_input, grad_weight, grad_bias) of convnd, each written from the sum directly."""
+    go = np.asarray(grad_output, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    if flip:
+        w = _flip_spatial(w)
+    N, C = x.shape[:2]
+    O, Cg = w.shape[:2]
+    Og = O // groups
+    k, s, d, pads, out_sizes = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    assert go.shape == (N, O) + out_sizes, (go.shape, (N, O) + out_sizes)
+    xp = _padn(x, pads)
+    gxp = np.zeros_like(xp)
+    gw = np.zeros_like(w)
+    sp = _SPATIAL[:len(k)]
+    for g in range(groups):
+        cs, os_ = slice(g * Cg, (g + 1) * Cg), slice(g * Og, (g + 1) * Og)
+        for tap in _all_taps(k):
+            where = _tap_slices(tap, out_sizes, s, d)
+            # one tap's positions are distinct, so += through the slice is a true scatter-add
+            view = gxp[where]
+            view[:, cs] += np.einsum(f"no{sp},oc->nc{sp}", go[:, os_],
+                                     w[(os_, slice(None)) + tap])
+            gw[(os_, slice(None)) + tap] = np.einsum(f"no{sp},nc{sp}->oc", go[:, os_],
+                                                     xp[where][:, cs])
+    crop = (slice(None), slice(None)) + tuple(slice(pb, pb + i)
+                                              for (pb, _), i in zip(pads, x.shape[2:]))
+    grad_input = gxp[crop].copy()
+    if flip:
+        gw = _flip_spatial(gw)
+    grad_bias = go.sum(axis=(0,) + tuple(range(2, go.ndim)))
+    return grad_input, np.ascontiguousarray(gw), grad_bias
+
+
+def conv_transposend(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Scatter form: x[n,ci,*h] * w[ci,co,*i] is added at full[n, g*Cog+co, *(h*s + i*d)].
+
+    `full` has (H-1)*s + d*(k-1) + 1 + output_padding positions per axis; the output is full
+    cropped by the padding: out[.., *y] = full[.., *(y + pad_before)] for y < out size.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    N, Cin = x.shape[:2]
+    sizes = tuple(x.shape[2:])
+    nd = len(sizes)
+    Cin_w, Cog = w.shape[:2]
+    k = tuple(w.shape[2:])
+    assert Cin == Cin_w and Cin % groups == 0, (x.shape, w.shape, groups)
+    Cig = Cin // groups
+    s, d = as_tuple(stride, nd), as_tuple(dilation, nd)
+    op = as_tuple(output_padding, nd)
+    pads = resolve_padding(padding, sizes, k, s, d)
+    full_sizes = tuple((i - 1) * ss + dd * (kk - 1) + 1 + oo
+                       for i, ss, dd, kk, oo in zip(sizes, s, d, k, op))
+    out_sizes = tuple(f - pb - pa for f, (pb, pa) in zip(full_sizes, pads))
+    assert min(out_sizes) >= 1, out_sizes
+    full = np.zeros((N, Cog * groups) + full_sizes)
+    sp = _SPATIAL[:nd]
+    for g in range(groups):
+        cis, cos = slice(g * Cig, (g + 1) * Cig), slice(g * Cog, (g + 1) * Cog)
+        for tap in _all_taps(k):
+            view = full[_tap_slices(tap, sizes, s, d)]
+            view[:, cos] += np.einsum(f"nc{sp},co->no{sp}", x[:, cis],
+                                      w[(cis, slice(None)) + tap])
+    crop = (slice(None), slice(None)) + tuple(slice(pb, pb + o)
+                                              for (pb, _), o in zip(pads, out_sizes))
+    out = full[crop].copy()
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64).reshape((1, -1) + (1,) * nd)
+    return out
+
+
+def _pool_geometry_nd(shape, kernel_size, stride, padding, dilation, ceil_mode):
+    sizes = tuple(shape[2:])
+    nd = len(sizes)
+    k = as_tuple(kernel_size, nd)
+    s = k if stride is None else as_tuple(stride, nd)
+    d = as_tuple(dilation, nd)
+    pads = resolve_padding(padding, sizes, k, s, d)
+    out = tuple(output_size(i, kk, ss, pb, pa, dd, ceil_mode)
+                for i, kk, ss, (pb, pa), dd in zip(sizes, k, s, pads, d))
+    return sizes, k, s, d, pads, out
+
+
+def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(out, indices) with ATen semantics; ValueError for a window with no input element.
+
+    Taps are visited in row-major window order; the running max starts at -inf (index: the
+    window's first input element) and is replaced when v > max or isnan(v); padding is never
+    a value. Indices are row-major offsets within each input volume (D*H*W for 3-D).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    N, C = x.shape[:2]
+    sizes, k, s, d, pads, out_sizes = _pool_geometry_nd(x.shape, kernel_size, stride, padding,
+                                                        dilation, ceil_mode)
+    nd = len(sizes)
+    best = np.full((N, C) + out_sizes, -np.inf)
+    index = np.full((N, C) + out_sizes, -1, dtype=np.int64)
+    seen = np.zeros(out_sizes, dtype=bool)
+    for tap in _all_taps(k):
+        pos, inside = [], np.ones(out_sizes, dtype=bool)
+        for a in range(nd):  # input coordinate of this tap along axis a, shaped to broadcast
+            shape = [1] * nd
+            shape[a] = out_sizes[a]
+            p = (np.arange(out_sizes[a]) * s[a] - pads[a][0] + tap[a] * d[a]).reshape(shape)
+            inside = inside & (p >= 0) & (p < sizes[a])
+            pos.append(p)
+        seen |= inside
+        v = x[(slice(None), slice(None)) + tuple(np.clip(p, 0, n - 1)
+                                                 for p, n in zip(pos, sizes))]
+        flat = np.zeros(out_sizes, dtype=np.int64)
+        for p, n in zip(pos, sizes):  # row-major offset: ((i0 * n1) + i1) * n2 + i2
+            flat = flat * n + p
+        index = np.where(inside & (index < 0), flat, index)
+        update = inside & ((v > best) | np.isnan(v))
+        best = np.where(update, v, best)
+        index = np.where(update, flat, index)
+    if not seen.all():
+        raise ValueError("a pooling window contains no input element")
+    return best, index
+
+
+def max_poolnd_backward(grad_output, indices, input_shape):
+    """Scatter-add grad_output[n,c,*o] to grad_input[n,c].flat[indices[n,c,*o]]."""
+    go = np.asarray(grad_output, dtype=np.float64)
+    idx = np.asarray(indices)
+    N, C = input_shape[:2]
+    volume = int(np.prod(input_shape[2:]))
+    assert idx.shape == go.shape and ((idx >= 0) & (idx < volume)).all()
+    gi = np.zeros((N * C, volume))
+    plane = np.broadcast_to(np.arange(N * C)[:, None], (N * C, int(np.prod(idx.shape[2:]))))
+    np.add.at(gi, (plane, idx.reshape(N * C, -1)), go.reshape(N * C, -1))
+    return gi.reshape(tuple(input_shape))
+
+
+def _avg_windows_nd(shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                    divisor_override):
+    """Yield (output position, clamped window index, divisor) for every window (ATen rule)."""
+    sizes, k, s, _, pads, out_sizes = _pool_geometry_nd(shape, kernel_size, stride, padding, 1,
+                                                        ceil_mode)
+    for o in itertools.product(*(range(n) for n in out_sizes)):
+        pool, count, window = 1, 1, [slice(None), slice(None)]
+        for oo, kk, ss, (pb, pa), n in zip(o, k, s, pads, sizes):
+            start = oo * ss - pb
+            end = min(start + kk, n + pa)
+            pool *= end - start
+            lo, hi = max(start, 0), min(end, n)
+            count *= max(hi - lo, 0)
+            window.append(slice(lo, max(hi, lo)))
+        divisor = pool if count_include_pad else count
+        if divisor_override is not None:
+            divisor = int(divisor_override)
+        yield o, tuple(window), divisor
+
+
+def avg_poolnd(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """ATen average pooling: each window's clamped sum over its divisor (api.md rule)."""
+    x = np.asarray(x, dtype=np.float64)
+    *_, out_sizes = _pool_geometry_nd(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    out = np.zeros(x.shape[:2] + out_sizes)
+    nd = x.ndim - 2
+    for o, window, divisor in _avg_windows_nd(x.shape, kernel_size, stride, padding,
+                                              ceil_mode, count_include_pad, divisor_override):
+        if divisor > 0:
+            out[(slice(None), slice(None)) + o] = x[window].sum(
+                axis=tuple(range(2, 2 + nd))) / divisor
+    return out
+
+
+def avg_poolnd_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Each window spreads grad_output / divisor uniformly over its clamped input part."""
+    go = np.asarray(grad_output, dtype=np.float64)
+    gi = np.zeros(tuple(input_shape))
+    nd = len(input_shape) - 2
+    for o, window, divisor in _avg_windows_nd(tuple(input_shape), kernel_size, stride, padding,
+                                              ceil_mode, count_include_pad, divisor_override):
+        if divisor > 0:
+            g = go[(slice(None), slice(None)) + o] / divisor
+            gi[window] += g.reshape(g.shape + (1,) * nd)
+    return gi
+
+
+def _check_nd(a, nd, name):
+    assert np.ndim(a) == nd + 2, f"{name} must have {nd + 2} dims, got shape {np.shape(a)}"
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, flip=False):
+    _check_nd(x, 3, "x")
+    return convnd(x, weight, bias, stride, padding, dilation, groups, flip)
+
+
+def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False):
+    _check_nd(x, 3, "x")
+    return convnd_backward(grad_output, x, weight, stride, padding, dilation, groups, flip)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    _check_nd(x, 3, "x")
+    return conv_transposend(x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(out, indices); indices are offsets within each D*H*W volume."""
+    _check_nd(x, 3, "x")
+    return max_poolnd(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d_backward(grad_output, indices, input_shape):
+    assert len(input_shape) == 5, input_shape
+    return max_poolnd_backward(grad_output, indices, input_shape)
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    _check_nd(x, 3, "x")
+    return avg_poolnd(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override)
+
+
+def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    assert len(input_shape) == 5, input_shape
+    return avg_poolnd_backward(grad_output, input_shape, kernel_size, stride, padding,
+                               ceil_mode, count_include_pad, divisor_override)
 
 
 def pool_padding_ok(pads, kernel, dilation=1, kind="max"):

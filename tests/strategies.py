@@ -22,8 +22,8 @@ def rng_from(draw):
 
 
 def _int_or_pair(draw, pair):
-    """Pass a pair as an int when both entries agree, sometimes."""
-    if pair[0] == pair[1] and draw(st.booleans()):
+    """Pass a pair (or triple) as an int when all entries agree, sometimes."""
+    if all(v == pair[0] for v in pair) and draw(st.booleans()):
         return int(pair[0])
     return tuple(int(v) for v in pair)
 
@@ -58,6 +58,23 @@ def padding_1d(draw, max_pad=3, allow_same=True):
     return form
 
 
+def padding_3d(draw, max_pad=2, allow_same=True):
+    """A padding argument in one of the accepted 3-D forms."""
+    forms = ["int", "triple", "per-side", "valid"] + (["same"] if allow_same else [])
+    form = draw(st.sampled_from(forms))
+    side = st.integers(0, max_pad)
+    if form == "int":
+        return draw(side)
+    if form == "triple":
+        return tuple(draw(side) for _ in range(3))
+    if form == "per-side":
+        return tuple((draw(side), draw(side)) for _ in range(3))
+    return form
+
+
+PADDING = {1: padding_1d, 2: padding_2d, 3: padding_3d}
+
+
 def _fitting_size(draw, eff, pads, extra=8):
     """An input length >= 1 such that the effective kernel fits the padded input."""
     low = max(1, eff - pads[0] - pads[1])
@@ -66,17 +83,17 @@ def _fitting_size(draw, eff, pads, extra=8):
 
 @st.composite
 def conv_cases(draw, nd=2, allow_same=True, allow_flip=True, dtypes=DTYPES, max_n=3, max_k=5,
-               max_d=3, extra=8):
-    """x, weight, bias and arguments for conv1d/conv2d (nd=1/2)."""
+               max_d=3, extra=8, max_groups=3):
+    """x, weight, bias and arguments for conv1d/conv2d/conv3d (nd=1/2/3)."""
     dtype = draw(dtypes)
-    groups = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, max_groups))
     C = groups * draw(st.integers(1, 2))
     O = groups * draw(st.integers(1, 2))
     N = draw(st.integers(1, max_n))
     k = tuple(draw(st.integers(1, max_k)) for _ in range(nd))
     s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     d = tuple(draw(st.integers(1, max_d)) for _ in range(nd))
-    padding = (padding_2d if nd == 2 else padding_1d)(draw, allow_same=allow_same)
+    padding = PADDING[nd](draw, allow_same=allow_same)
     sizes = []
     for i in range(nd):
         eff = d[i] * (k[i] - 1) + 1
@@ -100,19 +117,20 @@ def conv_cases(draw, nd=2, allow_same=True, allow_flip=True, dtypes=DTYPES, max_
 
 
 @st.composite
-def conv_transpose_cases(draw, nd=2, dtypes=DTYPES, max_n=3, max_k=5, max_size=8):
-    """x, weight, bias and arguments for conv_transpose1d/2d with Hout >= 1."""
+def conv_transpose_cases(draw, nd=2, dtypes=DTYPES, max_n=3, max_k=5, max_size=8, max_d=3,
+                         max_groups=3):
+    """x, weight, bias and arguments for conv_transpose1d/2d/3d with Hout >= 1."""
     dtype = draw(dtypes)
-    groups = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, max_groups))
     Cin = groups * draw(st.integers(1, 2))
     Cog = draw(st.integers(1, 2))
     N = draw(st.integers(1, max_n))
     k = tuple(draw(st.integers(1, max_k)) for _ in range(nd))
     s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    d = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    d = tuple(draw(st.integers(1, max_d)) for _ in range(nd))
     op = tuple(draw(st.integers(0, max(s[i], d[i]) - 1)) for i in range(nd))
     sizes = tuple(draw(st.integers(1, max_size)) for _ in range(nd))
-    padding = (padding_2d if nd == 2 else padding_1d)(draw, allow_same=False)
+    padding = PADDING[nd](draw, allow_same=False)
     pads = ref.resolve_padding(padding, sizes, k, s, d)
     for i in range(nd):
         full = (sizes[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 + op[i]
@@ -126,7 +144,8 @@ def conv_transpose_cases(draw, nd=2, dtypes=DTYPES, max_n=3, max_k=5, max_size=8
     else:
         s_arg, d_arg, op_arg = _int_or_pair(draw, s), _int_or_pair(draw, d), _int_or_pair(draw, op)
     return SimpleNamespace(x=x, w=w, b=b, stride=s_arg, padding=padding, dilation=d_arg,
-                           output_padding=op_arg, groups=groups, dtype=np.dtype(dtype), rng=rng)
+                           output_padding=op_arg, groups=groups, dtype=np.dtype(dtype), k=k,
+                           s=s, d=d, op=op, pads=pads, rng=rng)
 
 
 @st.composite
@@ -155,13 +174,18 @@ def pool_values(draw, rng, shape, dtype):
 
 
 @st.composite
-def pool_cases(draw, kind="max", nd=2, dtypes=DTYPES, max_k=5, max_n=3, extra=8):
-    """x and arguments for max (kind='max') or average (kind='avg') pooling."""
+def pool_cases(draw, kind="max", nd=2, dtypes=DTYPES, max_k=5, max_n=3, extra=8, max_d=3,
+               divisor_override=False):
+    """x and arguments for max (kind='max') or average (kind='avg') pooling.
+
+    With divisor_override=True (average pooling) the case also carries a drawn
+    `divisor_override`: None or a positive int.
+    """
     dtype = draw(dtypes)
     N, C = draw(st.integers(1, max_n)), draw(st.integers(1, 4))
     k = tuple(draw(st.integers(1, max_k)) for _ in range(nd))
     s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    d = tuple(draw(st.integers(1, 3)) for _ in range(nd)) if kind == "max" else (1,) * nd
+    d = tuple(draw(st.integers(1, max_d)) for _ in range(nd)) if kind == "max" else (1,) * nd
     stride_is_none = draw(st.integers(0, 3)) == 0
     if stride_is_none:
         s = k
@@ -194,7 +218,32 @@ def pool_cases(draw, kind="max", nd=2, dtypes=DTYPES, max_k=5, max_n=3, extra=8)
     def arg(t):
         return t[0] if nd == 1 else _int_or_pair(draw, t)
 
-    return SimpleNamespace(x=x, kernel_size=arg(k), stride=None if stride_is_none else arg(s),
+    case = SimpleNamespace(x=x, kernel_size=arg(k), stride=None if stride_is_none else arg(s),
                            padding=padding, dilation=arg(d), ceil_mode=ceil_mode,
                            count_include_pad=draw(st.booleans()), dtype=np.dtype(dtype),
-                           k=k, s=s, d=d, rng=rng)
+                           k=k, s=s, d=d, rng=rng, divisor_override=None)
+    if divisor_override:
+        case.divisor_override = draw(st.one_of(st.none(), st.integers(1, 30)))
+    return case
+
+
+# --------------------------------------------------------------------------------------------
+# 3-D: the same strategies with small shapes (spatial sizes about 1..7, kernels 1..3,
+# dilation 1..2, N <= 2), so a reference evaluation stays in the milliseconds
+# --------------------------------------------------------------------------------------------
+
+
+def conv3d_cases(**kw):
+    """x (N, C, D, H, W), weight, bias and arguments for conv3d / conv3d_backward."""
+    return conv_cases(nd=3, **{**dict(max_n=2, max_k=3, max_d=2, extra=3), **kw})
+
+
+def conv_transpose3d_cases(**kw):
+    """x, weight (Cin, Cout/groups, kD, kH, kW), bias and arguments for conv_transpose3d."""
+    return conv_transpose_cases(nd=3, **{**dict(max_n=2, max_k=3, max_size=5, max_d=2), **kw})
+
+
+def pool3d_cases(kind="max", **kw):
+    """x (N, C, D, H, W) and arguments for max_pool3d (kind='max') / avg_pool3d ('avg')."""
+    return pool_cases(kind, nd=3, **{**dict(max_n=2, max_k=3, extra=3, max_d=2,
+                                            divisor_override=kind == "avg"), **kw})

@@ -1016,7 +1016,7 @@ def _pool3d_error_cases():
              lambda: fc.max_pool3d(_arr(1, 1, 3, 1, 3), (1, 2, 1), stride=1,
                                    padding=(0, 2, 0), dilation=(1, 4, 1))),
         _bad("max_pool3d-return_indices-int", TypeError, "return_indices",
-             lambda: fc.max_pool3d(P3X, 2, return_indices=1)),
+             lambda: fc.max_pool3d(P3X, 2, return_indices=2)),
         _bad("avg_pool3d-count_include_pad-None", TypeError, "count_include_pad",
              lambda: fc.avg_pool3d(P3X, 2, count_include_pad=None)),
     ]

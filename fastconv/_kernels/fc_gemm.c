@@ -101,27 +101,32 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
 }
 
 
-/* Default blocking of the general driver per variant (MC x KC x NC elements),
- * chosen by measurement on the 512^3 and convolution-shaped products of
- * docs/design.md.  MC and NC are rounded up to whole micro-tiles. */
-#define FC_DMC_GENERIC_F32 96
-#define FC_DKC_GENERIC_F32 256
+/* Default blocking of the general driver per variant (MC x KC x NC elements).
+ * Chosen by measurement (AMD EPYC Zen 4, one thread, FASTCONV_GEMM forcing the
+ * lower variants): the best geometric mean, over a grid MC in {64, 128, 256},
+ * KC in {128, 256, 512}, NC in {512, 2048, 8192}, of the fraction of the best
+ * GFLOP/s on four products M x N x K: 512^3, 64 x 3136 x 576 (a VGG forward
+ * sample), 256 x 196 x 2304, 128 x 12544 x 1152.  Most of the grid is within a
+ * few per cent of the best; NC = 512 was the clearest choice (the packed
+ * KC x NC block of B, 0.25-2 MB, stays near the 1 MB L2).  MC and NC are rounded up to whole micro-tiles. */
+#define FC_DMC_GENERIC_F32 256
+#define FC_DKC_GENERIC_F32 512
 #define FC_DNC_GENERIC_F32 2048
-#define FC_DMC_GENERIC_F64 96
-#define FC_DKC_GENERIC_F64 256
+#define FC_DMC_GENERIC_F64 64
+#define FC_DKC_GENERIC_F64 512
 #define FC_DNC_GENERIC_F64 2048
-#define FC_DMC_AVX2_F32 96
-#define FC_DKC_AVX2_F32 256
-#define FC_DNC_AVX2_F32 2048
-#define FC_DMC_AVX2_F64 96
-#define FC_DKC_AVX2_F64 256
-#define FC_DNC_AVX2_F64 2048
-#define FC_DMC_AVX512_F32 128
-#define FC_DKC_AVX512_F32 256
-#define FC_DNC_AVX512_F32 2048
+#define FC_DMC_AVX2_F32 256
+#define FC_DKC_AVX2_F32 512
+#define FC_DNC_AVX2_F32 512
+#define FC_DMC_AVX2_F64 64
+#define FC_DKC_AVX2_F64 128
+#define FC_DNC_AVX2_F64 512
+#define FC_DMC_AVX512_F32 64
+#define FC_DKC_AVX512_F32 512
+#define FC_DNC_AVX512_F32 512
 #define FC_DMC_AVX512_F64 128
-#define FC_DKC_AVX512_F64 256
-#define FC_DNC_AVX512_F64 2048
+#define FC_DKC_AVX512_F64 512
+#define FC_DNC_AVX512_F64 512
 
 #define FC_PRAGMA(x) _Pragma(#x)
 #define FC_UNROLL FC_PRAGMA(GCC unroll 32)

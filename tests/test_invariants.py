@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_layouts import OPS  # noqa: E402 -- one call of every public op, all arguments named
 
 PUBLIC_OPS = sorted(n for n in fc.__all__ if callable(getattr(fc, n))
-                    and n not in ("get_num_threads", "set_num_threads", "openmp_enabled"))
+                    and n not in ("get_num_threads", "set_num_threads", "openmp_enabled",
+                                  "show_config"))
 OUTPUT_LIKE = {"out", "output", "outs", "dst", "dest", "result", "buffer", "buf", "workspace",
                "ws", "scratch", "grad_input", "grad_weight", "grad_bias", "into"}
 

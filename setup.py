@@ -9,8 +9,9 @@ Environment switches (build time):
   (e.g. ``-fsanitize=address``).
 
 Nothing here adds ``-march=native``: wheels must run on any x86-64.  Wide SIMD
-comes from per-function target attributes in ``fastconv/_kernels/fc_gemm.h``,
-chosen at import time from the CPU's features.
+comes from per-function target attributes in ``fastconv/_kernels/fc_gemm.c``,
+chosen at import time from the CPU's features.  That file is compiled once, into
+``fastconv._kernels._gemm``; the other extensions cimport its functions.
 """
 import os
 import shlex
@@ -23,7 +24,9 @@ from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS = os.path.join("fastconv", "_kernels")
-MODULES = ["_engine", "_threads", "_classic"]
+MODULES = ["_gemm", "_engine", "_threads", "_classic"]
+# C sources compiled into one extension only (the GEMM is compiled once, in _gemm)
+EXTRA_SOURCES = {"_gemm": [os.path.join(KERNELS, "fc_gemm.c")]}
 
 
 def _flag(name):
@@ -87,7 +90,19 @@ class BuildExt(build_ext):
                 ldflags += omp[1]
             ext.extra_compile_args = cflags + extra_c
             ext.extra_link_args = ldflags + extra_l
+            if ext.name == "fastconv._kernels._gemm":  # for fastconv.show_config()
+                cc = getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type]
+                ext.define_macros = list(ext.define_macros) + [
+                    ("FC_BUILD_COMPILER", _c_string(" ".join(cc))),
+                    ("FC_BUILD_CFLAGS", _c_string(" ".join(ext.extra_compile_args))),
+                    ("FC_BUILD_LDFLAGS", _c_string(" ".join(ext.extra_link_args))),
+                ]
         super().build_extensions()
+
+
+def _c_string(text):
+    """``text`` as a C string literal for a -D macro (quotes and backslashes dropped)."""
+    return '"%s"' % "".join(ch for ch in text if ch not in '"\\' and ch.isprintable())
 
 
 def extensions():
@@ -98,9 +113,10 @@ def extensions():
     exts = [
         Extension(
             "fastconv._kernels." + name,
-            [os.path.join(KERNELS, name + ".pyx")],
+            [os.path.join(KERNELS, name + ".pyx")] + EXTRA_SOURCES.get(name, []),
             include_dirs=[KERNELS, numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            depends=[os.path.join(KERNELS, "fc_gemm.h")],
         )
         for name in MODULES
     ]

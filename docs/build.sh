@@ -14,8 +14,8 @@
 #    autodoc), and the testcode/testoutput blocks; a printed value that differs fails:
 #      python -m sphinx -W -b doctest docs docs/_build/doctest
 #
-# Needs: pip install -r docs/requirements.txt, and fastconv importable (an in-place build,
-# python setup.py build_ext --inplace, or an installed copy of the same version).
+# Needs: pip install -r docs/requirements.txt, and fastconv importable: an in-place build
+# (python setup.py build_ext --inplace), documented first, or else an installed copy.
 # Set PYTHON to choose the interpreter (default: python3).
 set -euo pipefail
 
@@ -36,8 +36,14 @@ if [ -n "$missing" ]; then
     echo "docs/build.sh: missing packages: $missing (pip install -r docs/requirements.txt)" >&2
     exit 2
 fi
-# conf.py puts the source tree first on sys.path, as here
-if ! PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c "import fastconv; fastconv.conv2d" 2>/dev/null; then
+# conf.py puts the source tree first on sys.path when it is built in place, else it
+# documents the installed copy: check the same one here
+if ls "$ROOT"/fastconv/_kernels/_engine.*.so > /dev/null 2>&1; then
+    check_path="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+else
+    check_path="${PYTHONPATH:-}"
+fi
+if ! (cd "$DOCS" && PYTHONPATH="$check_path" "$PYTHON" -c "import fastconv; fastconv.conv2d" 2>/dev/null); then
     echo "docs/build.sh: fastconv cannot be imported: build it in place" \
          "(python setup.py build_ext --inplace) or install it" >&2
     exit 2

@@ -15,9 +15,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# The source tree first: an in-place build documents the working copy. (An unbuilt tree
-# falls back to the installed copy of the same version; see fastconv/__init__.py.)
-sys.path.insert(0, str(ROOT))
+# The source tree first when it is built in place: that documents the working copy. An
+# unbuilt tree would raise ImportError (fastconv/__init__.py), so then it is taken off
+# sys.path (where `python -m sphinx` run in the root puts it) and the installed copy is
+# documented.
+if any((ROOT / "fastconv" / "_kernels").glob("_engine.*.so")) or any(
+        (ROOT / "fastconv" / "_kernels").glob("_engine.*.pyd")):
+    sys.path.insert(0, str(ROOT))
+else:
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != str(ROOT)]
 
 import fastconv  # noqa: E402
 

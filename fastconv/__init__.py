@@ -37,59 +37,60 @@ __all__ = [
     "plan",
     "set_num_threads",
     "tuning",
+    "show_config",
 ]
 
 
-def _installed_copy():
-    """The installed build of this same version, for an unbuilt source checkout.
-
-    ``python -m fastconv`` run in the repository root after ``pip install .``
-    finds this source tree first, which has no compiled kernels; the
-    installed copy of the same version is used instead.  Anything else gets
-    an ImportError that says how to build in place.
-    """
+def _raise_build_error(error):
+    """Raise an ImportError saying why the compiled kernels cannot be imported and how
+    to fix it (scikit-learn's ``__check_build`` is the model)."""
     import glob
-    import importlib.util
     import os
-    import re
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
+    kernels = os.path.join(here, "_kernels")
+    try:
+        present = sorted(os.listdir(kernels))
+    except OSError:
+        present = []
+    listing = "\n".join("    " + name for name in present) or "    (nothing)"
+    built = [n for n in present if n.endswith((".so", ".pyd"))]
+    msg = [f"fastconv's compiled kernels cannot be imported: {error}",
+           f"The package imported from {here}; its _kernels directory contains:",
+           listing]
+    # a source checkout shadowing an installed copy (e.g. `python -m fastconv` run in the
+    # repository root after `pip install .`)
+    source_tree = os.path.isfile(os.path.join(os.path.dirname(here), "setup.py"))
+    installed = []
     for entry in sys.path:
         candidate = os.path.join(os.path.abspath(entry or os.getcwd()), "fastconv")
-        if candidate == here or not os.path.isfile(os.path.join(candidate, "__init__.py")):
-            continue
-        if not any(f.endswith((".so", ".pyd"))
-                   for f in glob.glob(os.path.join(candidate, "_kernels", "_engine.*"))):
-            continue
-        try:
-            with open(os.path.join(candidate, "_version.py")) as f:
-                found = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", f.read())
-        except OSError:
-            continue
-        if not found or found.group(1) != __version__:
-            continue
-        spec = importlib.util.spec_from_file_location("fastconv", os.path.join(candidate, "__init__.py"),
-                                                      submodule_search_locations=[candidate])
-        module = importlib.util.module_from_spec(spec)
-        for name in [m for m in sys.modules if m.startswith("fastconv.")]:
-            del sys.modules[name]  # half-imported pieces of this source tree
-        sys.modules["fastconv"] = module
-        spec.loader.exec_module(module)
-        return module
-    raise ImportError(
-        f"fastconv's compiled kernels are not built in this source tree ({here}). "
-        "Install the package (pip install .) or build in place "
-        "(python setup.py build_ext --inplace)."
-    )
+        if candidate != here and candidate not in installed and any(
+                f.endswith((".so", ".pyd"))
+                for f in glob.glob(os.path.join(candidate, "_kernels", "_engine.*"))):
+            installed.append(candidate)
+    if source_tree and installed and not built:
+        msg.append(f"This is an unbuilt source checkout, found before the installed copy in "
+                   f"{installed[0]}: run Python from another directory (outside "
+                   f"{os.path.dirname(here)}) to use the installed copy, or build this "
+                   f"checkout in place.")
+    if built:
+        msg.append("Some extension modules are there but do not import: the build is "
+                   "incomplete or made for another Python or platform. Rebuild it:")
+    else:
+        msg.append("The extension modules have not been built. Build them:")
+    msg.append("    pip install .                          (from the source directory), or")
+    msg.append("    python setup.py build_ext --inplace    (to work on the source tree)")
+    msg.append("and import fastconv again.")
+    raise ImportError("\n".join(msg)) from error
 
 
 try:
-    from ._kernels import _engine, _threads  # noqa: F401
-except ImportError:
-    _copy = _installed_copy()
-    globals().update({name: getattr(_copy, name) for name in __all__})
+    from ._kernels import _gemm, _engine, _threads  # noqa: F401
+except ImportError as _error:
+    _raise_build_error(_error)
 else:
+    from ._config import show_config
     from ._engine import algorithm_table as algorithms, plan, tuning
     from ._parallel import get_num_threads, openmp_enabled, set_num_threads
     from ._validation import conv_output_size

@@ -10,13 +10,11 @@ Subcommands are registered in :func:`build_parser`; each one is a function ``cmd
 
 import argparse
 import os
-import platform
 import sys
 
 import numpy as np
 
 import fastconv
-from fastconv._kernels import _engine as _conv
 from fastconv import _seeds
 
 _WIDTH = 78
@@ -267,12 +265,8 @@ EXAMPLES = (_ex_conv1d, _ex_two_filter, _ex_conv_transpose, _ex_toy, _ex_pen_and
 # --------------------------------------------------------------------------------------------
 
 def _print_info():
-    print(f"fastconv {fastconv.__version__}")
-    print(f"  openmp_enabled  : {fastconv.openmp_enabled()}")
-    print(f"  num_threads     : {fastconv.get_num_threads()}")
-    print(f"  gemm kernel     : {_conv.gemm_variant()}")
-    print(f"  numpy {np.__version__}")
-    print(f"  python {platform.python_version()} ({platform.machine()})")
+    print(f"fastconv {fastconv.__version__} (fastconv.show_config()):")
+    fastconv.show_config()
 
 
 def cmd_info(args):
@@ -283,7 +277,7 @@ def cmd_info(args):
 def cmd_examples(args):
     _print_info()
     dt = np.dtype(args.dtype).type
-    print(f"  dtype           : {np.dtype(dt).name}")
+    print(f"examples:\n  dtype: {np.dtype(dt).name}")
     with np.printoptions(precision=8, suppress=True):
         for example in EXAMPLES:
             example(dt)

@@ -20,6 +20,7 @@ documentation's figure.
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -27,7 +28,6 @@ import numpy as np
 
 import fastconv
 
-from ._kernels import _engine as _conv
 
 # (N, Cin, H, W, Cout, k, stride, pad)
 LAYERS = {
@@ -410,7 +410,9 @@ def results(conv_rows, pool_rows, roof, torch, quick, repeat):
     forward convolution (the backward pass does twice as many).  A layer's own
     ``fwd_s``/``bwd_s`` come from the first peer's round; each peer's entry also has
     fastconv's medians from that peer's interleaved round, which its ratios use.
+    ``config`` is :func:`fastconv.show_config`'s (build, OpenMP runtime, GEMM variant).
     """
+    config = fastconv.show_config(mode="dicts")
     conv = []
     for r in conv_rows:
         peers = {p: {"fwd_s": r["fwd_peer"][p], "bwd_s": r["bwd_peer"][p],
@@ -427,10 +429,10 @@ def results(conv_rows, pool_rows, roof, torch, quick, repeat):
              **({"torch_fwd_bwd_s": r["t"][-1]} if len(r["t"]) > 1 else {})}
             for r in pool_rows]
     return {"fastconv": fastconv.__version__, "threads": fastconv.get_num_threads(),
-            "openmp": fastconv.openmp_enabled(), "gemm_kernel": _conv.gemm_variant(),
+            "openmp": fastconv.openmp_enabled(), "gemm_kernel": config["simd"]["gemm_variant"],
             "numpy": np.__version__, "torch": torch.__version__ if torch else None,
             "dtype": "float32", "repeat": repeat, "quick": quick,
-            "gemm_roof_gflops": roof, "conv2d": conv, "pooling": pool}
+            "gemm_roof_gflops": roof, "conv2d": conv, "pooling": pool, "config": config}
 
 
 def _need_matplotlib():
@@ -505,10 +507,13 @@ def main(argv=None, out=sys.stdout):
     torch = None if args.no_torch else _torch()
     if torch is not None:
         torch.set_num_threads(fastconv.get_num_threads())
-    print(f"fastconv {fastconv.__version__}: {fastconv.get_num_threads()} threads, OpenMP "
-          f"{fastconv.openmp_enabled()}, GEMM kernel {_conv.gemm_variant()}; numpy "
-          f"{np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"),
-          file=out)
+    config = fastconv.show_config(mode="dicts")
+    runtime = " ".join(os.path.basename(p) for p in config["openmp"]["runtime"]) or "none"
+    print(f"fastconv {fastconv.__version__}: {config['threads']['default']} threads "
+          f"({config['threads']['source']}), OpenMP {config['openmp']['enabled']} "
+          f"(runtime {runtime}), GEMM kernel {config['simd']['gemm_variant']}; "
+          f"compiler {config['build']['compiler_version']}; numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch else ", torch not installed"), file=out)
     roof = gemm_roof()
     print(f"GEMM roof (NumPy's BLAS, best of 2048^3 float32): {roof:.1f} GFLOP/s", file=out,
           flush=True)

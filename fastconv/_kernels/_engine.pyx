@@ -78,53 +78,30 @@ cdef extern from "fc_problem.h" nogil:
     ctypedef struct fc_workspace_layout:
         Py_ssize_t ints, got, main, per_thread, shared
 
-cdef extern from "fc_gemm.h" nogil:
-    const char *fc_gemm_init()
-    void fc_gemm_nn_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                        const float *A, Py_ssize_t lda, const float *B, Py_ssize_t ldb,
-                        float *C, Py_ssize_t ldc, int accumulate)
-    void fc_gemm_nn_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                        const double *A, Py_ssize_t lda, const double *B, Py_ssize_t ldb,
-                        double *C, Py_ssize_t ldc, int accumulate)
-    void fc_gemm_ind_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                         const float *A, Py_ssize_t lda, const float *S,
-                         const Py_ssize_t *offs, const Py_ssize_t *cols,
-                         float *C, Py_ssize_t ldc, const float *rowinit)
-    void fc_gemm_ind_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                         const double *A, Py_ssize_t lda, const double *S,
-                         const Py_ssize_t *offs, const Py_ssize_t *cols,
-                         double *C, Py_ssize_t ldc, const double *rowinit)
-    void fc_gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,
-                          const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
-                          Py_ssize_t nseg, const float *B, Py_ssize_t ldb,
-                          float *C, Py_ssize_t ldc)
-    void fc_gemm_rows_f64(Py_ssize_t M, Py_ssize_t N, const double *S, const Py_ssize_t *aoffs,
-                          const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
-                          Py_ssize_t nseg, const double *B, Py_ssize_t ldb,
-                          double *C, Py_ssize_t ldc)
-    Py_ssize_t fc_gemm_nr(int is_f64)
+from fastconv._kernels._gemm cimport (
+    gemm_nn_f32, gemm_nn_f64, gemm_ind_f32, gemm_ind_f64, gemm_rows_f32, gemm_rows_f64)
+from fastconv._kernels import _gemm
 
 cnp.import_array()
-_GEMM_VARIANT = fc_gemm_init().decode()
 
 
 def gemm_variant():
     """The GEMM micro-kernel chosen for this CPU: 'avx512', 'avx2' or 'generic'."""
-    return _GEMM_VARIANT
+    return _gemm.variant()
 
 
 def gemm_panel_width(bint is_f64):
     """Columns per GEMM panel (the micro-kernel's NR) for float32 / float64."""
-    return fc_gemm_nr(is_f64)
+    return _gemm.panel_width(is_f64)
 
 
 cdef inline void gemm_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                          const floating *A, Py_ssize_t lda, const floating *B, Py_ssize_t ldb,
                          floating *C, Py_ssize_t ldc, int accumulate) noexcept nogil:
     if floating is float:
-        fc_gemm_nn_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
+        gemm_nn_f32(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
     else:
-        fc_gemm_nn_f64(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
+        gemm_nn_f64(M, N, K, A, lda, B, ldb, C, ldc, accumulate)
 
 
 cdef inline void gemm_ind(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -133,9 +110,9 @@ cdef inline void gemm_ind(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                           floating *C, Py_ssize_t ldc, const floating *rowinit) noexcept nogil:
     """C = rowinit (per row; zeros if NULL) + A . B, B[k][n] = S[offs[k] + cols[n]]."""
     if floating is float:
-        fc_gemm_ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
+        gemm_ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
     else:
-        fc_gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
+        gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
 
 
 cdef inline void gemm_rows(Py_ssize_t M, Py_ssize_t N, const floating *S,
@@ -144,9 +121,9 @@ cdef inline void gemm_rows(Py_ssize_t M, Py_ssize_t N, const floating *S,
                            const floating *B, Py_ssize_t ldb,
                            floating *C, Py_ssize_t ldc) noexcept nogil:
     if floating is float:
-        fc_gemm_rows_f32(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc)
+        gemm_rows_f32(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc)
     else:
-        fc_gemm_rows_f64(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc)
+        gemm_rows_f64(M, N, S, aoffs, seg_src, seg_len, nseg, B, ldb, C, ldc)
 
 
 include "problem.pxi"

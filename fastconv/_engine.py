@@ -19,19 +19,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields, replace
 
+from numpy import ndarray as _ndarray
+
 from ._kernels import _engine as _k
 
-# C enum values (fc_problem.h)
-ALGO = {
-    "conv.forward.direct": 1, "conv.forward.im2col": 2, "conv.forward.strip": 3,
-    "conv.grad_input.direct": 4, "conv.grad_input.col2im": 5,
-    "conv.grad_weight.rows": 6, "conv.grad_weight.chunked": 7, "conv.grad_weight.strip": 8,
-    "conv.grad_bias.sum": 9,
-    "unfold.forward.im2col": 10, "unfold.grad_input.col2im": 11,
-    "max_pool.forward.window": 12, "max_pool.grad_input.scatter": 13,
-    "avg_pool.forward.window": 14, "avg_pool.grad_input.window": 15,
-    "conv.grad_input.as_forward": 0,   # runs a forward plan of a derived problem
-}
+# registry name -> C enum value (fc_problem.h), from the kernels' own table (entry.pxi);
+# as_forward has no kernel of its own: it runs a forward route of a derived problem
+ALGO = dict(_k.algorithm_codes(), **{"conv.grad_input.as_forward": 0})
 
 
 @dataclass(frozen=True)
@@ -338,13 +332,14 @@ class PlanCache:
 
     def get(self, key, make):
         """The plan under ``key``, else ``make()`` stored under it (unless key is None;
-        ``make`` validates, so an invalid call raises and stores nothing)."""
+        ``make`` validates, so an invalid call raises and stores nothing).  A hit takes
+        no lock: a dict lookup and ``move_to_end`` are each atomic under the GIL (a plan
+        evicted in between is only made again)."""
         if key is not None:
             try:
-                with self._lock:
-                    plan = self._plans[key]
-                    self._plans.move_to_end(key)
-                    self.hits += 1
+                plan = self._plans[key]
+                self._plans.move_to_end(key)
+                self.hits += 1
                 return plan
             except KeyError:
                 pass
@@ -390,24 +385,28 @@ def plain(value):
 
 def make_key(op, arrays, args):
     """A cache key for ``op`` with these arrays (exact ndarrays or None) and plain
-    arguments, plus the tuning in effect; None when the call must not be cached."""
-    import numpy as np
-    parts = [op, get_tuning()]
+    arguments, plus the tuning in effect; None when the call must not be cached.
+    (Written for speed: it runs on every call.)"""
+    key = [op, getattr(_state, "tuning", _DEFAULT)]
     for a in arrays:
-        if a is None:
-            parts.append(None)
-        elif type(a) is np.ndarray:
-            parts.append((a.shape, a.dtype))
+        if type(a) is _ndarray:
+            key.append(a.shape)
+            key.append(a.dtype)
+        elif a is None:
+            key.append(None)
         else:
             return None
     for a in args:
-        if type(a) is bool:
-            parts.append(("bool", a))
-        elif plain(a):
-            parts.append(a)
+        t = type(a)
+        if t is int or t is str or a is None:
+            key.append(a)
+        elif t is bool:
+            key.append((bool, a))
+        elif t is tuple and plain(a):
+            key.append(a)
         else:
             return None
-    return tuple(parts)
+    return tuple(key)
 
 
 # ---------------------------------------------------- the algorithms

@@ -16,79 +16,95 @@
 #
 # It returns 0, or for FC_MAX_POOL_BWD the number of indices out of range.
 
-cdef object _ALGO_ARRAYS = {
-    FC_CONV_FWD_DIRECT: ("x", "weight", "bias", "output"),
-    FC_CONV_FWD_IM2COL: ("x", "weight", "bias", "output"),
-    FC_CONV_FWD_STRIP: ("x", "weight", "bias", "output"),
-    FC_CONV_BWI_DIRECT: ("grad_output", "weight", "grad_input"),
-    FC_CONV_BWI_COL2IM: ("grad_output", "weight", "grad_input"),
-    FC_CONV_BWW_ROWS: ("grad_output", "x", "grad_weight"),
-    FC_CONV_BWW_CHUNKED: ("grad_output", "x", "partial"),
-    FC_CONV_BWW_STRIP: ("grad_output", "x", "partial"),
-    FC_CONV_BWB_SUM: ("grad_output", "grad_bias"),
-    FC_UNFOLD_IM2COL: ("x", "cols"),
-    FC_UNFOLD_COL2IM: ("cols", "output"),
-    FC_MAX_POOL_FWD: ("x", "output", "indices"),
-    FC_MAX_POOL_BWD: ("grad_output", "indices", "grad_input"),
-    FC_AVG_POOL_FWD: ("x", "output"),
-    FC_AVG_POOL_BWD: ("grad_output", "grad_input"),
+# The arrays a kernel takes, by kind: what decides their size and access.
+cdef enum:
+    A_X = 0          # (N, C, *in)                    read
+    A_W = 1          # O * Kg                          read
+    A_BIAS = 2       # O, optional                    read
+    A_Y = 3          # (N, O or C, *out)              written
+    A_GO = 4         # (N, O or C, *out)              read
+    A_GX = 5         # (N, C, *in)                    written
+    A_GW = 6         # O * Kg                          written
+    A_GB = 7         # O                               written
+    A_PART = 8       # the shared workspace           written
+    A_COLS_OUT = 9   # (N, C*taps, L)                 written
+    A_COLS_IN = 10   # (N, C*taps, L)                 read
+    A_IMG_OUT = 11   # (N, C, *in)                    written (col2im's image)
+    A_IDX_OUT = 12   # (N, C, *out) int64, optional   written
+    A_IDX_IN = 13    # (N, C, *out) int64             read
+
+cdef tuple _KIND_NAMES = ("x", "weight", "bias", "output", "grad_output", "grad_input",
+                          "grad_weight", "grad_bias", "partial", "cols", "cols", "output",
+                          "indices", "indices")
+
+# Every algorithm's registry name (fastconv/_engine.py registers its planner under it)
+# and the kinds of the arrays its kernel takes, in order.
+cdef object _ALGORITHMS = {
+    FC_CONV_FWD_DIRECT: ("conv.forward.direct", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_FWD_IM2COL: ("conv.forward.im2col", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_FWD_STRIP: ("conv.forward.strip", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_BWI_DIRECT: ("conv.grad_input.direct", (A_GO, A_W, A_GX)),
+    FC_CONV_BWI_COL2IM: ("conv.grad_input.col2im", (A_GO, A_W, A_GX)),
+    FC_CONV_BWW_ROWS: ("conv.grad_weight.rows", (A_GO, A_X, A_GW)),
+    FC_CONV_BWW_CHUNKED: ("conv.grad_weight.chunked", (A_GO, A_X, A_PART)),
+    FC_CONV_BWW_STRIP: ("conv.grad_weight.strip", (A_GO, A_X, A_PART)),
+    FC_CONV_BWB_SUM: ("conv.grad_bias.sum", (A_GO, A_GB)),
+    FC_UNFOLD_IM2COL: ("unfold.forward.im2col", (A_X, A_COLS_OUT)),
+    FC_UNFOLD_COL2IM: ("unfold.grad_input.col2im", (A_COLS_IN, A_IMG_OUT)),
+    FC_MAX_POOL_FWD: ("max_pool.forward.window", (A_X, A_Y, A_IDX_OUT)),
+    FC_MAX_POOL_BWD: ("max_pool.grad_input.scatter", (A_GO, A_IDX_IN, A_GX)),
+    FC_AVG_POOL_FWD: ("avg_pool.forward.window", (A_X, A_Y)),
+    FC_AVG_POOL_BWD: ("avg_pool.grad_input.window", (A_GO, A_GX)),
 }
 
 
-cdef Py_ssize_t _elements(const fc_problem *p, str name) except -1:
-    """Elements the kernel reads or writes in the array called ``name``."""
-    cdef Py_ssize_t x = p.N * p.C * p.in_vol
-    cdef Py_ssize_t y = p.N * (p.O if p.op == FC_OP_CONV else p.C) * p.L
-    if name == "x":
-        return x
-    if name in ("output", "grad_output", "indices"):
-        if p.op == FC_OP_UNFOLD:
-            return x
-        return y
-    if name == "grad_input":
-        return x
-    if name == "weight":
+def algorithm_codes():
+    """``{registry name: C enum value}`` of every kernel."""
+    return {name: code for code, (name, _) in _ALGORITHMS.items()}
+
+
+cdef Py_ssize_t _elements(const fc_problem *p, int kind) noexcept:
+    """Elements the kernel reads or writes in an array of this kind."""
+    if kind == A_X or kind == A_GX or kind == A_IMG_OUT:
+        return p.N * p.C * p.in_vol
+    if kind == A_Y or kind == A_GO or kind == A_IDX_OUT or kind == A_IDX_IN:
+        return p.N * (p.O if p.op == FC_OP_CONV else p.C) * p.L
+    if kind == A_W or kind == A_GW:
         return p.O * p.Kg
-    if name in ("bias", "grad_bias"):
+    if kind == A_BIAS or kind == A_GB:
         return p.O
-    if name == "grad_weight":
-        return p.O * p.Kg
-    if name == "partial":
+    if kind == A_PART:
         return fc_workspace(p).shared
-    if name == "cols":
-        return p.N * p.C * p.taps * p.L
-    raise AssertionError(name)
+    return p.N * p.C * p.taps * p.L      # cols
 
 
-cdef void *_checked(object arr, str name, const fc_problem *p, bint is_index,
-                    bint optional) except? NULL:
+cdef void *_checked(object arr, int kind, const fc_problem *p) except? NULL:
     """The data pointer of ``arr`` after checking it fits the problem."""
     cdef cnp.ndarray a
-    cdef Py_ssize_t need, itemsize
+    cdef bint is_index = kind == A_IDX_OUT or kind == A_IDX_IN
+    cdef bint written = kind in (A_Y, A_GX, A_GW, A_GB, A_PART, A_COLS_OUT, A_IMG_OUT,
+                                 A_IDX_OUT)
+    cdef int typenum
     if arr is None:
-        if optional:
+        if kind == A_BIAS or (kind == A_IDX_OUT and not p.want_indices):
             return NULL
-        raise ValueError(f"kernel argument `{name}` is missing")
-    if not isinstance(arr, cnp.ndarray):
-        raise TypeError(f"kernel argument `{name}` must be an ndarray")
+        raise ValueError(f"kernel argument `{_KIND_NAMES[kind]}` is missing")
+    if type(arr) is not cnp.ndarray and not isinstance(arr, cnp.ndarray):
+        raise TypeError(f"kernel argument `{_KIND_NAMES[kind]}` must be an ndarray")
     a = <cnp.ndarray>arr
-    itemsize = 8 if is_index else p.itemsize
-    if cnp.PyArray_ITEMSIZE(a) != itemsize or (
-            cnp.PyArray_TYPE(a) != (cnp.NPY_INT64 if is_index else
-                                    (cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64))):
-        raise ValueError(f"kernel argument `{name}` has dtype {a.dtype}, the problem needs "
-                         f"{'int64' if is_index else ('float32' if itemsize == 4 else 'float64')}")
+    typenum = cnp.NPY_INT64 if is_index else (cnp.NPY_FLOAT32 if p.itemsize == 4
+                                             else cnp.NPY_FLOAT64)
+    if cnp.PyArray_TYPE(a) != typenum:
+        raise ValueError(f"kernel argument `{_KIND_NAMES[kind]}` has dtype {a.dtype}, the "
+                         f"problem needs {cnp.PyArray_DescrFromType(typenum)}")
     if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)):
-        raise ValueError(f"kernel argument `{name}` must be C-contiguous and aligned")
-    if name in ("output", "grad_input", "grad_weight", "grad_bias", "partial", "cols",
-                "indices") and not cnp.PyArray_ISWRITEABLE(a):
-        if not (name == "indices" and p.algo == FC_MAX_POOL_BWD) and not (
-                name == "cols" and p.algo == FC_UNFOLD_COL2IM):
-            raise ValueError(f"kernel argument `{name}` must be writeable")
-    need = _elements(p, name)
-    if cnp.PyArray_SIZE(a) < need:
-        raise ValueError(f"kernel argument `{name}` has {cnp.PyArray_SIZE(a)} elements, "
-                         f"the problem needs {need}")
+        raise ValueError(f"kernel argument `{_KIND_NAMES[kind]}` must be C-contiguous and "
+                         "aligned")
+    if written and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"kernel argument `{_KIND_NAMES[kind]}` must be writeable")
+    if cnp.PyArray_SIZE(a) < _elements(p, kind):
+        raise ValueError(f"kernel argument `{_KIND_NAMES[kind]}` has {cnp.PyArray_SIZE(a)} "
+                         f"elements, the problem needs {_elements(p, kind)}")
     return cnp.PyArray_DATA(a)
 
 
@@ -97,23 +113,22 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
     with the per-thread scratch ``ws`` (``n_threads * desc.workspace[0]`` elements)."""
     cdef fc_problem *p = &desc.p
     cdef int algo = p.algo
-    cdef object names = _ALGO_ARRAYS.get(algo)
+    cdef object entry = _ALGORITHMS.get(algo)
+    cdef tuple kinds
     cdef void *ptr[4]
     cdef void *pws = NULL
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t j, result = 0
     cdef bint f32 = p.itemsize == 4
-    if names is None:
+    if entry is None:
         raise ValueError(f"the problem has no algorithm (algo={algo})")
-    if len(arrays) != len(names):
-        raise ValueError(f"algorithm {algo} takes {len(names)} arrays, got {len(arrays)}")
+    kinds = entry[1]
+    if len(arrays) != len(kinds):
+        raise ValueError(f"algorithm {entry[0]} takes {len(kinds)} arrays, got {len(arrays)}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be positive, got {n_threads}")
-    for j in range(len(names)):
-        ptr[j] = _checked(arrays[j], names[j], p, names[j] == "indices",
-                          names[j] == "bias" or (names[j] == "indices"
-                                                 and algo == FC_MAX_POOL_FWD
-                                                 and not p.want_indices))
+    for j in range(len(kinds)):
+        ptr[j] = _checked(arrays[j], kinds[j], p)
     if lay.per_thread > 0:
         if not isinstance(ws, cnp.ndarray) or cnp.PyArray_ITEMSIZE(<cnp.ndarray>ws) != p.itemsize \
                 or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>ws) \

@@ -26,15 +26,19 @@ cdef void max_volume(const fc_problem *p, const floating *xp, floating *op, int6
     For each window tap (a, i, j) in row-major order, the whole output row is updated
     with ``v > m or v != v`` -- the same order and rule as visiting each window on its
     own, but the inner loop runs along the row.  With ``ip`` (indices wanted), ``tap``
-    (a row of OW int32) records the winning tap, turned into an offset in the volume
-    once the row is done; -1 means no element beat -inf and the index is the window's
-    first input element, as in ATen.
+    (a row of OW int32: narrow, so the update vectorises with the values) records the
+    winning tap: its offset from the window's corner ``(z0*H + y0)*W + ox*sW - pW`` when
+    the volume has fewer than 2**31 elements (no division to make the index), else its
+    number (a, i, j); -1 means no element beat -inf and the index is the window's first
+    input element, as in ATen.
     """
     cdef Py_ssize_t D = p.in_[0], H = p.in_[1], W = p.in_[2]
     cdef Py_ssize_t OD = p.out[0], OH = p.out[1], OW = p.out[2]
-    cdef Py_ssize_t kh = p.k[1], kw = p.k[2], sw = p.s[2], dw = p.d[2], pl = p.pb[2]
+    cdef Py_ssize_t kh = p.k[1], kw = p.k[2], sw = p.s[2], dw = p.d[2]
+    cdef Py_ssize_t pl = p.pb[2]
     cdef Py_ssize_t oz, oy, ox, a, i, j, iz, iy, x0, lo, hi, a0, a1, i0, i1, j0, j1, z0, y0
-    cdef Py_ssize_t ta, ti, tj
+    cdef Py_ssize_t corner, ta, ti, tj
+    cdef bint rel = p.in_vol < 2147483647
     cdef floating *orow
     cdef int64_t *irow
     cdef const floating *src
@@ -65,7 +69,10 @@ cdef void max_volume(const fc_problem *p, const floating *xp, floating *op, int6
                         valid_range(x0, sw, OW, W, &lo, &hi)
                         src = xp + (iz * H + iy) * W + x0
                         if ip != NULL:
-                            t = <int32_t>((a * kh + i) * kw + j)
+                            if rel:
+                                t = <int32_t>((a * p.d[0] * H + i * p.d[1]) * W + j * dw)
+                            else:
+                                t = <int32_t>((a * kh + i) * kw + j)
                             for ox in range(lo, hi):
                                 v = src[ox * sw]
                                 m = orow[ox]
@@ -79,14 +86,18 @@ cdef void max_volume(const fc_problem *p, const floating *xp, floating *op, int6
                                 orow[ox] = v if ((v > m) | (v != v)) else m
             if ip != NULL:
                 irow = ip + (oz * OH + oy) * OW
+                corner = (z0 * H + y0) * W - pl
                 for ox in range(OW):
                     if tap[ox] < 0:
                         irow[ox] = ((first_valid(z0, p.d[0]) * H + first_valid(y0, p.d[1])) * W
                                     + first_valid(ox * sw - pl, dw))
+                    elif rel:
+                        irow[ox] = corner + ox * sw + tap[ox]
                     else:
-                        ta = tap[ox] // (kh * kw)
-                        ti = (tap[ox] // kw) % kh
-                        tj = tap[ox] % kw
+                        ti = tap[ox] // kw
+                        tj = tap[ox] - ti * kw
+                        ta = ti // kh
+                        ti = ti - ta * kh
                         irow[ox] = (((z0 + ta * p.d[0]) * H + y0 + ti * p.d[1]) * W
                                     + ox * sw - pl + tj * dw)
 

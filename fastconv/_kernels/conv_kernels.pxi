@@ -48,6 +48,15 @@ cdef inline void column_of(Py_ssize_t l, const fc_problem *p, Py_ssize_t *oz, Py
     ox[0] = l - oy[0] * p.out[2]
 
 
+cdef inline bint im2col_inside(const fc_problem *p) noexcept nogil:
+    """No padding, and every window lies inside the input."""
+    cdef int j
+    for j in range(3):
+        if p.pb[j] != 0 or (p.out[j] - 1) * p.s[j] + (p.k[j] - 1) * p.d[j] >= p.in_[j]:
+            return False
+    return True
+
+
 cdef void im2col_tile(const floating *xc, const fc_problem *p,      # IN: channel-block base
                       Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t l0, Py_ssize_t nl,
                       floating *buf, Py_ssize_t rs, Py_ssize_t cs) noexcept nogil:  # OUT
@@ -68,6 +77,29 @@ cdef void im2col_tile(const floating *xc, const fc_problem *p,      # IN: channe
         return
     column_of(l0, p, &oz0, &oy0, &ox0)
     tap_of(r0, p, &c, &a, &i, &j)
+    # every window inside the input (no padding reached), stride 1 along rows, and a
+    # tile of whole output rows: each segment is a plain copy of OW elements
+    if (cs == 1 and sw == 1 and ox0 == 0 and nl % OW == 0 and im2col_inside(p)):
+        for r in range(r0, r1):
+            row = buf + (r - r0) * rs
+            oz = oz0
+            oy = oy0
+            src = xc + c * p.in_vol + ((oz * p.s[0] + a * p.d[0]) * H + oy * p.s[1]
+                                       + i * p.d[1]) * W + j * p.d[2]
+            q0 = 0
+            while q0 < nl:
+                for q in range(OW):
+                    row[q0 + q] = src[q]
+                q0 += OW
+                oy += 1
+                src = src + p.s[1] * W
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+                    src = xc + c * p.in_vol + ((oz * p.s[0] + a * p.d[0]) * H
+                                               + i * p.d[1]) * W + j * p.d[2]
+            next_tap(p, &c, &a, &i, &j)
+        return
     for r in range(r0, r1):
         base = xc + c * p.in_vol
         row = buf + (r - r0) * rs

@@ -1,4 +1,4 @@
-"""Convolution: conv1d / conv2d forward and backward, conv_transpose1d / conv_transpose2d.
+"""Convolution: conv1d / conv2d / conv3d forward and backward, and the transposed ones.
 
 Time of each op, achieved GFLOP/s of conv2d, and the peak memory of conv2d
 forward and backward.  The grid (dtype x layer x threads) and the inputs are in
@@ -67,6 +67,26 @@ class Conv2d(_Conv):
         return round3(2 * self.flops / t / 1e9)
 
     track_conv2d_backward_gflops.unit = "GFLOP/s"
+
+
+class Conv3d(_Conv):
+    ndim = 3
+
+    def time_conv3d(self, dtype, layer, threads):
+        fastconv.conv3d(self.x, self.w, self.b, stride=self.stride, padding=self.padding)
+
+    def time_conv3d_backward(self, dtype, layer, threads):
+        fastconv.conv3d_backward(self.gy, self.x, self.w, stride=self.stride, padding=self.padding)
+
+    def time_conv_transpose3d(self, dtype, layer, threads):
+        fastconv.conv_transpose3d(self.gy, self.w, stride=self.stride, padding=self.padding)
+
+    def track_conv3d_gflops(self, dtype, layer, threads):
+        t = median_seconds(lambda: fastconv.conv3d(self.x, self.w, self.b, stride=self.stride,
+                                                   padding=self.padding))
+        return round3(self.flops / t / 1e9)
+
+    track_conv3d_gflops.unit = "GFLOP/s"
 
 
 class Conv2dMemory(CachedInputs):

@@ -1,4 +1,4 @@
-"""Max and average pooling, 1-D and 2-D, forward and backward.
+"""Max and average pooling, 1-D, 2-D and 3-D, forward and backward.
 
 Each layer's convolution output (random data of that shape) is pooled with a
 window of 2 and stride 2.  Max pooling returns its int64 indices, which the
@@ -15,6 +15,8 @@ class _Pool(Grid):
     def setup(self, dtype, layer, threads):
         self.use_threads(threads)
         shape = conv_geometry(layer, self.ndim)["y"]
+        if min(shape[2:]) < POOL:
+            raise NotImplementedError("the layer's output is smaller than the window")
         self.x = random(shape, dtype, 5)
         self.gy = random(pooled(shape), dtype, 6)
         max_pool = getattr(fastconv, f"max_pool{self.ndim}d")
@@ -51,3 +53,19 @@ class Pool2d(_Pool):
 
     def time_avg_pool2d_backward(self, dtype, layer, threads):
         fastconv.avg_pool2d_backward(self.gy, self.x.shape, POOL)
+
+
+class Pool3d(_Pool):
+    ndim = 3
+
+    def time_max_pool3d(self, dtype, layer, threads):
+        fastconv.max_pool3d(self.x, POOL, return_indices=True)
+
+    def time_max_pool3d_backward(self, dtype, layer, threads):
+        fastconv.max_pool3d_backward(self.gy, self.indices, self.x.shape)
+
+    def time_avg_pool3d(self, dtype, layer, threads):
+        fastconv.avg_pool3d(self.x, POOL)
+
+    def time_avg_pool3d_backward(self, dtype, layer, threads):
+        fastconv.avg_pool3d_backward(self.gy, self.x.shape, POOL)

@@ -81,7 +81,8 @@ def out_size(i, k, s, p):
 def conv_geometry(layer, ndim):
     """Shapes and arguments of the layer as an ``ndim``-D convolution."""
     N, C, H, W, O, k, s, p = LAYERS[layer]
-    spatial = (H, W) if ndim == 2 else (H * W,)
+    # 1-D: the plane as one signal; 3-D: a volume of about the plane's size
+    spatial = {1: (H * W,), 2: (H, W), 3: (max(k, 4), max(k, H // 2), max(k, W // 2))}[ndim]
     out = tuple(out_size(i, k, s, p) for i in spatial)
     return {
         "x": (N, C) + spatial,

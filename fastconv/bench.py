@@ -338,6 +338,30 @@ def bench_memory(out):
     return rows
 
 
+def bench_routes(names, out):
+    """The algorithm, workspace and task count of every direction of each layer, as
+    :func:`fastconv.plan` reports them (the plan each timed call uses)."""
+    n = fastconv.get_num_threads()
+    print(f"\n## algorithms chosen (fastconv.plan), float32, workspace for {n} threads\n",
+          file=out)
+    print("| layer | direction | algorithm | workspace KiB | tasks |", file=out)
+    print("|---|---|---|---|---|", file=out)
+    rows = []
+    for name in names:
+        N, C, H, W, O, k, s, p = LAYERS[name]
+        x = np.zeros((N, C, H, W), np.float32)
+        w = np.zeros((O, C, k, k), np.float32)
+        fwd = fastconv.plan(fastconv.conv2d, x, w, None, s, p)
+        go = np.zeros(fwd.problem.y_shape, np.float32)
+        bwd = fastconv.plan(fastconv.conv2d_backward, go, x, w, s, p)
+        for d in fwd.describe(n) + bwd.describe(n):
+            algo = d["algorithm"] + (f" ({d['runs']})" if "runs" in d else "")
+            rows.append((name, d["direction"], algo, d["workspace_bytes"], d["tasks"]))
+            print(f"| {name} | {d['direction']} | {algo} | {d['workspace_bytes'] / 1024:.0f} | "
+                  f"{d['tasks']} |", file=out)
+    return rows
+
+
 def bench_threads(repeat, out):
     """Speed-up of the default thread count over one thread on the big layers."""
     n = fastconv.get_num_threads()
@@ -525,6 +549,7 @@ def main(argv=None, out=sys.stdout):
         if fastconv.get_num_threads() > 1:
             bench_threads(repeat, out)
         bench_memory(out)
+    bench_routes(names, out)
     conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
     report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
     if args.json or args.plot:

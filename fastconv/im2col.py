@@ -175,3 +175,18 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
     run_route(plan.routes[0], (v.contiguous(cols, p.dtype), out),
               resolve_threads(num_threads, plan.work), p.dtype)
     return out
+
+
+def _im2col_plan(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
+    check_num_threads(num_threads)
+    return _plan_im2col(x, kernel_size, dilation, padding, stride)
+
+
+def _col2im_plan(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
+                 num_threads=None):
+    check_num_threads(num_threads)
+    return _plan_col2im(cols, output_size, kernel_size, dilation, padding, stride)
+
+
+im2col._fastconv_plan = _im2col_plan
+col2im._fastconv_plan = _col2im_plan

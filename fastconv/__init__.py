@@ -91,7 +91,7 @@ except ImportError as _error:
     _raise_build_error(_error)
 else:
     from ._config import show_config
-    from ._engine import algorithm_table as algorithms, plan, tuning
+    from ._engine import algorithms, plan, tuning
     from ._parallel import get_num_threads, openmp_enabled, set_num_threads
     from ._validation import conv_output_size
     from .conv import (

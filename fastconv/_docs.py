@@ -1,8 +1,7 @@
 """One docstring template per op family, filled in for each rank.
 
-:func:`finish` gives a generated public function its name, module, docstring (the
-family's template with the rank's words and its own examples) and its planner (what
-:func:`fastconv.plan` calls).  The 1-D, 2-D and 3-D functions are one definition
+:func:`finish` gives a generated public function its name and docstring (the family's
+template with the rank's words and its own examples) and marks it as an op.  The 1-D, 2-D and 3-D functions are one definition
 each (``conv._conv_fn`` and friends), so there are no twins to keep in step.
 """
 
@@ -46,6 +45,22 @@ def _others(family, nd):
     return ", ".join(f":func:`{family}{d}d`" for d in (1, 2, 3) if d != nd)
 
 
+# Parameter blocks several templates share (formatted with the rank's words first).
+_SNIPPETS = {
+    "pool_window": """x : ndarray, shape {pool_x}
+    The batch of input {what}.
+kernel_size : int or tuple of {ints}
+    Window size.
+stride : int or tuple of {ints}, optional
+    Step between windows. Default: ``kernel_size``.""",
+    "ceil_mode": """ceil_mode : bool, default False
+    Round the output size up (a window starting in the end padding is dropped).""",
+    "threads": """num_threads : int, optional
+    Threads for this call. Default: :func:`fastconv.get_num_threads`.""",
+    "grad_input_shape": """grad_output : ndarray, shape {pool_y}
+    Gradient of the loss with respect to the pooled output.""",
+}
+
 _TEMPLATES = {}
 
 _TEMPLATES["conv"] = """{nd}-D convolution (cross-correlation, as in deep learning) of a batch of {what}.
@@ -75,8 +90,7 @@ groups : int, default 1
 flip : bool, default False
     Flip the kernel along every spatial axis: compute the true (mathematical)
     convolution instead of the cross-correlation.
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -131,8 +145,7 @@ groups : int, default 1
 flip : bool, default False
     As passed to :func:`conv{nd}d`; ``grad_weight`` is then with respect to the
     unflipped ``weight``.
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -189,8 +202,7 @@ groups : int, default 1
     Number of channel groups; must divide Cin.
 dilation : int or tuple of {ints}, default 1
     Spacing between kernel taps.
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -225,22 +237,15 @@ maximum in row-major order. Arguments and result follow
 
 Parameters
 ----------
-x : ndarray, shape {pool_x}
-    The batch of input {what}.
-kernel_size : int or tuple of {ints}
-    Window size.
-stride : int or tuple of {ints}, optional
-    Step between windows. Default: ``kernel_size``.
+{pool_window}
 padding : int, tuple or {{'valid', 'same'}}, default 0
     Virtual padding ({pad}); at most half the dilated window.
 dilation : int or tuple of {ints}, default 1
     Spacing between window taps.
-ceil_mode : bool, default False
-    Round the output size up (a window starting in the end padding is dropped).
+{ceil_mode}
 return_indices : bool, default False
     Also return the argmax positions, for :func:`max_pool{nd}d_backward`.
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -277,15 +282,13 @@ Only the indices and the input's shape are needed, not the input itself.
 
 Parameters
 ----------
-grad_output : ndarray, shape {pool_y}
-    Gradient of the loss with respect to the pooled output.
+{grad_input_shape}
 indices : ndarray of ints, shape {pool_y}
     As returned by ``max_pool{nd}d(..., return_indices=True)``: offsets in
     ``[0, {vol})``.
 input_shape : tuple of {shape_n} ints
     ``{pool_x}`` of the pooled input.
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -318,23 +321,16 @@ Each output is the mean of its window. Arguments and result follow
 
 Parameters
 ----------
-x : ndarray, shape {pool_x}
-    The batch of input {what}.
-kernel_size : int or tuple of {ints}
-    Window size.
-stride : int or tuple of {ints}, optional
-    Step between windows. Default: ``kernel_size``.
+{pool_window}
 padding : int, tuple or {{'valid', 'same'}}, default 0
     Zero padding ({pad}); at most half the window.
-ceil_mode : bool, default False
-    Round the output size up (a window starting in the end padding is dropped).
+{ceil_mode}
 count_include_pad : bool, default True
     Divide by the window size including padding; if False, by the number of
     input elements the window covers.
 divisor_override : int, optional
     Divide every window's sum by this positive int instead (as torch's).
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -366,8 +362,7 @@ _TEMPLATES["avg_pool_backward"] = """Gradient of :func:`avg_pool{nd}d`: each out
 
 Parameters
 ----------
-grad_output : ndarray, shape {pool_y}
-    Gradient of the loss with respect to the pooled output.
+{grad_input_shape}
 input_shape : tuple of {shape_n} ints
     ``{pool_x}`` of the pooled input.
 kernel_size : int or tuple of {ints}
@@ -382,8 +377,7 @@ count_include_pad : bool, default True
     As passed to :func:`avg_pool{nd}d`.
 divisor_override : int, optional
     As passed to :func:`avg_pool{nd}d`.
-num_threads : int, optional
-    Threads for this call. Default: :func:`fastconv.get_num_threads`.
+{threads}
 
 Returns
 -------
@@ -498,7 +492,7 @@ array([[[[1., 2., 1.],
 >>> import numpy as np, fastconv
 >>> y = fastconv.conv_transpose3d(np.ones((1, 4, 3, 3, 3)), np.ones((4, 2, 2, 2, 2)),
 ...                               stride=2)
->>> y.shape, y.min(), y.max()
+>>> y.shape, float(y.min()), float(y.max())
 ((1, 2, 6, 6, 6), 4.0, 4.0)
 """,
     ("max_pool", 1): """>>> import numpy as np, fastconv
@@ -608,6 +602,7 @@ _OTHERS = {"conv": "conv", "conv_transpose": "conv_transpose", "max_pool": "max_
 def docstring(family, nd):
     """The docstring of ``family`` (``'conv'``, ``'max_pool_backward'``, ...) at rank ``nd``."""
     words = dict(_WORDS[nd], nd=nd, others=_others(_OTHERS.get(family, family), nd))
+    words.update({k: v.format(**words) for k, v in _SNIPPETS.items()})
     text = _TEMPLATES[family].format(**words)
     return text + "\nExamples\n--------\n" + _EXAMPLES[(family, nd)]
 
@@ -618,11 +613,10 @@ def public_name(family, nd):
     return f"{family}{nd}d"
 
 
-def finish(fn, family, nd, planner):
-    """Name, document and attach the planner to a generated public function."""
-    name = public_name(family, nd)
-    fn.__name__ = fn.__qualname__ = name
+def finish(fn, family, nd):
+    """Name and document a generated public function, and mark it as an op that
+    :func:`fastconv.plan` can ask for its plan."""
+    fn.__name__ = fn.__qualname__ = public_name(family, nd)
     fn.__doc__ = docstring(family, nd)
-    planner.__name__ = planner.__qualname__ = name + "_plan"
-    fn._fastconv_plan = planner
+    fn._fastconv_op = True
     return fn

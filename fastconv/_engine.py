@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from numpy import ndarray as _ndarray
 
 from ._kernels import _engine as _k
+from ._parallel import PLAN_ONLY, check_num_threads
 
 # registry name -> C enum value (fc_problem.h), from the kernels' own table (entry.pxi);
 # as_forward has no kernel of its own: it runs a forward route of a derived problem
@@ -54,6 +55,14 @@ class Tuning:
     grad_weight_strip_min_rows: int = 64  # with at least this many im2col rows (Kg)
     grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
     force: tuple = ()                    # ((direction, algorithm name), ...)
+
+    def __post_init__(self):
+        # plan keys hold the tuning: hash it once, not on every call's lookup
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name)
+                                                     for f in fields(self))))
+
+    def __hash__(self):
+        return self._hash
 
     def forced(self, direction):
         for d, name in self.force:
@@ -95,6 +104,8 @@ def tuning(**changes):
     ------
     TypeError
         An unknown field name.
+    ValueError
+        ``force`` names a direction or an algorithm that does not exist.
 
     See Also
     --------
@@ -110,8 +121,17 @@ def tuning(**changes):
     """
     old = get_tuning()
     if "force" in changes:
-        force = changes["force"]
-        changes["force"] = tuple(sorted(dict(force).items())) if force else ()
+        force = dict(changes["force"] or {})
+        for d, name in force.items():
+            algs = registered("conv", d)
+            known = {a.short for a in algs} | {a.name for a in algs}
+            if d not in ("forward", "grad_input", "grad_weight", "grad_bias"):
+                raise ValueError(f"`force` keys must be directions ('forward', 'grad_input', "
+                                 f"'grad_weight', 'grad_bias'), got {d!r}")
+            if name not in known:
+                raise ValueError(f"no algorithm {name!r} for conv {d}; registered: "
+                                 f"{sorted(a.short for a in registered('conv', d))}")
+        changes["force"] = tuple(sorted(force.items()))
     names = {f.name for f in fields(Tuning)}
     unknown = set(changes) - names
     if unknown:
@@ -205,7 +225,7 @@ def register(name, summary):
     return deco
 
 
-def algorithms(op=None, direction=None):
+def registered(op=None, direction=None):
     """The registered algorithms, in priority order (optionally for one op/direction)."""
     return [a for (o, d), algs in _REGISTRY.items() for a in algs
             if (op is None or o == op) and (direction is None or d == direction)]
@@ -316,7 +336,8 @@ class Plan:
                  f"x {self.problem.x_shape}, {self.problem.dtype}>"]
         for d in self.describe():
             lines.append(f"  {d['direction']:12s} {d['algorithm']:28s} "
-                         f"{d['workspace_bytes']:>10d} B/thread {d['tasks']:>7d} tasks"
+                         f"{d['workspace_bytes']:>10d} B workspace (1 thread) "
+                         f"{d['tasks']:>7d} tasks"
                          + (f"  (runs {d['runs']})" if "runs" in d else ""))
         return "\n".join(lines)
 
@@ -386,27 +407,26 @@ def plain(value):
 def make_key(op, arrays, args):
     """A cache key for ``op`` with these arrays (exact ndarrays or None) and plain
     arguments, plus the tuning in effect; None when the call must not be cached.
-    (Written for speed: it runs on every call.)"""
-    key = [op, getattr(_state, "tuning", _DEFAULT)]
+    The arguments' types are part of the key (``True`` and ``1`` validate
+    differently).  Written for speed: it runs on every call."""
+    parts = [op, getattr(_state, "tuning", _DEFAULT)]
     for a in arrays:
         if type(a) is _ndarray:
-            key.append(a.shape)
-            key.append(a.dtype)
+            parts += (a.shape, a.dtype)
         elif a is None:
-            key.append(None)
+            parts.append(None)
         else:
             return None
-    for a in args:
-        t = type(a)
-        if t is int or t is str or a is None:
-            key.append(a)
-        elif t is bool:
-            key.append((bool, a))
-        elif t is tuple and plain(a):
-            key.append(a)
-        else:
-            return None
-    return tuple(key)
+    types = tuple(map(type, args))
+    if not _KEY_TYPES.issuperset(types):
+        return None
+    if tuple in types and not all(plain(a) for a in args if type(a) is tuple):
+        return None
+    parts += (args, types)
+    return tuple(parts)
+
+
+_KEY_TYPES = frozenset((int, bool, str, type(None), tuple))
 
 
 # ---------------------------------------------------- the algorithms
@@ -613,14 +633,24 @@ def plan(func, *args, **kwargs):
     >>> [d["algorithm"] for d in p.describe()]
     ['conv.grad_input.as_forward', 'conv.grad_weight.strip', 'conv.grad_bias.sum']
     """
-    planner = getattr(func, "_fastconv_plan", None)
-    if planner is None:
+    if getattr(func, "_fastconv_op", False) is not True:
         raise TypeError(f"`func` must be a fastconv op, got {func!r}")
-    return planner(*args, **kwargs)
+    # the call itself, told to return its plan instead of running it: the same
+    # validation, the same cache, the same plan
+    check_num_threads(kwargs.get("num_threads"))
+    kwargs["num_threads"] = PLAN_ONLY
+    return func(*args, **kwargs)
 
 
-def algorithm_table():
-    """The registered algorithms, in priority order within each op and direction.
+def algorithms(op=None, direction=None):
+    """List the registered algorithms, in priority order within each op and direction.
+
+    Parameters
+    ----------
+    op : {'conv', 'max_pool', 'avg_pool', 'unfold'}, optional
+        Only this op's algorithms.
+    direction : {'forward', 'grad_input', 'grad_weight', 'grad_bias'}, optional
+        Only this direction's.
 
     Returns
     -------
@@ -629,18 +659,25 @@ def algorithm_table():
 
     Raises
     ------
-    TypeError
-        Never for valid use; listed for the API's uniformity.
+    ValueError
+        ``op`` or ``direction`` is not one of the values above.
 
     See Also
     --------
     plan : Which of them a call uses.
+    tuning : Force one of them (``force={direction: short name}``).
 
     Examples
     --------
     >>> import fastconv
-    >>> [a["name"] for a in fastconv.algorithms() if a["direction"] == "forward"][:3]
+    >>> [a["name"] for a in fastconv.algorithms("conv", "forward")]
     ['conv.forward.direct', 'conv.forward.strip', 'conv.forward.im2col']
     """
+    from ._problem import DIRECTIONS, OPS
+    if op is not None and op not in OPS:
+        raise ValueError(f"`op` must be one of {sorted(OPS)} or None, got {op!r}")
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValueError(f"`direction` must be one of {sorted(DIRECTIONS)} or None, got "
+                         f"{direction!r}")
     return [{"name": a.name, "op": a.op, "direction": a.direction, "summary": a.summary}
-            for a in algorithms()]
+            for a in registered(op, direction)]

@@ -118,10 +118,15 @@ def set_num_threads(n):
     _override = None if n is None else _check_threads("n", n)
 
 
+# Passed as ``num_threads`` by fastconv.plan (which validated the caller's count): the op
+# returns its plan instead of running it.  (An identity test: free on the hot path.)
+PLAN_ONLY = object()
+
+
 def check_num_threads(num_threads):
     """Validate a ``num_threads=`` keyword up front: a call with an empty result never
     gets to :func:`resolve_threads`, and must reject a bad count all the same."""
-    if num_threads is not None:
+    if num_threads is not None and num_threads is not PLAN_ONLY:
         _check_threads("num_threads", num_threads)
 
 

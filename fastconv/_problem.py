@@ -9,7 +9,9 @@ window is normalised (kernel, stride, dilation, padding, and the output size fro
 functions below add their checks.  ``Problem.desc()`` gives the C struct the
 kernels take (``fastconv._kernels._engine.Desc``).
 """
+import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -40,7 +42,8 @@ def _c_strides(shape):
 
 @dataclass(frozen=True)
 class Problem:
-    """One op in one direction (see the module docstring)."""
+    """One op in one direction (see the module docstring).  The derived sizes are
+    computed once (cached properties: the wrappers read them on every call)."""
 
     op: str                 # 'conv' | 'max_pool' | 'avg_pool' | 'unfold'
     rank: int               # spatial dimensions: 1, 2 or 3
@@ -63,35 +66,35 @@ class Problem:
     divisor: int = 0        # avg pooling's divisor_override (0: none)
     want_indices: bool = False
 
-    @property
+    @cached_property
     def Cg(self):
         return self.C // self.groups
 
-    @property
+    @cached_property
     def Og(self):
         return self.O // self.groups
 
-    @property
+    @cached_property
     def taps(self):
-        return int(np.prod(self.kernel, dtype=object))
+        return math.prod(self.kernel)
 
-    @property
+    @cached_property
     def Kg(self):
         return self.Cg * self.taps
 
-    @property
+    @cached_property
     def L(self):
-        return int(np.prod(self.out, dtype=object))
+        return math.prod(self.out)
 
-    @property
+    @cached_property
     def x_shape(self):
         return (self.N, self.C) + tuple(self.spatial)
 
-    @property
+    @cached_property
     def y_shape(self):
         return (self.N, self.O) + tuple(self.out)
 
-    @property
+    @cached_property
     def w_shape(self):
         return (self.O, self.Cg) + tuple(self.kernel)
 

@@ -12,7 +12,7 @@ from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._kernels import _engine as _k
-from ._parallel import check_num_threads, resolve_threads, workspace
+from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads, workspace
 
 
 def _flip(weight, nd):
@@ -57,6 +57,8 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
                                                 dilation, groups, flip))
     if key is None:  # perhaps not ndarrays (a key needs them)
         x, weight, bias = _arrays(nd, x, weight, bias)
+    if num_threads is PLAN_ONLY:
+        return plan
     p = plan.problem
     dt = p.dtype
     out = np.empty(p.y_shape, dt)
@@ -94,7 +96,7 @@ def grad_input(r, p, goc, wc, n_threads):
         run_route(r.sub, (goc, wf, None, gx), n_threads, p.dtype)
         return gx
     wt = np.ascontiguousarray(wc.reshape(p.groups, p.Og, p.Kg).transpose(0, 2, 1))
-    gx = v.empty("grad_input", p.x_shape, p.dtype)  # every element written by the kernel
+    gx = np.empty(p.x_shape, p.dtype)  # (its size was checked by the plan) all written
     run_route(r, (goc, wt, gx), n_threads, p.dtype)
     return gx
 
@@ -104,10 +106,10 @@ def grad_weight(r, p, goc, xc, n_threads):
     routes leave one partial per chunk of samples, summed here in chunk order (the
     same sums for any thread count)."""
     if r.shared == 0:
-        gw = v.empty("grad_weight", (p.O, p.Kg), p.dtype)
+        gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
         run_route(r, (goc, xc, gw), n_threads, p.dtype)
         return gw
-    partial = v.empty("grad_weight", (r.shared,), p.dtype)
+    partial = np.empty((r.shared,), p.dtype)  # at most grad_weight_chunks x grad_weight
     run_route(r, (goc, xc, partial), n_threads, p.dtype)
     partial = partial.reshape(-1, p.groups, p.Kg, p.Og)
     summed = partial[0].copy()
@@ -146,6 +148,8 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     if key is None:
         grad_output = v.as_array("grad_output", grad_output)
         x, weight, _ = _arrays(nd, x, weight)
+    if num_threads is PLAN_ONLY:
+        return plan
     p = plan.problem
     dt = p.dtype
     if not plan.routes:  # no samples or no output channels
@@ -197,6 +201,8 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
                    (stride, padding, output_padding, groups, dilation))
     plan = PLANS.get(key, lambda: _plan_transpose(nd, x, weight, bias, stride, padding,
                                                   output_padding, groups, dilation))
+    if num_threads is PLAN_ONLY:
+        return plan
     dt = plan.info["dtype"]
     if plan.problem is None:
         return v.empty("output", plan.info["out_shape"], dt)
@@ -222,11 +228,7 @@ def _conv_fn(nd):
         return _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
                         num_threads)
 
-    def plan(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-             num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip)
-    return _docs.finish(conv, "conv", nd, plan)
+    return _docs.finish(conv, "conv", nd)
 
 
 def _conv_backward_fn(nd):
@@ -235,12 +237,7 @@ def _conv_backward_fn(nd):
         return _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
                          num_threads)
 
-    def plan(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-             num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups,
-                              flip)
-    return _docs.finish(conv_backward, "conv_backward", nd, plan)
+    return _docs.finish(conv_backward, "conv_backward", nd)
 
 
 def _conv_transpose_fn(nd):
@@ -249,12 +246,7 @@ def _conv_transpose_fn(nd):
         return _transpose(nd, x, weight, bias, stride, padding, output_padding, groups,
                           dilation, num_threads)
 
-    def plan(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-             dilation=1, *, num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_transpose(nd, x, weight, bias, stride, padding, output_padding, groups,
-                               dilation)
-    return _docs.finish(conv_transpose, "conv_transpose", nd, plan)
+    return _docs.finish(conv_transpose, "conv_transpose", nd)
 
 
 conv1d, conv2d, conv3d = (_conv_fn(nd) for nd in (1, 2, 3))

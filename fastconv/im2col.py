@@ -4,7 +4,7 @@ import numpy as np
 from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
-from ._parallel import check_num_threads, resolve_threads
+from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
 from .conv import run_route
 
 
@@ -100,6 +100,8 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
     key = make_key("im2col", (x,), (kernel_size, dilation, padding, stride))
     plan = PLANS.get(key, lambda: _plan_im2col(x, kernel_size, dilation, padding, stride))
     x = v.as_array("x", x)
+    if num_threads is PLAN_ONLY:
+        return plan
     p = plan.problem
     cols = np.empty(plan.info["shape"], p.dtype)
     if cols.size:
@@ -168,6 +170,8 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
     plan = PLANS.get(key, lambda: _plan_col2im(cols, output_size, kernel_size, dilation, padding,
                                                stride))
     cols = v.as_array("cols", cols)
+    if num_threads is PLAN_ONLY:
+        return plan
     p = plan.problem
     if cols.size == 0:
         return v.zeros("output", p.x_shape, p.dtype)
@@ -177,16 +181,5 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
     return out
 
 
-def _im2col_plan(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
-    check_num_threads(num_threads)
-    return _plan_im2col(x, kernel_size, dilation, padding, stride)
 
-
-def _col2im_plan(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *,
-                 num_threads=None):
-    check_num_threads(num_threads)
-    return _plan_col2im(cols, output_size, kernel_size, dilation, padding, stride)
-
-
-im2col._fastconv_plan = _im2col_plan
-col2im._fastconv_plan = _col2im_plan
+im2col._fastconv_op = col2im._fastconv_op = True

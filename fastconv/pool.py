@@ -10,7 +10,7 @@ from . import _docs
 from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
-from ._parallel import check_num_threads, resolve_threads
+from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
 from .conv import run_route
 
 
@@ -41,21 +41,31 @@ def _plan_max(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     return Plan(f"max_pool{nd}d", p, (route(p, "forward"),), p.N * p.C * p.L * p.taps)
 
 
+def _pool_forward(plan, x, num_threads):
+    """Run a pooling plan on ``x``: the output (and, for max pooling with
+    return_indices, the indices)."""
+    x = v.as_array("x", x)
+    if num_threads is PLAN_ONLY:
+        return plan
+    p = plan.problem
+    out = np.empty(p.y_shape, p.dtype)
+    arrays = (v.contiguous(x, p.dtype), out)
+    if p.op == "max_pool":
+        indices = np.empty(p.y_shape, np.int64) if p.want_indices else None
+        arrays += (indices,)
+    if out.size:
+        run_route(plan.routes[0], arrays, resolve_threads(num_threads, plan.work), p.dtype)
+    return (out, arrays[2]) if p.want_indices else out
+
+
 def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
               num_threads):
     check_num_threads(num_threads)
     key = make_key(("max_pool", nd), (x,), (kernel_size, stride, padding, dilation, ceil_mode,
                                             return_indices))
-    plan = PLANS.get(key, lambda: _plan_max(nd, x, kernel_size, stride, padding, dilation,
-                                            ceil_mode, return_indices))
-    x = v.as_array("x", x)
-    p = plan.problem
-    out = np.empty(p.y_shape, p.dtype)
-    indices = np.empty(p.y_shape, np.int64) if p.want_indices else None
-    if out.size:
-        run_route(plan.routes[0], (v.contiguous(x, p.dtype), out, indices),
-                  resolve_threads(num_threads, plan.work), p.dtype)
-    return (out, indices) if p.want_indices else out
+    return _pool_forward(PLANS.get(key, lambda: _plan_max(nd, x, kernel_size, stride, padding,
+                                                          dilation, ceil_mode, return_indices)),
+                         x, num_threads)
 
 
 def _plan_max_backward(nd, grad_output, indices, input_shape):
@@ -89,6 +99,8 @@ def _max_pool_backward(nd, grad_output, indices, input_shape, num_threads):
     plan = PLANS.get(key, lambda: _plan_max_backward(nd, grad_output, indices, input_shape))
     grad_output = v.as_array("grad_output", grad_output)
     indices = v.as_array("indices", indices)
+    if num_threads is PLAN_ONLY:
+        return plan
     p = plan.problem
     if not plan.routes:
         return v.zeros("grad_input", p.x_shape, p.dtype)
@@ -131,15 +143,10 @@ def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
     check_num_threads(num_threads)
     key = make_key(("avg_pool", nd), (x,), (kernel_size, stride, padding, ceil_mode,
                                             count_include_pad, divisor_override))
-    plan = PLANS.get(key, lambda: _plan_avg(nd, x, kernel_size, stride, padding, ceil_mode,
-                                            count_include_pad, divisor_override))
-    x = v.as_array("x", x)
-    p = plan.problem
-    out = np.empty(p.y_shape, p.dtype)
-    if out.size:
-        run_route(plan.routes[0], (v.contiguous(x, p.dtype), out),
-                  resolve_threads(num_threads, plan.work), p.dtype)
-    return out
+    return _pool_forward(PLANS.get(key, lambda: _plan_avg(nd, x, kernel_size, stride, padding,
+                                                          ceil_mode, count_include_pad,
+                                                          divisor_override)),
+                         x, num_threads)
 
 
 def _plan_avg_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
@@ -169,6 +176,8 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
                                                      stride, padding, ceil_mode,
                                                      count_include_pad, divisor_override))
     grad_output = v.as_array("grad_output", grad_output)
+    if num_threads is PLAN_ONLY:
+        return plan
     p = plan.problem
     if not plan.routes:
         return v.zeros("grad_input", p.x_shape, p.dtype)
@@ -187,22 +196,14 @@ def _max_pool_fn(nd):
         return _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
                          return_indices, num_threads)
 
-    def plan(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-             return_indices=False, *, num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_max(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         return_indices)
-    return _docs.finish(max_pool, "max_pool", nd, plan)
+    return _docs.finish(max_pool, "max_pool", nd)
 
 
 def _max_pool_backward_fn(nd):
     def max_pool_backward(grad_output, indices, input_shape, *, num_threads=None):
         return _max_pool_backward(nd, grad_output, indices, input_shape, num_threads)
 
-    def plan(grad_output, indices, input_shape, *, num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_max_backward(nd, grad_output, indices, input_shape)
-    return _docs.finish(max_pool_backward, "max_pool_backward", nd, plan)
+    return _docs.finish(max_pool_backward, "max_pool_backward", nd)
 
 
 def _avg_pool_fn(nd):
@@ -211,12 +212,7 @@ def _avg_pool_fn(nd):
         return _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                          divisor_override, num_threads)
 
-    def plan(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-             divisor_override=None, *, num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_avg(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override)
-    return _docs.finish(avg_pool, "avg_pool", nd, plan)
+    return _docs.finish(avg_pool, "avg_pool", nd)
 
 
 def _avg_pool_backward_fn(nd):
@@ -226,12 +222,7 @@ def _avg_pool_backward_fn(nd):
         return _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding,
                                   ceil_mode, count_include_pad, divisor_override, num_threads)
 
-    def plan(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
-             count_include_pad=True, divisor_override=None, *, num_threads=None):
-        check_num_threads(num_threads)
-        return _plan_avg_backward(nd, grad_output, input_shape, kernel_size, stride, padding,
-                                  ceil_mode, count_include_pad, divisor_override)
-    return _docs.finish(avg_pool_backward, "avg_pool_backward", nd, plan)
+    return _docs.finish(avg_pool_backward, "avg_pool_backward", nd)
 
 
 max_pool1d, max_pool2d, max_pool3d = (_max_pool_fn(nd) for nd in (1, 2, 3))

@@ -134,9 +134,16 @@ def test_every_registered_algorithm_is_run_by_a_forced_test():
 
 def test_forcing_an_unknown_or_unsupported_algorithm_raises():
     x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
-    with fc.tuning(force={"forward": "winograd"}):
-        with pytest.raises(ValueError, match="no algorithm 'winograd'"):
-            fc.conv2d(x, w)
+    with pytest.raises(ValueError, match="no algorithm 'winograd'"):
+        with fc.tuning(force={"forward": "winograd"}):
+            pass
+    with pytest.raises(ValueError, match="directions"):
+        with fc.tuning(force={"fwd": "strip"}):
+            pass
+    with pytest.raises(ValueError, match="`op`"):
+        fc.algorithms("deconv")
+    with pytest.raises(ValueError, match="`direction`"):
+        fc.algorithms("conv", "backward")
     with fc.tuning(force={"forward": "direct"}):
         with pytest.raises(ValueError, match="does not support"):
             fc.conv2d(x, w)
@@ -206,11 +213,34 @@ def test_plan_describes_routes():
         fc.plan(fc.conv2d, x, w, groups=3)
 
 
+_X1, _X2, _X3 = np.ones((1, 2, 6)), np.ones((1, 2, 6, 6)), np.ones((1, 2, 4, 4, 4))
+PLAN_ARGS = {
+    "conv1d": (_X1, np.ones((3, 2, 3))), "conv2d": (_X2, np.ones((3, 2, 3, 3))),
+    "conv3d": (_X3, np.ones((3, 2, 3, 3, 3))),
+    "conv1d_backward": (np.ones((1, 3, 4)), _X1, np.ones((3, 2, 3))),
+    "conv2d_backward": (np.ones((1, 3, 4, 4)), _X2, np.ones((3, 2, 3, 3))),
+    "conv3d_backward": (np.ones((1, 3, 2, 2, 2)), _X3, np.ones((3, 2, 3, 3, 3))),
+    "conv_transpose1d": (_X1, np.ones((2, 3, 3))), "conv_transpose2d": (_X2, np.ones((2, 3, 3, 3))),
+    "conv_transpose3d": (_X3, np.ones((2, 3, 3, 3, 3))),
+    "max_pool1d": (_X1, 2), "max_pool2d": (_X2, 2), "max_pool3d": (_X3, 2),
+    "avg_pool1d": (_X1, 2), "avg_pool2d": (_X2, 2), "avg_pool3d": (_X3, 2),
+    "max_pool1d_backward": (np.ones((1, 2, 3)), np.zeros((1, 2, 3), np.int64), _X1.shape),
+    "max_pool2d_backward": (np.ones((1, 2, 3, 3)), np.zeros((1, 2, 3, 3), np.int64), _X2.shape),
+    "max_pool3d_backward": (np.ones((1, 2, 2, 2, 2)), np.zeros((1, 2, 2, 2, 2), np.int64),
+                            _X3.shape),
+    "avg_pool1d_backward": (np.ones((1, 2, 3)), _X1.shape, 2),
+    "avg_pool2d_backward": (np.ones((1, 2, 3, 3)), _X2.shape, 2),
+    "avg_pool3d_backward": (np.ones((1, 2, 2, 2, 2)), _X3.shape, 2),
+    "im2col": (_X2, 2), "col2im": (np.ones((1, 8, 25)), 6, 2),
+}
+
+
 def test_every_public_op_has_a_plan():
     ops = [n for n in fc.__all__ if n.startswith(("conv", "max_pool", "avg_pool", "im2col",
                                                    "col2im")) and n != "conv_output_size"]
     for n in ops:
-        assert callable(getattr(getattr(fc, n), "_fastconv_plan", None)), n
+        assert getattr(fc, n)._fastconv_op is True, n
+        assert isinstance(fc.plan(getattr(fc, n), *PLAN_ARGS[n]), _engine.Plan), n
 
 
 def test_public_functions_are_generated_per_rank():

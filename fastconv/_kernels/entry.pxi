@@ -127,6 +127,9 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
         raise ValueError(f"algorithm {entry[0]} takes {len(kinds)} arrays, got {len(arrays)}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be positive, got {n_threads}")
+    if p.padding_mode != FC_PAD_ZEROS:
+        raise ValueError(f"padding mode {p.padding_mode} is not implemented by the kernels "
+                         "(only zeros)")
     for j in range(len(kinds)):
         ptr[j] = _checked(arrays[j], kinds[j], p)
     if lay.per_thread > 0:

@@ -131,40 +131,13 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
 #define FC_PRAGMA(x) _Pragma(#x)
 #define FC_UNROLL FC_PRAGMA(GCC unroll 32)
 
-/* Vector types that may sit at any element-aligned address and alias the
- * scalar arrays: loads and stores through them compile to unaligned vector
- * moves, and keep accumulators in registers (memcpy did not). */
-typedef float fc_v16f __attribute__((vector_size(64), aligned(4), may_alias));
-typedef float fc_v8f __attribute__((vector_size(32), aligned(4), may_alias));
-typedef float fc_v4f __attribute__((vector_size(16), aligned(4), may_alias));
-typedef double fc_v8d __attribute__((vector_size(64), aligned(8), may_alias));
-typedef double fc_v4d __attribute__((vector_size(32), aligned(8), may_alias));
-typedef double fc_v2d __attribute__((vector_size(16), aligned(8), may_alias));
-
-typedef void (*fc_gemm_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
-                               const float *, ptrdiff_t, float *, ptrdiff_t, int);
-typedef void (*fc_gemm_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
-                               const double *, ptrdiff_t, double *, ptrdiff_t, int);
-typedef void (*fc_ind_f32_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
-                              const float *, const ptrdiff_t *, const ptrdiff_t *, float *,
-                              ptrdiff_t, int, const float *);
-typedef void (*fc_rows_f32_fn)(ptrdiff_t, ptrdiff_t, const float *, const ptrdiff_t *,
-                               const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t, const float *,
-                               ptrdiff_t, float *, ptrdiff_t, int);
-typedef void (*fc_rows_f64_fn)(ptrdiff_t, ptrdiff_t, const double *, const ptrdiff_t *,
-                               const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t, const double *,
-                               ptrdiff_t, double *, ptrdiff_t, int);
-typedef void (*fc_ind_f64_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
-                              const double *, const ptrdiff_t *, const ptrdiff_t *, double *,
-                              ptrdiff_t, int, const double *);
-
 /* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile.
  * PFX##_panel runs the micro-kernel down one column panel of C (all rows, one
  * k-block); the drivers PFX##_nn, PFX##_ind and PFX##_rows differ only in
  * where the A rows and the B panel come from. */
-#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV, DMC, DKC, DNC)                             \
-enum { PFX##_NR = VL * NV, PFX##_MR = MR,                                    \
-       PFX##_MC = DMC, PFX##_KC = DKC, PFX##_NC = DNC };                                                                              \
+#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV, DMC, DKC, DNC)             \
+enum { PFX##_NR = VL * NV, PFX##_MR = MR,                                        \
+       PFX##_MC = DMC, PFX##_KC = DKC, PFX##_NC = DNC };                         \
 ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                          \
                              const T *A, ptrdiff_t lda,  /* column k0 of A */    \
                              const ptrdiff_t *aoffs,     /* or rows at A+aoffs[i] */ \

@@ -9,6 +9,7 @@ or both at once: ``bash docs/build.sh``. What the build needs is in
 ``docs/requirements.txt``; fastconv itself must be importable (built in place with
 ``python setup.py build_ext --inplace``, or installed).
 """
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -120,11 +121,13 @@ def _check_public_api(app, env):
         obj = getattr(fastconv, name)
         if not callable(obj):
             continue
-        doc = obj.__doc__ or ""
+        # cleandoc: docstrings written in the source are indented, the ones generated
+        # from _docs.py's templates (the 1-D/2-D/3-D functions) are not
+        doc = "\n" + inspect.cleandoc(obj.__doc__ or "") + "\n"
         for section, titles in REQUIRED_SECTIONS.items():
             if section == "Raises" and name in NO_RAISES:
                 continue
-            if not any(f"\n    {t}\n    {'-' * len(t)}\n" in doc for t in titles):
+            if not any(f"\n{t}\n{'-' * len(t)}\n" in doc for t in titles):
                 log.warning(f"the docstring of fastconv.{name} has no {section} section")
 
 

@@ -42,22 +42,6 @@ cdef extern from "fc_problem.h" nogil:
         FC_GRAD_WEIGHT
         FC_GRAD_BIAS
         FC_PAD_ZEROS
-        FC_ALGO_NONE
-        FC_CONV_FWD_DIRECT
-        FC_CONV_FWD_IM2COL
-        FC_CONV_FWD_STRIP
-        FC_CONV_BWI_DIRECT
-        FC_CONV_BWI_COL2IM
-        FC_CONV_BWW_ROWS
-        FC_CONV_BWW_CHUNKED
-        FC_CONV_BWW_STRIP
-        FC_CONV_BWB_SUM
-        FC_UNFOLD_IM2COL
-        FC_UNFOLD_COL2IM
-        FC_MAX_POOL_FWD
-        FC_MAX_POOL_BWD
-        FC_AVG_POOL_FWD
-        FC_AVG_POOL_BWD
     ctypedef struct fc_problem:
         int op, direction, rank, itemsize, padding_mode, algo
         Py_ssize_t N, C, O, groups, Cg, Og

@@ -34,32 +34,13 @@ enum fc_padding_mode {   /* only zeros is implemented; the field exists for the 
     FC_PAD_CIRCULAR = 3
 };
 
-/* The algorithms (kernels) of the registry in fastconv/_engine.py. */
-enum fc_algo {
-    FC_ALGO_NONE = 0,
-    FC_CONV_FWD_DIRECT = 1,    /* 1x1x1, stride 1, no padding: the input is the column matrix */
-    FC_CONV_FWD_IM2COL = 2,    /* per-thread im2col tiles + GEMM */
-    FC_CONV_FWD_STRIP = 3,     /* padded, phase-split input strips + gathering GEMM */
-    FC_CONV_BWI_DIRECT = 4,    /* grad_input of a direct 1x1: one GEMM per tile */
-    FC_CONV_BWI_COL2IM = 5,    /* W^T . grad_output tiles, scattered back by col2im */
-    FC_CONV_BWW_ROWS = 6,      /* blocks of im2col rows, transposed tiles */
-    FC_CONV_BWW_CHUNKED = 7,   /* chunks of samples, whole im2col matrix per sample */
-    FC_CONV_BWW_STRIP = 8,     /* chunks of samples, im2col rows read from strips */
-    FC_CONV_BWB_SUM = 9,       /* grad_bias: grad_output summed per channel */
-    FC_UNFOLD_IM2COL = 10,
-    FC_UNFOLD_COL2IM = 11,
-    FC_MAX_POOL_FWD = 12,
-    FC_MAX_POOL_BWD = 13,
-    FC_AVG_POOL_FWD = 14,
-    FC_AVG_POOL_BWD = 15
-};
-
 typedef struct fc_problem {
     int op, direction;         /* enum fc_op, enum fc_direction */
     int rank;                  /* spatial dimensions as the user called: 1, 2 or 3 */
     int itemsize;              /* 4 (float32) or 8 (float64) */
     int padding_mode;          /* enum fc_padding_mode */
-    int algo;                  /* enum fc_algo: chosen once, by the plan */
+    int algo;                  /* the kernel, chosen once by the plan: a value of the
+                                  fc_algo enum at the top of problem.pxi */
     Py_ssize_t N, C, O, groups, Cg, Og;
     /* spatial, lifted to (D, H, W) */
     Py_ssize_t in[3], out[3], k[3], s[3], d[3];

@@ -2,6 +2,26 @@
 # the direct-1x1 test, strip shapes, workspace layouts and task counts.
 # (Included by _engine.pyx.)
 
+# The kernels, one value per algorithm of the registry in fastconv/_engine.py (the
+# fc_problem struct's `algo`); entry.pxi names each and dispatches on it.
+cdef enum fc_algo:
+    FC_ALGO_NONE = 0
+    FC_CONV_FWD_DIRECT = 1     # 1x1x1, stride 1, no padding: the input is the column matrix
+    FC_CONV_FWD_IM2COL = 2     # per-thread im2col tiles + GEMM
+    FC_CONV_FWD_STRIP = 3      # padded, phase-split input strips + gathering GEMM
+    FC_CONV_BWI_DIRECT = 4     # grad_input of a direct 1x1: one GEMM per tile
+    FC_CONV_BWI_COL2IM = 5     # W^T . grad_output tiles, scattered back by col2im
+    FC_CONV_BWW_ROWS = 6       # blocks of im2col rows, transposed tiles
+    FC_CONV_BWW_CHUNKED = 7    # chunks of samples, whole im2col matrix per sample
+    FC_CONV_BWW_STRIP = 8      # chunks of samples, im2col rows read from strips
+    FC_CONV_BWB_SUM = 9        # grad_bias: grad_output summed per channel
+    FC_UNFOLD_IM2COL = 10
+    FC_UNFOLD_COL2IM = 11
+    FC_MAX_POOL_FWD = 12
+    FC_MAX_POOL_BWD = 13
+    FC_AVG_POOL_FWD = 14
+    FC_AVG_POOL_BWD = 15
+
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 

@@ -49,7 +49,10 @@ def run_isolated(test_file, table, case_ids, timeout=60):
         cmd = [sys.executable, "-c", _CHILD, os.path.abspath(test_file), table,
                json.dumps(todo), json.dumps(paths)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            # (cwd: not the repository root, whose unbuilt source tree `python -c` would
+            # import before the installed package)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  cwd=os.path.dirname(os.path.abspath(__file__)))
             out, err, rc = proc.stdout, proc.stderr, proc.returncode
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

@@ -204,8 +204,9 @@ def _child_threads(env_extra, code="import fastconv; print(fastconv.get_num_thre
     env.update(env_extra)
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    # (cwd: not the repository root, whose unbuilt source tree `python -c` would import)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, cwd=os.path.dirname(os.path.abspath(__file__)))
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
@@ -287,7 +288,7 @@ def test_forked_child_does_not_deadlock():
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=90)
+                         text=True, timeout=90, cwd=os.path.dirname(os.path.abspath(__file__)))
     assert out.stdout.strip() == "OK", (
         f"fastconv in a fork()ed child after use in the parent: {out.stdout.strip()}\n"
         f"{out.stderr[-2000:]}")

@@ -54,6 +54,7 @@ class Tuning:
     grad_weight_strip_c_bytes: int = 384 * 1024  # ... its Kg x Og partial at most this,
     grad_weight_strip_min_rows: int = 64  # with at least this many im2col rows (Kg)
     grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
+    depthwise_max_og: int = 8            # depthwise kernels by default up to this multiplier
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -438,6 +439,53 @@ def _fwd_direct(p, desc, t):
     if not desc.is_direct:
         return None
     return {"lt": tile_len(0, p.L, p.dtype.itemsize, t, p.N * p.groups)}
+
+
+# Depthwise (groups == C, Cg == 1): direct loops along rows.  They support every
+# depthwise problem when forced; by default they are chosen where they measured faster
+# than the GEMM routes (docs/performance.md), which is up to depthwise_max_og output
+# channels per group.
+
+
+def _depthwise(p, t, direction):
+    """True for a depthwise problem the depthwise kernels should run: always when
+    forced, else when ``Og <= depthwise_max_og``."""
+    if p.op != "conv" or p.Cg != 1:
+        return False
+    return t.forced(direction) is not None or p.Og <= t.depthwise_max_og
+
+
+def _row_block(rows, outside, t):
+    """Rows per task so that ``outside * ceil(rows / blk)`` reaches ``min_tasks``."""
+    if outside >= t.min_tasks or rows <= 1:
+        return max(rows, 1)
+    return max(1, ceil_div(rows, ceil_div(t.min_tasks, outside)))
+
+
+@register("conv.forward.depthwise", "depthwise (one input channel per group): each output "
+          "row summed along the row from the input rows its taps read")
+def _fwd_depthwise(p, desc, t):
+    if not _depthwise(p, t, "forward"):
+        return None
+    f = desc.fields()
+    return {"blk": _row_block(f["out"][0] * f["out"][1], p.N * p.O, t)}
+
+
+@register("conv.grad_input.depthwise", "depthwise: each input row gathered from the output "
+          "rows of its multipliers and taps (no col2im)")
+def _bwi_depthwise(p, desc, t):
+    if not _depthwise(p, t, "grad_input"):
+        return None
+    f = desc.fields()
+    return {"blk": _row_block(f["in"][0] * f["in"][1], p.N * p.groups, t)}
+
+
+@register("conv.grad_weight.depthwise", "depthwise: per output channel and chunk of "
+          "samples, products summed per tap and output column, then along the row")
+def _bww_depthwise(p, desc, t):
+    if not _depthwise(p, t, "grad_weight"):
+        return None
+    return {"chunks": max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.min_tasks, p.O)))}
 
 
 @register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "

@@ -112,16 +112,19 @@ def test_transposed_depthwise_uses_grad_input_depthwise():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 4, 9, 8))
     w = rng.standard_normal((4, 1, 3, 3))
-    kw = dict(stride=2, padding=1, output_padding=1, groups=4)
-    plan = fc.plan(fc.conv_transpose2d, x, w, **kw)
-    assert plan.algorithms == {"grad_input": "conv.grad_input.depthwise"}
-    assert_close(fc.conv_transpose2d(x, w, **kw), ref.conv_transpose2d(x, w, **kw), np.float64)
+    for kw in (dict(stride=2, padding=1, output_padding=1, groups=4),
+               dict(stride=1, padding=(0, 2), dilation=2, groups=4)):
+        with fc.tuning(force={"grad_input": "depthwise"}):
+            plan = fc.plan(fc.conv_transpose2d, x, w, **kw)
+            assert plan.algorithms == {"grad_input": "conv.grad_input.depthwise"}
+            assert_close(fc.conv_transpose2d(x, w, **kw), ref.conv_transpose2d(x, w, **kw),
+                         np.float64)
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("mult", [1, 2])
 def test_plan_chooses_depthwise_by_default(nd, mult):
-    x = np.zeros((2, 16) + (12,) * nd, np.float32)
+    x = np.zeros((2, 16) + (5, 6, 40)[3 - nd:], np.float32)
     w = np.zeros((16 * mult, 1) + (3,) * nd, np.float32)
     conv, bwd = _ops(nd)
     go = np.zeros(fc.plan(conv, x, w, padding=1, groups=16).problem.y_shape, np.float32)
@@ -130,13 +133,23 @@ def test_plan_chooses_depthwise_by_default(nd, mult):
     algos = fc.plan(bwd, go, x, w, padding=1, groups=16).algorithms
     assert algos["grad_input"] == "conv.grad_input.depthwise"
     assert algos["grad_weight"] == "conv.grad_weight.depthwise"
+    # grad_weight on any plane; forward and grad_input only on wide rows, stride-1 grad_input
+    narrow = np.zeros((2, 16) + (7,) * nd, np.float32)
+    go = np.zeros(fc.plan(conv, narrow, w, padding=1, groups=16).problem.y_shape, np.float32)
+    algos = fc.plan(bwd, go, narrow, w, padding=1, groups=16).algorithms
+    assert algos["grad_weight"] == "conv.grad_weight.depthwise"
+    assert "depthwise" not in algos["grad_input"]
+    assert "depthwise" not in fc.plan(conv, narrow, w, padding=1, groups=16).algorithms["forward"]
+    go = np.zeros(fc.plan(conv, x, w, padding=1, stride=2, groups=16).problem.y_shape, np.float32)
+    algos = fc.plan(bwd, go, x, w, padding=1, stride=2, groups=16).algorithms
+    assert "depthwise" not in algos["grad_input"]
     # not for grouped convolutions with several input channels per group
     w2 = np.zeros((16, 2) + (3,) * nd, np.float32)
     assert "depthwise" not in fc.plan(conv, x, w2, padding=1, groups=8).algorithms["forward"]
 
 
 def test_large_multipliers_keep_the_generic_routes_unless_forced():
-    x = np.zeros((2, 4, 12, 12), np.float32)
+    x = np.zeros((2, 4, 40, 40), np.float32)
     w = np.zeros((4 * 16, 1, 3, 3), np.float32)
     assert fc.plan(fc.conv2d, x, w, padding=1, groups=4).algorithms["forward"] != \
         "conv.forward.depthwise"
@@ -158,7 +171,7 @@ def test_forcing_depthwise_on_other_problems_raises(direction):
                             groups=groups)
 
 
-# MobileNetV2 depthwise layers (scaled down in N), against torch when it is installed
+# MobileNetV2 depthwise layers (smaller planes), forced, against torch when it is installed
 MOBILENET = [(32, 28, 1, 1), (96, 28, 2, 1), (144, 14, 1, 1), (144, 14, 2, 1),
              (32, 15, 1, 2), (960, 7, 1, 1)]
 
@@ -172,10 +185,10 @@ def test_mobilenet_layers_against_torch(C, H, stride, mult):
     w = rng.standard_normal((C * mult, 1, 3, 3)).astype(np.float32)
     b = rng.standard_normal(C * mult).astype(np.float32)
     kw = dict(stride=stride, padding=1, groups=C)
-    assert fc.plan(fc.conv2d, x, w, b, **kw).algorithms["forward"] == "conv.forward.depthwise"
-    got = fc.conv2d(x, w, b, **kw)
-    go = rng.standard_normal(got.shape).astype(np.float32)
-    gx, gw, gb = fc.conv2d_backward(go, x, w, **kw)
+    with fc.tuning(force=FORCE):
+        got = fc.conv2d(x, w, b, **kw)
+        go = rng.standard_normal(got.shape).astype(np.float32)
+        gx, gw, gb = fc.conv2d_backward(go, x, w, **kw)
     tx = torch.from_numpy(x.astype(np.float64)).requires_grad_()
     tw = torch.from_numpy(w.astype(np.float64)).requires_grad_()
     tb = torch.from_numpy(b.astype(np.float64)).requires_grad_()

@@ -143,6 +143,12 @@ def test_plan_chooses_depthwise_by_default(nd, mult):
     go = np.zeros(fc.plan(conv, x, w, padding=1, stride=2, groups=16).problem.y_shape, np.float32)
     algos = fc.plan(bwd, go, x, w, padding=1, stride=2, groups=16).algorithms
     assert "depthwise" not in algos["grad_input"]
+    # not for a single input channel (groups == 1) unless forced
+    one = np.zeros((2, 1) + (5, 6, 40)[3 - nd:], np.float32)
+    w1 = np.zeros((6, 1) + (3,) * nd, np.float32)
+    assert "depthwise" not in fc.plan(conv, one, w1, padding=1).algorithms["forward"]
+    with fc.tuning(force={"forward": "depthwise"}):
+        assert fc.plan(conv, one, w1, padding=1).algorithms["forward"] == "conv.forward.depthwise"
     # not for grouped convolutions with several input channels per group
     w2 = np.zeros((16, 2) + (3,) * nd, np.float32)
     assert "depthwise" not in fc.plan(conv, x, w2, padding=1, groups=8).algorithms["forward"]

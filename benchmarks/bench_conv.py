@@ -6,7 +6,8 @@ forward and backward.  The grid (dtype x layer x threads) and the inputs are in
 """
 import fastconv
 
-from .common import CachedInputs, Grid, conv_geometry, conv_inputs, median_seconds, round3
+from .common import (DTYPES, THREADS, CachedInputs, Grid, conv_geometry, conv_inputs,
+                     median_seconds, random, round3)
 
 
 class _Conv(Grid):
@@ -104,3 +105,28 @@ class Conv2dMemory(CachedInputs):
 
     def peakmem_conv2d_backward(self, files, dtype, layer, threads):
         fastconv.conv2d_backward(self.gy, self.x, self.w, stride=self.stride, padding=self.padding)
+
+
+class DepthwiseConv2d(Grid):
+    """MobileNetV2-style depthwise 3x3 layers (groups == C): the depthwise algorithms
+    (``conv.*.depthwise``) where the plan chooses them, the GEMM routes elsewhere."""
+
+    #: name -> (N, C, H, multiplier, stride)
+    DEPTHWISE = {"dw 112 s1": (4, 32, 112, 1, 1), "dw 56 s2": (4, 144, 56, 1, 2),
+                 "dw 28 s1": (4, 192, 28, 1, 1), "dw 7 s1": (4, 960, 7, 1, 1),
+                 "dw 112 x2": (4, 32, 112, 2, 1)}
+    params = [DTYPES, list(DEPTHWISE), THREADS]
+
+    def setup(self, dtype, layer, threads):
+        self.use_threads(threads)
+        N, C, H, mult, s = self.DEPTHWISE[layer]
+        self.kw = dict(stride=s, padding=1, groups=C)
+        self.x = random((N, C, H, H), dtype, 0)
+        self.w = random((C * mult, 1, 3, 3), dtype, 1)
+        self.gy = random(fastconv.conv2d(self.x, self.w, **self.kw).shape, dtype, 3)
+
+    def time_conv2d(self, dtype, layer, threads):
+        fastconv.conv2d(self.x, self.w, **self.kw)
+
+    def time_conv2d_backward(self, dtype, layer, threads):
+        fastconv.conv2d_backward(self.gy, self.x, self.w, **self.kw)

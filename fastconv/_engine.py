@@ -54,6 +54,8 @@ class Tuning:
     grad_weight_strip_c_bytes: int = 384 * 1024  # ... its Kg x Og partial at most this,
     grad_weight_strip_min_rows: int = 64  # with at least this many im2col rows (Kg)
     grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
+    depthwise_max_og: int = 8            # depthwise kernels by default up to this multiplier,
+    depthwise_min_ow: int = 28           # forward / stride-1 grad_input: output rows this wide
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -440,6 +442,62 @@ def _fwd_direct(p, desc, t):
     return {"lt": tile_len(0, p.L, p.dtype.itemsize, t, p.N * p.groups)}
 
 
+# Depthwise (groups == C, Cg == 1): direct loops along rows.  They support every
+# depthwise problem when forced; by default they are chosen where they measured faster
+# than the GEMM routes (docs/performance.md): up to depthwise_max_og output channels
+# per group; forward and grad_input only for output rows of at least depthwise_min_ow
+# (each row pays a fixed cost: 7x7 and 14x14 planes ran 1.3-3x slower than the strip
+# forward / col2im grad_input), and grad_input only for stride 1 (the stride-phase
+# split cost 1.5x over col2im at 28-wide rows).  grad_weight won everywhere measured
+# (2-10x over chunked / rows).
+
+
+def _depthwise(p, t, direction, wide=True):
+    """True for a depthwise problem the depthwise kernels should run: always when
+    forced, else when ``groups > 1``, ``Og <= depthwise_max_og`` and ``wide``."""
+    if p.op != "conv" or p.Cg != 1:
+        return False
+    # (a single input channel, groups == C == 1, is depthwise too, but LeNet conv1's
+    # backward ran 1.78 ms on it against 1.28 ms on the chunked grad_weight: by default
+    # only layers of several groups)
+    return t.forced(direction) is not None or (p.groups > 1 and p.Og <= t.depthwise_max_og
+                                               and wide)
+
+
+def _row_block(rows, outside, t):
+    """Rows per task so that ``outside * ceil(rows / blk)`` reaches ``min_tasks``."""
+    if outside >= t.min_tasks or rows <= 1:
+        return max(rows, 1)
+    return max(1, ceil_div(rows, ceil_div(t.min_tasks, outside)))
+
+
+@register("conv.forward.depthwise", "depthwise (one input channel per group): each output "
+          "row summed along the row from the input rows its taps read")
+def _fwd_depthwise(p, desc, t):
+    f = desc.fields()
+    if not _depthwise(p, t, "forward", f["out"][2] >= t.depthwise_min_ow):
+        return None
+    return {"blk": _row_block(f["out"][0] * f["out"][1], p.N * p.O, t)}
+
+
+@register("conv.grad_input.depthwise", "depthwise: each input row gathered from the output "
+          "rows of its multipliers and taps (no col2im)")
+def _bwi_depthwise(p, desc, t):
+    f = desc.fields()
+    if not _depthwise(p, t, "grad_input", f["out"][2] >= t.depthwise_min_ow
+                      and all(s == 1 for s in p.stride)):
+        return None
+    return {"blk": _row_block(f["in"][0] * f["in"][1], p.N * p.groups, t)}
+
+
+@register("conv.grad_weight.depthwise", "depthwise: per output channel and chunk of "
+          "samples, products summed per tap and output column, then along the row")
+def _bww_depthwise(p, desc, t):
+    if not _depthwise(p, t, "grad_weight"):
+        return None
+    return {"chunks": max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.min_tasks, p.O)))}
+
+
 @register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "
           "gathers its panels from them (no im2col tile)")
 def _fwd_strip(p, desc, t):
@@ -671,7 +729,7 @@ def algorithms(op=None, direction=None):
     --------
     >>> import fastconv
     >>> [a["name"] for a in fastconv.algorithms("conv", "forward")]
-    ['conv.forward.direct', 'conv.forward.strip', 'conv.forward.im2col']
+    ['conv.forward.direct', 'conv.forward.depthwise', 'conv.forward.strip', 'conv.forward.im2col']
     """
     from ._problem import DIRECTIONS, OPS
     if op is not None and op not in OPS:

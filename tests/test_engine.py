@@ -28,15 +28,18 @@ CASES = [
                                                dilation=(1, 1, 2), groups=2),
      ["strip", "im2col"]),
     (2, (3, 2, 6, 7), (4, 2, 3, 3), dict(stride=2, padding=1), ["strip", "im2col"]),
+    (2, (2, 4, 9, 11), (8, 1, 3, 3), dict(stride=(2, 1), padding=((1, 0), (2, 1)),
+                                          dilation=(1, 2), groups=4),
+     ["depthwise", "strip", "im2col"]),
 ]
 
-GRAD_INPUT = {"direct", "col2im", "as_forward"}
-GRAD_WEIGHT = {"rows", "chunked", "strip"}
+GRAD_INPUT = {"direct", "col2im", "as_forward", "depthwise"}
+GRAD_WEIGHT = {"rows", "chunked", "strip", "depthwise"}
 OPEN = dict(strip_min_o=1, strip_min_ow=1, forward_grad_input_channels=0,
             grad_weight_strip_min_rows=1, grad_weight_strip_min_ow=1)
 # the chunked route is for planes small enough, the strip route for the others
 OPEN_GW = {"rows": {}, "chunked": dict(chunked_grad_weight_bytes=10**9),
-           "strip": dict(chunked_grad_weight_bytes=0)}
+           "strip": dict(chunked_grad_weight_bytes=0), "depthwise": {}}
 
 
 def _conv(nd):

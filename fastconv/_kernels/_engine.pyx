@@ -15,8 +15,9 @@ fixed by the shape (never by the thread count), each output element produced by 
 task that sums in a fixed order, so results are bitwise identical for any number of
 threads.  Nothing here raises inside a parallel region; the wrappers validate first.
 
-The kernels themselves are in ``conv_kernels.pxi`` (convolution, im2col, col2im) and
-``pool_kernels.pxi`` (max and average pooling).
+The kernels themselves are in ``conv_kernels.pxi`` (convolution, im2col, col2im),
+``depthwise_kernels.pxi`` (depthwise convolution; its row loops in ``fc_depthwise.h``)
+and ``pool_kernels.pxi`` (max and average pooling).
 """
 cimport cython
 cimport numpy as cnp
@@ -112,5 +113,6 @@ cdef inline void gemm_rows(Py_ssize_t M, Py_ssize_t N, const floating *S,
 
 include "problem.pxi"
 include "conv_kernels.pxi"
+include "depthwise_kernels.pxi"
 include "pool_kernels.pxi"
 include "entry.pxi"

@@ -7,7 +7,7 @@
 #   FC_CONV_FWD_*        (x, w, bias or None, out)
 #   FC_CONV_BWI_*        (grad_output, wt = W^T as (G, Kg, Og), grad_input)
 #   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg))
-#   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP
+#   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
@@ -49,6 +49,9 @@ cdef object _ALGORITHMS = {
     FC_CONV_BWW_CHUNKED: ("conv.grad_weight.chunked", (A_GO, A_X, A_PART)),
     FC_CONV_BWW_STRIP: ("conv.grad_weight.strip", (A_GO, A_X, A_PART)),
     FC_CONV_BWB_SUM: ("conv.grad_bias.sum", (A_GO, A_GB)),
+    FC_CONV_FWD_DEPTHWISE: ("conv.forward.depthwise", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_BWI_DEPTHWISE: ("conv.grad_input.depthwise", (A_GO, A_W, A_GX)),
+    FC_CONV_BWW_DEPTHWISE: ("conv.grad_weight.depthwise", (A_GO, A_X, A_PART)),
     FC_UNFOLD_IM2COL: ("unfold.forward.im2col", (A_X, A_COLS_OUT)),
     FC_UNFOLD_COL2IM: ("unfold.grad_input.col2im", (A_COLS_IN, A_IMG_OUT)),
     FC_MAX_POOL_FWD: ("max_pool.forward.window", (A_X, A_Y, A_IDX_OUT)),
@@ -163,6 +166,28 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
             else:
                 conv_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
                                          <double *>ptr[2], <double *>pws, n_threads)
+        elif algo == FC_CONV_FWD_DEPTHWISE:
+            if f32:
+                depthwise_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                         <const float *>ptr[2], <float *>ptr[3], n_threads)
+            else:
+                depthwise_forward[double](p, <const double *>ptr[0], <const double *>ptr[1],
+                                          <const double *>ptr[2], <double *>ptr[3], n_threads)
+        elif algo == FC_CONV_BWI_DEPTHWISE:
+            if f32:
+                depthwise_grad_input[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                            <float *>ptr[2], <float *>pws, n_threads)
+            else:
+                depthwise_grad_input[double](p, <const double *>ptr[0], <const double *>ptr[1],
+                                             <double *>ptr[2], <double *>pws, n_threads)
+        elif algo == FC_CONV_BWW_DEPTHWISE:
+            if f32:
+                depthwise_grad_weight[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                             <float *>ptr[2], <float *>pws, n_threads)
+            else:
+                depthwise_grad_weight[double](p, <const double *>ptr[0],
+                                              <const double *>ptr[1], <double *>ptr[2],
+                                              <double *>pws, n_threads)
         elif algo == FC_CONV_BWB_SUM:
             if f32:
                 conv_grad_bias[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)

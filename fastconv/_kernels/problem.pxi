@@ -21,6 +21,9 @@ cdef enum fc_algo:
     FC_MAX_POOL_BWD = 13
     FC_AVG_POOL_FWD = 14
     FC_AVG_POOL_BWD = 15
+    FC_CONV_FWD_DEPTHWISE = 16  # depthwise (Cg == 1): direct loops along output rows
+    FC_CONV_BWI_DEPTHWISE = 17  # depthwise grad_input, gathered per input row
+    FC_CONV_BWW_DEPTHWISE = 18  # depthwise grad_weight, chunks of samples per channel
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -134,6 +137,11 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.got = round16(p.lt * p.Og)
         w.main = fc_strip_elems(p, p.lt)
         w.shared = p.chunks * p.groups * p.Kg * p.Og
+    elif a == FC_CONV_BWI_DEPTHWISE and p.s[2] > 1:
+        w.main = p.s[2] * cdiv(p.in_[2], p.s[2])                 # a row split by stride phase
+    elif a == FC_CONV_BWW_DEPTHWISE:
+        w.main = p.taps * p.out[2]                               # per tap, a row of sums
+        w.shared = p.chunks * p.O * p.taps                       # per-chunk partials
     elif a == FC_MAX_POOL_FWD and p.want_indices:
         w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
     w.per_thread = 0
@@ -157,6 +165,12 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return p.chunks * p.groups
     if a == FC_CONV_BWB_SUM:
         return p.O
+    if a == FC_CONV_FWD_DEPTHWISE:
+        return p.N * p.O * cdiv(p.out[0] * p.out[1], p.blk) if p.blk > 0 else 0
+    if a == FC_CONV_BWI_DEPTHWISE:
+        return p.N * p.groups * cdiv(p.in_[0] * p.in_[1], p.blk) if p.blk > 0 else 0
+    if a == FC_CONV_BWW_DEPTHWISE:
+        return p.chunks * p.O
     return p.N * p.C   # im2col, col2im and pooling: one (n, c) plane or volume each
 
 

@@ -113,4 +113,5 @@ cdef inline void gemm_rows(Py_ssize_t M, Py_ssize_t N, const floating *S,
 include "problem.pxi"
 include "conv_kernels.pxi"
 include "pool_kernels.pxi"
+include "reduce_kernels.pxi"
 include "entry.pxi"

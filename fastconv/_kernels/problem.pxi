@@ -21,6 +21,9 @@ cdef enum fc_algo:
     FC_MAX_POOL_BWD = 13
     FC_AVG_POOL_FWD = 14
     FC_AVG_POOL_BWD = 15
+    FC_MAX_POOL_FWD_REDUCE = 16   # per-window reductions over contiguous runs, blk volumes a task
+    FC_AVG_POOL_FWD_REDUCE = 17
+    FC_AVG_POOL_BWD_REDUCE = 18
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -157,6 +160,8 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return p.chunks * p.groups
     if a == FC_CONV_BWB_SUM:
         return p.O
+    if a == FC_MAX_POOL_FWD_REDUCE or a == FC_AVG_POOL_FWD_REDUCE or a == FC_AVG_POOL_BWD_REDUCE:
+        return cdiv(p.N * p.C, p.blk)   # groups of blk consecutive volumes
     return p.N * p.C   # im2col, col2im and pooling: one (n, c) plane or volume each
 
 

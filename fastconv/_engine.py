@@ -54,6 +54,9 @@ class Tuning:
     grad_weight_strip_c_bytes: int = 384 * 1024  # ... its Kg x Og partial at most this,
     grad_weight_strip_min_rows: int = 64  # with at least this many im2col rows (Kg)
     grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
+    reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
+                                         # outputs per volume (1: global pooling)
+    reduce_task_elems: int = 8192        # ... in tasks of about this many input elements
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -93,7 +96,9 @@ def tuning(**changes):
     **changes
         Fields of :class:`fastconv._engine.Tuning` to change, for example
         ``strip_min_o=1`` or ``tile_bytes=65536``; ``force={"forward": "im2col",
-        "grad_weight": "rows"}`` forces the convolution's algorithms by (short) name.
+        "grad_weight": "rows"}`` forces algorithms per direction: a short name applies
+        to every op that has an algorithm of that name in that direction (the others
+        keep their choice), a full name (``"max_pool.forward.reduce"``) to its op only.
 
     Yields
     ------
@@ -123,14 +128,13 @@ def tuning(**changes):
     if "force" in changes:
         force = dict(changes["force"] or {})
         for d, name in force.items():
-            algs = registered("conv", d)
-            known = {a.short for a in algs} | {a.name for a in algs}
             if d not in ("forward", "grad_input", "grad_weight", "grad_bias"):
                 raise ValueError(f"`force` keys must be directions ('forward', 'grad_input', "
                                  f"'grad_weight', 'grad_bias'), got {d!r}")
-            if name not in known:
-                raise ValueError(f"no algorithm {name!r} for conv {d}; registered: "
-                                 f"{sorted(a.short for a in registered('conv', d))}")
+            algs = registered(direction=d)
+            if name not in {a.short for a in algs} | {a.name for a in algs}:
+                raise ValueError(f"no algorithm {name!r} for {d}; registered: "
+                                 f"{sorted({a.short for a in algs})}")
         changes["force"] = tuple(sorted(force.items()))
     names = {f.name for f in fields(Tuning)}
     unknown = set(changes) - names
@@ -267,12 +271,11 @@ def route(problem, direction, t=None, desc=None):
     base = (problem.with_(direction=direction).desc() if desc is None else desc)
     candidates = _REGISTRY.get((problem.op, direction), [])
     forced = t.forced(direction)
-    if forced is not None and problem.op == "conv":
-        named = [a for a in candidates if forced in (a.name, a.short)]
-        if not named:
-            raise ValueError(f"no algorithm {forced!r} for {problem.op} {direction}; "
-                             f"registered: {[a.short for a in candidates]}")
+    named = [a for a in candidates if forced in (a.name, a.short)] if forced else []
+    if named:
         candidates = named
+    else:   # tuning() checked the name exists for some op: not for this one
+        forced = None
     for alg in candidates:
         params = alg.configure(problem, base, t)
         if params is None:
@@ -567,6 +570,31 @@ def _always(p, desc, t):
     return {}
 
 
+def _reduce(p, desc, t):
+    """Pooling as one reduction per window over its contiguous runs (reduce_kernels.pxi),
+    for few outputs per volume (global pooling): the window kernels' row loops then
+    degenerate into taps over rows of one output.  Dilation 1 only (a run is
+    contiguous).  Tasks are groups of blk volumes, about reduce_task_elems input
+    elements each, and at least min_tasks of them when there are enough volumes."""
+    if any(d != 1 for d in p.dilation) or p.L > t.reduce_max_outputs:
+        return None
+    vol = 1
+    for s in p.spatial:
+        vol *= s
+    nc = p.N * p.C
+    blk = max(1, min(t.reduce_task_elems // max(vol, 1), ceil_div(nc, t.min_tasks)))
+    return {"blk": blk}
+
+
+register("max_pool.forward.reduce", "few outputs per volume (global pooling): each window "
+         "reduced over its contiguous runs in vector lanes; groups of volumes per task")(
+    _reduce)
+register("avg_pool.forward.reduce", "few outputs per volume (global pooling): each window "
+         "summed over its contiguous runs in vector lanes; groups of volumes per task")(
+    _reduce)
+register("avg_pool.grad_input.reduce", "few outputs per volume (global pooling): each "
+         "output's gradient filled over its window's runs; groups of volumes per task")(
+    _reduce)
 register("unfold.forward.im2col", "one (n, c) plane of the column matrix per task")(_always)
 register("unfold.grad_input.col2im", "one (n, c) plane scattered back per task")(_always)
 register("max_pool.forward.window", "one (n, c) volume per task, taps along output rows")(

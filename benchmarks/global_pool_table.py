@@ -3,7 +3,7 @@
 Not an asv benchmark (no ``time_`` names): a script that prints the table of
 ``docs/performance.md``'s "Global and large-window pooling" section::
 
-    PYTHONPATH=. python benchmarks/global_pool_table.py [--repeat 9]
+    PYTHONPATH=. python benchmarks/global_pool_table.py [--repeat 9] [--threads 1]
 
 Every row runs fastconv, torch (same thread count) and a NumPy streaming sum
 (``big.sum()`` over a 256 MB float32 array: one core's read bandwidth) interleaved
@@ -106,8 +106,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--cases", nargs="*", default=None, help="substrings of case names")
+    ap.add_argument("--threads", type=int, default=None, help="default: fastconv's default")
     args = ap.parse_args()
     import torch
+    if args.threads:
+        fastconv.set_num_threads(args.threads)
     torch.set_num_threads(fastconv.get_num_threads())
     big = np.random.default_rng(1).standard_normal(64 * 2**20, dtype=np.float32)
     bsum = lambda: big.sum()  # noqa: E731

@@ -84,6 +84,8 @@ cdef extern from "fc_reduce.h" nogil:
     double fc_run_sum_f64(const double *src, Py_ssize_t n)
     float fc_run_max_f32(const float *src, Py_ssize_t n)
     double fc_run_max_f64(const double *src, Py_ssize_t n)
+    Py_ssize_t fc_run_argmax_f32(const float *src, Py_ssize_t n, Py_ssize_t base, float *val)
+    Py_ssize_t fc_run_argmax_f64(const double *src, Py_ssize_t n, Py_ssize_t base, double *val)
 
 
 cdef inline void lanes_sum(const floating *src, Py_ssize_t n, floating *acc) noexcept nogil:
@@ -245,6 +247,19 @@ cdef inline floating box_max(const floating *xp, const Box *b, int64_t *ip) noex
     cdef floating m[RLANES]
     cdef floating mx
     cdef Py_ssize_t z, y, l, k
+    if ip != NULL and b.z1 == b.z0 + 1 and b.y1 == b.y0 + 1 and (
+            floating is double or box_start(b, b.z0, b.y0) + b.rlen < 2147483647):
+        # one run: value and offset in one pass (int32 offsets for float lanes)
+        if floating is float:
+            k = fc_run_argmax_f32(xp + box_start(b, b.z0, b.y0), b.rlen,
+                                  box_start(b, b.z0, b.y0), &mx)
+        else:
+            k = fc_run_argmax_f64(xp + box_start(b, b.z0, b.y0), b.rlen,
+                                  box_start(b, b.z0, b.y0), &mx)
+        if k < 0:           # every element -inf: ATen's first element
+            k = box_start(b, b.z0, b.y0)
+        ip[0] = k
+        return mx
     if b.z1 == b.z0 + 1 and b.y1 == b.y0 + 1:
         if floating is float:
             mx = fc_run_max_f32(xp + box_start(b, b.z0, b.y0), b.rlen)

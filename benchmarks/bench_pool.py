@@ -69,3 +69,36 @@ class Pool3d(_Pool):
 
     def time_avg_pool3d_backward(self, dtype, layer, threads):
         fastconv.avg_pool3d_backward(self.gy, self.x.shape, POOL)
+
+
+class GlobalPool2d:
+    """Global pooling of classifier heads (kernel = the whole plane): the reduce
+    algorithms.  Shapes are ResNet-50 / ResNet-18 / MobileNetV2 final feature maps."""
+
+    params = [["float32", "float64"], ["(4, 2048, 7, 7)", "(4, 512, 7, 7)", "(4, 1280, 7, 7)"],
+              [1, "default"]]
+    param_names = ["dtype", "shape", "threads"]
+    timeout = 120
+
+    def setup(self, dtype, shape, threads):
+        Grid.use_threads(self, threads)
+        s = tuple(int(v) for v in shape.strip("()").split(","))
+        self.x = random(s, dtype, 5)
+        self.k = s[2:]
+        self.gy = random(s[:2] + (1, 1), dtype, 6)
+        self.indices = fastconv.max_pool2d(self.x, self.k, return_indices=True)[1]
+
+    def teardown(self, *args):
+        fastconv.set_num_threads(None)
+
+    def time_avg_pool2d(self, dtype, shape, threads):
+        fastconv.avg_pool2d(self.x, self.k)
+
+    def time_avg_pool2d_backward(self, dtype, shape, threads):
+        fastconv.avg_pool2d_backward(self.gy, self.x.shape, self.k)
+
+    def time_max_pool2d(self, dtype, shape, threads):
+        fastconv.max_pool2d(self.x, self.k, return_indices=True)
+
+    def time_max_pool2d_backward(self, dtype, shape, threads):
+        fastconv.max_pool2d_backward(self.gy, self.indices, self.x.shape)

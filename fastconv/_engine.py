@@ -56,6 +56,11 @@ class Tuning:
     grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
     depthwise_max_og: int = 8            # depthwise kernels by default up to this multiplier,
     depthwise_min_ow: int = 28           # forward / stride-1 grad_input: output rows this wide
+    reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
+                                         # outputs per volume (1: global pooling),
+    reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
+    reduce_grad_min_taps: int = 16       # or (avg grad_input) with this many taps;
+    reduce_task_elems: int = 8192        # in tasks of about this many input elements
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -95,7 +100,9 @@ def tuning(**changes):
     **changes
         Fields of :class:`fastconv._engine.Tuning` to change, for example
         ``strip_min_o=1`` or ``tile_bytes=65536``; ``force={"forward": "im2col",
-        "grad_weight": "rows"}`` forces the convolution's algorithms by (short) name.
+        "grad_weight": "rows"}`` forces algorithms per direction: a short name applies
+        to every op that has an algorithm of that name in that direction (the others
+        keep their choice), a full name (``"max_pool.forward.reduce"``) to its op only.
 
     Yields
     ------
@@ -125,14 +132,13 @@ def tuning(**changes):
     if "force" in changes:
         force = dict(changes["force"] or {})
         for d, name in force.items():
-            algs = registered("conv", d)
-            known = {a.short for a in algs} | {a.name for a in algs}
             if d not in ("forward", "grad_input", "grad_weight", "grad_bias"):
                 raise ValueError(f"`force` keys must be directions ('forward', 'grad_input', "
                                  f"'grad_weight', 'grad_bias'), got {d!r}")
-            if name not in known:
-                raise ValueError(f"no algorithm {name!r} for conv {d}; registered: "
-                                 f"{sorted(a.short for a in registered('conv', d))}")
+            algs = registered(direction=d)
+            if name not in {a.short for a in algs} | {a.name for a in algs}:
+                raise ValueError(f"no algorithm {name!r} for {d}; registered: "
+                                 f"{sorted({a.short for a in algs})}")
         changes["force"] = tuple(sorted(force.items()))
     names = {f.name for f in fields(Tuning)}
     unknown = set(changes) - names
@@ -269,12 +275,11 @@ def route(problem, direction, t=None, desc=None):
     base = (problem.with_(direction=direction).desc() if desc is None else desc)
     candidates = _REGISTRY.get((problem.op, direction), [])
     forced = t.forced(direction)
-    if forced is not None and problem.op == "conv":
-        named = [a for a in candidates if forced in (a.name, a.short)]
-        if not named:
-            raise ValueError(f"no algorithm {forced!r} for {problem.op} {direction}; "
-                             f"registered: {[a.short for a in candidates]}")
+    named = [a for a in candidates if forced in (a.name, a.short)] if forced else []
+    if named:
         candidates = named
+    else:   # tuning() checked the name exists for some op: not for this one
+        forced = None
     for alg in candidates:
         params = alg.configure(problem, base, t)
         if params is None:
@@ -625,6 +630,50 @@ def _always(p, desc, t):
     return {}
 
 
+def _reduce_blk(p, t):
+    vol = 1
+    for s in p.spatial:
+        vol *= s
+    nc = p.N * p.C
+    return {"blk": max(1, min(t.reduce_task_elems // max(vol, 1), ceil_div(nc, t.min_tasks)))}
+
+
+def _reduce_forward(p, desc, t):
+    """Pooling as one reduction per window over its contiguous runs (reduce_kernels.pxi):
+    for global pooling (at most reduce_max_outputs outputs per volume) and windows whose
+    runs are at least reduce_min_run wide.  Measured on one thread against the window
+    kernels (float32, us): global 7x7 (4,2048,7,7) avg 1547 -> 81, max 1689 -> 166;
+    14x14/14 on 28x28 avg 1869 -> 1080; 16x16/1 on 64x64 avg 23590 -> 8205 (max with
+    indices 28907 -> 33393); but 7-wide windows with 64 outputs avg 4399 -> 14245 and
+    3x3/2 10x slower: short runs pay the per-window overhead.  Dilation 1 only (a run is
+    contiguous).  Tasks are groups of blk volumes, about reduce_task_elems input
+    elements each, and at least min_tasks of them when there are enough volumes."""
+    if any(d != 1 for d in p.dilation):
+        return None
+    if p.L > t.reduce_max_outputs and min(p.kernel[-1], p.spatial[-1]) < t.reduce_min_run:
+        return None
+    return _reduce_blk(p, t)
+
+
+def _reduce_grad_input(p, desc, t):
+    """Average pooling's gradient, each output's share added over its window's runs:
+    where the forward reduction applies, and for windows of at least
+    reduce_grad_min_taps taps (one thread, us: 7x7/1 on 14x14 8309 -> 2435, 4x4/4 on
+    56x56 2029 -> 1513; but 3x3/2 on 56x56 3718 -> 4851, 2x2/2 643 -> 752)."""
+    if _reduce_forward(p, desc, t) is None and p.taps < t.reduce_grad_min_taps:
+        return None
+    return _reduce_blk(p, t)
+
+
+register("max_pool.forward.reduce", "global pooling and wide windows: each window reduced "
+         "over its contiguous runs in vector lanes; groups of volumes per task")(
+    _reduce_forward)
+register("avg_pool.forward.reduce", "global pooling and wide windows: each window summed "
+         "over its contiguous runs in vector lanes; groups of volumes per task")(
+    _reduce_forward)
+register("avg_pool.grad_input.reduce", "global pooling, wide or large windows: each "
+         "output's gradient added over its window's runs; groups of volumes per task")(
+    _reduce_grad_input)
 register("unfold.forward.im2col", "one (n, c) plane of the column matrix per task")(_always)
 register("unfold.grad_input.col2im", "one (n, c) plane scattered back per task")(_always)
 register("max_pool.forward.window", "one (n, c) volume per task, taps along output rows")(

@@ -13,6 +13,8 @@
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
 #   FC_MAX_POOL_FWD      (x, out, indices or None);  FC_MAX_POOL_BWD (grad_output, indices, grad_input)
 #   FC_AVG_POOL_FWD      (x, out);  FC_AVG_POOL_BWD (grad_output, grad_input)
+#   FC_MAX_POOL_FWD_REDUCE (x, out, indices or None)
+#   FC_AVG_POOL_FWD_REDUCE (x, out);  FC_AVG_POOL_BWD_REDUCE (grad_output, grad_input)
 #
 # It returns 0, or for FC_MAX_POOL_BWD the number of indices out of range.
 
@@ -58,6 +60,9 @@ cdef object _ALGORITHMS = {
     FC_MAX_POOL_BWD: ("max_pool.grad_input.scatter", (A_GO, A_IDX_IN, A_GX)),
     FC_AVG_POOL_FWD: ("avg_pool.forward.window", (A_X, A_Y)),
     FC_AVG_POOL_BWD: ("avg_pool.grad_input.window", (A_GO, A_GX)),
+    FC_MAX_POOL_FWD_REDUCE: ("max_pool.forward.reduce", (A_X, A_Y, A_IDX_OUT)),
+    FC_AVG_POOL_FWD_REDUCE: ("avg_pool.forward.reduce", (A_X, A_Y)),
+    FC_AVG_POOL_BWD_REDUCE: ("avg_pool.grad_input.reduce", (A_GO, A_GX)),
 }
 
 
@@ -224,6 +229,18 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                 avg_pool[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)
             else:
                 avg_pool[double](p, <const double *>ptr[0], <double *>ptr[1], n_threads)
+        elif algo == FC_MAX_POOL_FWD_REDUCE:
+            if f32:
+                max_pool_reduce[float](p, <const float *>ptr[0], <float *>ptr[1],
+                                       <int64_t *>ptr[2], n_threads)
+            else:
+                max_pool_reduce[double](p, <const double *>ptr[0], <double *>ptr[1],
+                                        <int64_t *>ptr[2], n_threads)
+        elif algo == FC_AVG_POOL_FWD_REDUCE or algo == FC_AVG_POOL_BWD_REDUCE:
+            if f32:
+                avg_pool_reduce[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)
+            else:
+                avg_pool_reduce[double](p, <const double *>ptr[0], <double *>ptr[1], n_threads)
     return result
 
 

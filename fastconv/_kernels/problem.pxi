@@ -24,6 +24,9 @@ cdef enum fc_algo:
     FC_CONV_FWD_DEPTHWISE = 16  # depthwise (Cg == 1): direct loops along output rows
     FC_CONV_BWI_DEPTHWISE = 17  # depthwise grad_input, gathered per input row
     FC_CONV_BWW_DEPTHWISE = 18  # depthwise grad_weight, chunks of samples per channel
+    FC_MAX_POOL_FWD_REDUCE = 19   # per-window reductions over contiguous runs, blk volumes a task
+    FC_AVG_POOL_FWD_REDUCE = 20
+    FC_AVG_POOL_BWD_REDUCE = 21
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -171,6 +174,8 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return p.N * p.groups * cdiv(p.in_[0] * p.in_[1], p.blk) if p.blk > 0 else 0
     if a == FC_CONV_BWW_DEPTHWISE:
         return p.chunks * p.O
+    if a == FC_MAX_POOL_FWD_REDUCE or a == FC_AVG_POOL_FWD_REDUCE or a == FC_AVG_POOL_BWD_REDUCE:
+        return cdiv(p.N * p.C, p.blk)   # groups of blk consecutive volumes
     return p.N * p.C   # im2col, col2im and pooling: one (n, c) plane or volume each
 
 

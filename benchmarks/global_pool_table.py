@@ -13,30 +13,16 @@ grad_input written) divided by its time; ``% sum`` is that against the streaming
 sum's GB/s of the same round.
 """
 import argparse
-import time
 
 import numpy as np
 
 import fastconv
+from fastconv.bench import interleaved as bench_interleaved
 
 
-def interleaved(funcs, repeat, min_time=0.3, pause=0.002):
-    loops = []
-    for f in funcs:
-        f()
-        t0 = time.perf_counter()
-        f()
-        dt = time.perf_counter() - t0
-        loops.append(max(1, int(min_time / repeat / max(dt, 1e-7))))
-    samples = [[] for _ in funcs]
-    for _ in range(repeat):
-        for i, f in enumerate(funcs):
-            time.sleep(pause)
-            t0 = time.perf_counter()
-            for _ in range(loops[i]):
-                f()
-            samples[i].append((time.perf_counter() - t0) / loops[i])
-    return [float(np.median(s)) for s in samples]
+def interleaved(funcs, repeat):
+    """Median seconds of each function, run in turn (the bench's own timer, longer samples)."""
+    return bench_interleaved(funcs, repeat, min_time=0.3, pause=0.002)
 
 
 # name, kind, shape, kernel, stride, padding

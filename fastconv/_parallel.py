@@ -185,9 +185,3 @@ def workspace(rows, cols, dtype):
             _local.buffers = {}
         _local.buffers[dtype] = buf
     return buf
-
-
-def workspace2d(rows, cols, dtype):
-    """:func:`workspace` as a ``(rows, cols)`` array (at least one element per side)."""
-    rows, cols = max(rows, 1), max(cols, 1)
-    return workspace(rows, cols, dtype)[:rows * cols].reshape(rows, cols)

@@ -17,7 +17,6 @@ MAX_PARAM = 2**40
 # Largest padded extent, element count or byte count we let reach a kernel.
 MAX_EXTENT = 2**60
 
-_SPATIAL = {1: "1", 2: "2"}
 
 
 # ----------------------------------------------------------------- integers

@@ -24,10 +24,11 @@ if not hasattr(fastconv, "conv3d"):
     pytest.skip("fastconv has no 3-D ops yet (fastconv.conv3d is missing)",
                 allow_module_level=True)
 
-from test_errors import ALLOWED, EITHER, KERNEL_OR_WEIGHT, X_, _arr, _bad  # noqa: E402
+from test_errors import (ALLOWED, EITHER, KERNEL_OR_WEIGHT, X_, _arr, _bad,  # noqa: E402
+                         check_raises_naming, check_raises_only_allowed)
 from test_gradients import check_gradient, linear_loss  # noqa: E402
-from test_layouts import (LAYOUTS, _as_tuple, _assert_fresh, _assert_same_result,  # noqa: E402
-                          _native_c_copy)
+from test_layouts import (LAYOUTS, _as_tuple,  # noqa: E402
+                          check_layout, check_one_odd_input)
 from test_threads import _assert_bitwise  # noqa: E402
 
 fc = fastconv
@@ -574,36 +575,12 @@ OPS3 = {  # make(rng, dtype) -> dict of named input arrays; call(**arrays) -> re
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("op", list(OPS3))
 def test_layout_gives_same_result_and_leaves_inputs_alone(op, layout, dtype, tmp_path):
-    make, call = OPS3[op]
-    arrays = make(np.random.default_rng(7), dtype)
-    views, buffers = {}, {}
-    for name, a in arrays.items():
-        views[name], buffers[name] = LAYOUTS[layout](a, str(tmp_path))
-    expected = _as_tuple(call(**{k: _native_c_copy(v) for k, v in views.items()}))
-    before = {k: np.array(b, copy=True) for k, b in buffers.items()}
-
-    got = _as_tuple(call(**views))
-
-    assert len(got) == len(expected)
-    for i, (g, e) in enumerate(zip(got, expected)):
-        _assert_same_result(g, e, f"{op}/{layout} result {i}")
-    for k in buffers:
-        np.testing.assert_array_equal(buffers[k], before[k],
-                                      err_msg=f"{op}/{layout}: input {k} was modified")
-    _assert_fresh(got, buffers, f"{op}/{layout}")
+    check_layout(OPS3, op, layout, dtype, tmp_path)
 
 
 @pytest.mark.parametrize("op", list(OPS3))
 def test_one_odd_input_among_contiguous_ones(op):
-    make, call = OPS3[op]
-    arrays = make(np.random.default_rng(3), np.dtype(np.float64))
-    expected = _as_tuple(call(**arrays))
-    for name in arrays:
-        for layout in ("strided_all", "reversed_all", "fortran", "readonly"):
-            v, _ = LAYOUTS[layout](arrays[name], None)
-            got = _as_tuple(call(**{**arrays, name: v}))
-            for i, (g, e) in enumerate(zip(got, expected)):
-                _assert_same_result(g, e, f"{op}: {name} {layout}, result {i}")
+    check_one_odd_input(OPS3, op, ("strided_all", "reversed_all", "fortran", "readonly"))
 
 
 def _sample(rng, shape, dtype):
@@ -1108,20 +1085,12 @@ BAD_CALLS = (_conv3d_error_cases() + _conv3d_backward_error_cases()
 
 @pytest.mark.parametrize("call, exc, match", BAD_CALLS)
 def test_bad_call_raises_naming_the_argument(call, exc, match):
-    with pytest.raises(exc, match=match):
-        call()
+    check_raises_naming(call, exc, match)
 
 
 @pytest.mark.parametrize("call, exc, match", BAD_CALLS)
 def test_bad_call_raises_only_value_type_or_memory_error(call, exc, match):
-    try:
-        call()
-    except BaseException as e:  # noqa: BLE001 -- the point is to see whatever comes out
-        assert type(e) in ALLOWED, (
-            f"raised {type(e).__module__}.{type(e).__qualname__}: {e}; expected exactly one "
-            f"of ValueError / TypeError / MemoryError")
-    else:
-        pytest.fail("no exception raised")
+    check_raises_only_allowed(call)
 
 
 @pytest.mark.parametrize("call, needles", [

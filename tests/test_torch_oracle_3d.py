@@ -21,6 +21,7 @@ from conftest import assert_close
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+from test_torch_oracle import N, T, _abs  # noqa: E402 -- after the skip
 
 pytestmark = pytest.mark.torch
 needs_3d = pytest.mark.skipif(not hasattr(fastconv, "conv3d"),
@@ -31,19 +32,6 @@ fc = fastconv
 def examples(n):
     """n examples under the ci profile (50); longer profiles scale it up."""
     return settings(max_examples=max(1, n * settings.default.max_examples // 50))
-
-
-def T(a, grad=False):
-    t = torch.from_numpy(np.array(a, dtype=np.float64))
-    return t.requires_grad_() if grad else t
-
-
-def N(t):
-    return t.detach().numpy()
-
-
-def _abs(a):
-    return None if a is None else np.abs(a)
 
 
 def _flat_pads(pads):

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "fc_problem.h"
+#include "fc_ranges.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FC_GENERIC_ONLY)
 #define FC_DW_X86 1
@@ -36,26 +37,6 @@
 #define FC_DW_INLINE static inline
 #define FC_DW_RESTRICT
 #endif
-
-/* [lo, hi): the q in [0, count) with 0 <= x0 + q*step < W.  The rule of valid_range
- * in _ranges.pxd, written again here because these loops are C (step >= 1). */
-static inline void fc_dw_range(Py_ssize_t x0, Py_ssize_t step, Py_ssize_t count,
-                               Py_ssize_t W, Py_ssize_t *lo, Py_ssize_t *hi)
-{
-    Py_ssize_t a, b;
-    if (step == 1) {
-        a = x0 < 0 ? -x0 : 0;
-        b = W - x0;
-    } else {
-        a = x0 >= 0 ? 0 : (-x0 + step - 1) / step;
-        b = x0 > W - 1 ? 0 : (W - 1 - x0) / step + 1;
-    }
-    if (a > count) a = count;
-    if (b > count) b = count;
-    if (b < a) b = a;
-    *lo = a;
-    *hi = b;
-}
 
 #define FC_T float
 #define FC_SUF f32_generic

@@ -55,7 +55,7 @@ FC_TGT static void FC_DW_FN(fc_dw_row)(FC_T *FC_DW_RESTRICT acc, Py_ssize_t n,
         LO = 0;
         HI = n;
         for (k = k0; k < k0 + g; k++) {
-            fc_dw_range(off + k * dt, s, n, ns, &lo, &hi);
+            fc_valid_range(off + k * dt, s, n, ns, &lo, &hi);
             if (lo > LO)
                 LO = lo;
             if (hi < HI)
@@ -75,7 +75,7 @@ FC_TGT static void FC_DW_FN(fc_dw_row)(FC_T *FC_DW_RESTRICT acc, Py_ssize_t n,
             }
         }
         for (k = k0; k < k0 + g; k++) {
-            fc_dw_range(off + k * dt, s, n, ns, &lo, &hi);
+            fc_valid_range(off + k * dt, s, n, ns, &lo, &hi);
             h = hi < LO ? hi : LO;
             l = lo > HI ? lo : HI;
             if (s == 1) {
@@ -107,8 +107,8 @@ FC_TGT static void FC_DW_FN(fc_dw_fwd)(const fc_problem *p, const FC_T *xc, cons
         oy = r - oz * OH;
         for (q = 0; q < OW; q++)
             acc[q] = b;
-        fc_dw_range(oz * p->s[0] - p->pb[0], p->d[0], p->k[0], D, &a0, &a1);
-        fc_dw_range(oy * p->s[1] - p->pb[1], p->d[1], p->k[1], H, &i0, &i1);
+        fc_valid_range(oz * p->s[0] - p->pb[0], p->d[0], p->k[0], D, &a0, &a1);
+        fc_valid_range(oy * p->s[1] - p->pb[1], p->d[1], p->k[1], H, &i0, &i1);
         for (a = a0; a < a1; a++) {
             iz = oz * p->s[0] - p->pb[0] + a * p->d[0];
             for (i = i0; i < i1; i++) {
@@ -225,8 +225,8 @@ FC_TGT static void FC_DW_FN(fc_dw_bww)(const fc_problem *p, const FC_T *go, cons
             gorow = go + (n * p->O + o) * p->L + r * OW;
             oz = r / OH;
             oy = r - oz * OH;
-            fc_dw_range(oz * p->s[0] - p->pb[0], p->d[0], p->k[0], D, &a0, &a1);
-            fc_dw_range(oy * p->s[1] - p->pb[1], p->d[1], p->k[1], H, &i0, &i1);
+            fc_valid_range(oz * p->s[0] - p->pb[0], p->d[0], p->k[0], D, &a0, &a1);
+            fc_valid_range(oy * p->s[1] - p->pb[1], p->d[1], p->k[1], H, &i0, &i1);
             for (a = a0; a < a1; a++) {
                 iz = oz * p->s[0] - p->pb[0] + a * p->d[0];
                 for (i = i0; i < i1; i++) {
@@ -234,7 +234,7 @@ FC_TGT static void FC_DW_FN(fc_dw_bww)(const fc_problem *p, const FC_T *go, cons
                     src = xc + (iz * H + iy) * W;
                     for (j = 0; j < kW; j++) {
                         ix0 = j * dW - pW;
-                        fc_dw_range(ix0, sW, OW, W, &lo, &hi);
+                        fc_valid_range(ix0, sW, OW, W, &lo, &hi);
                         accr = acc + ((a * p->k[1] + i) * kW + j) * OW;
                         if (sW == 1) {
                             for (q = lo; q < hi; q++)

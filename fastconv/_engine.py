@@ -54,8 +54,10 @@ class Tuning:
     grad_weight_strip_c_bytes: int = 384 * 1024  # ... its Kg x Og partial at most this,
     grad_weight_strip_min_rows: int = 64  # with at least this many im2col rows (Kg)
     grad_weight_strip_min_ow: int = 16   # and output rows at least this wide
-    depthwise_max_og: int = 8            # depthwise kernels by default up to this multiplier,
-    depthwise_min_ow: int = 28           # forward / stride-1 grad_input: output rows this wide
+    depthwise_max_og: int = 8            # depthwise kernels by default up to this multiplier
+    depthwise_tile_bytes: int = 24 * 1024  # depthwise: a task's input tile about this size,
+    depthwise_task_elems: int = 4096     # groups per task for about this many outputs,
+    depthwise_min_tasks: int = 64        # but no fewer tasks than this
     reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
                                          # outputs per volume (1: global pooling),
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
@@ -447,60 +449,91 @@ def _fwd_direct(p, desc, t):
     return {"lt": tile_len(0, p.L, p.dtype.itemsize, t, p.N * p.groups)}
 
 
-# Depthwise (groups == C, Cg == 1): direct loops along rows.  They support every
-# depthwise problem when forced; by default they are chosen where they measured faster
-# than the GEMM routes (docs/performance.md): up to depthwise_max_og output channels
-# per group; forward and grad_input only for output rows of at least depthwise_min_ow
-# (each row pays a fixed cost: 7x7 and 14x14 planes ran 1.3-3x slower than the strip
-# forward / col2im grad_input), and grad_input only for stride 1 (the stride-phase
-# split cost 1.5x over col2im at 28-wide rows).  grad_weight won everywhere measured
-# (2-10x over chunked / rows).
+# Depthwise (groups == C, Cg == 1): the tile kernels (fc_dwtile_body.h; 3-D problems:
+# row loops).  They support every depthwise problem when forced; by default they are
+# chosen for up to depthwise_max_og output channels per group (benchmarks/
+# depthwise_table.py: MobileNetV2's depthwise layers, 7 to 112 wide, strides 1 and 2,
+# and multiplier 2, all faster than the GEMM routes).
 
 
-def _depthwise(p, t, direction, wide=True):
+def _depthwise(p, t, direction):
     """True for a depthwise problem the depthwise kernels should run: always when
-    forced, else when ``groups > 1``, ``Og <= depthwise_max_og`` and ``wide``."""
+    forced, else when ``groups > 1`` and ``Og <= depthwise_max_og``."""
     if p.op != "conv" or p.Cg != 1:
         return False
     # (a single input channel, groups == C == 1, is depthwise too, but LeNet conv1's
     # backward ran 1.78 ms on it against 1.28 ms on the chunked grad_weight: by default
     # only layers of several groups)
-    return t.forced(direction) is not None or (p.groups > 1 and p.Og <= t.depthwise_max_og
-                                               and wide)
+    return t.forced(direction) is not None or (p.groups > 1 and p.Og <= t.depthwise_max_og)
 
 
-def _row_block(rows, outside, t):
-    """Rows per task so that ``outside * ceil(rows / blk)`` reaches ``min_tasks``."""
-    if outside >= t.min_tasks or rows <= 1:
-        return max(rows, 1)
-    return max(1, ceil_div(rows, ceil_div(t.min_tasks, outside)))
+def _row_block(rows, outside, t, row_elems=0, itemsize=4):
+    """Rows per task: a tile of about ``depthwise_tile_bytes`` (``row_elems`` elements
+    per row), and small enough that ``outside * ceil(rows / blk)`` reaches
+    ``min_tasks``."""
+    blk = max(rows, 1)
+    if row_elems:
+        blk = min(blk, max(1, t.depthwise_tile_bytes // (row_elems * itemsize)))
+    if outside < t.min_tasks and rows > 1:
+        blk = min(blk, max(1, ceil_div(rows, ceil_div(t.min_tasks, outside))))
+    return blk
 
 
-@register("conv.forward.depthwise", "depthwise (one input channel per group): each output "
-          "row summed along the row from the input rows its taps read")
+def _group_block(p, rows, blk, out_w, t):
+    """Groups per task (``lt``): about ``depthwise_task_elems`` outputs a task (small
+    planes: one group's rows are too little work for a task), keeping at least
+    ``depthwise_min_tasks`` tasks."""
+    nrb = ceil_div(rows, blk)
+    gb = max(1, t.depthwise_task_elems // max(1, blk * out_w * p.Og))
+    return max(1, min(gb, p.groups, (p.N * p.groups * nrb) // t.depthwise_min_tasks))
+
+
+def _fwd_row_elems(f):
+    """Elements of one output row's share of the forward tile: sH*sW phase rows of
+    OW + (kW-1)*dW//sW columns (0 for 3-D problems: row loops, no tile)."""
+    if f["in"][0] != 1 or f["k"][0] != 1 or f["out"][0] != 1:
+        return 0
+    return f["s"][1] * f["s"][2] * (f["out"][2] + (f["k"][2] - 1) * f["d"][2] // f["s"][2])
+
+
+@register("conv.forward.depthwise", "depthwise (one input channel per group): the rows "
+          "a task reads in a zero-padded tile split by stride phase; each output a flat "
+          "vector loop over it")
 def _fwd_depthwise(p, desc, t):
     f = desc.fields()
-    if not _depthwise(p, t, "forward", f["out"][2] >= t.depthwise_min_ow):
+    if not _depthwise(p, t, "forward"):
         return None
-    return {"blk": _row_block(f["out"][0] * f["out"][1], p.N * p.O, t)}
+    rows = f["out"][0] * f["out"][1]
+    blk = _row_block(rows, p.N * p.groups, t, _fwd_row_elems(f), p.dtype.itemsize)
+    return {"blk": blk, "lt": _group_block(p, rows, blk, f["out"][2], t)}
 
 
-@register("conv.grad_input.depthwise", "depthwise: each input row gathered from the output "
-          "rows of its multipliers and taps (no col2im)")
+@register("conv.grad_input.depthwise", "depthwise: per stride phase of a task's input "
+          "rows, a stride-1 correlation of a grad_output tile (no col2im)")
 def _bwi_depthwise(p, desc, t):
     f = desc.fields()
-    if not _depthwise(p, t, "grad_input", f["out"][2] >= t.depthwise_min_ow
-                      and all(s == 1 for s in p.stride)):
+    if not _depthwise(p, t, "grad_input"):
         return None
-    return {"blk": _row_block(f["in"][0] * f["in"][1], p.N * p.groups, t)}
+    row = 0
+    if f["in"][0] == 1 and f["k"][0] == 1 and f["out"][0] == 1:
+        row = f["in"][2] + 2 * f["s"][2] + (f["k"][2] - 1) * f["d"][2]   # phases' outputs
+    rows = f["in"][0] * f["in"][1]
+    blk = _row_block(rows, p.N * p.groups, t, row, p.dtype.itemsize)
+    return {"blk": blk, "lt": _group_block(p, rows, blk, f["in"][2], t)}
 
 
-@register("conv.grad_weight.depthwise", "depthwise: per output channel and chunk of "
-          "samples, products summed per tap and output column, then along the row")
+@register("conv.grad_weight.depthwise", "depthwise: per group and chunk of samples, one "
+          "dot product per tap of the forward tile with grad_output")
 def _bww_depthwise(p, desc, t):
+    f = desc.fields()
     if not _depthwise(p, t, "grad_weight"):
         return None
-    return {"chunks": max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.min_tasks, p.O)))}
+    blk = _row_block(f["out"][0] * f["out"][1], t.min_tasks, t, _fwd_row_elems(f),
+                     p.dtype.itemsize)
+    # sample chunks only to make tasks: each ends with a reduction of its sums
+    chunks = max(1, min(p.N, t.grad_weight_chunks, ceil_div(2 * t.depthwise_min_tasks,
+                                                            p.groups)))
+    return {"chunks": chunks, "blk": blk}
 
 
 @register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "

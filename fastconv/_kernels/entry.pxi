@@ -174,10 +174,12 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
         elif algo == FC_CONV_FWD_DEPTHWISE:
             if f32:
                 depthwise_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
-                                         <const float *>ptr[2], <float *>ptr[3], n_threads)
+                                         <const float *>ptr[2], <float *>ptr[3],
+                                         <float *>pws, n_threads)
             else:
                 depthwise_forward[double](p, <const double *>ptr[0], <const double *>ptr[1],
-                                          <const double *>ptr[2], <double *>ptr[3], n_threads)
+                                          <const double *>ptr[2], <double *>ptr[3],
+                                          <double *>pws, n_threads)
         elif algo == FC_CONV_BWI_DEPTHWISE:
             if f32:
                 depthwise_grad_input[float](p, <const float *>ptr[0], <const float *>ptr[1],

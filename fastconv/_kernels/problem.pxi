@@ -114,6 +114,10 @@ cdef Py_ssize_t fc_strip_elems(const fc_problem *p, Py_ssize_t lt) noexcept nogi
 
 # --------------------------------------------------------- workspace, tasks
 
+cdef extern from "fc_depthwise.h" nogil:
+    Py_ssize_t fc_dwt_ws(const fc_problem *p, int which)   # the depthwise kernels' scratch
+
+
 cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
     """One thread's scratch for the problem's algorithm, and the shared scratch."""
     cdef fc_workspace_layout w
@@ -140,10 +144,12 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.got = round16(p.lt * p.Og)
         w.main = fc_strip_elems(p, p.lt)
         w.shared = p.chunks * p.groups * p.Kg * p.Og
-    elif a == FC_CONV_BWI_DEPTHWISE and p.s[2] > 1:
-        w.main = p.s[2] * cdiv(p.in_[2], p.s[2])                 # a row split by stride phase
+    elif a == FC_CONV_FWD_DEPTHWISE:
+        w.main = fc_dwt_ws(p, 0)                                 # tile, outputs, offsets
+    elif a == FC_CONV_BWI_DEPTHWISE:
+        w.main = fc_dwt_ws(p, 1)                                 # tile, phases, taps
     elif a == FC_CONV_BWW_DEPTHWISE:
-        w.main = p.taps * p.out[2]                               # per tap, a row of sums
+        w.main = fc_dwt_ws(p, 2)                                 # tile, grad_output, sums
         w.shared = p.chunks * p.O * p.taps                       # per-chunk partials
     elif a == FC_MAX_POOL_FWD and p.want_indices:
         w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
@@ -168,12 +174,16 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return p.chunks * p.groups
     if a == FC_CONV_BWB_SUM:
         return p.O
-    if a == FC_CONV_FWD_DEPTHWISE:
-        return p.N * p.O * cdiv(p.out[0] * p.out[1], p.blk) if p.blk > 0 else 0
-    if a == FC_CONV_BWI_DEPTHWISE:
-        return p.N * p.groups * cdiv(p.in_[0] * p.in_[1], p.blk) if p.blk > 0 else 0
+    if a == FC_CONV_FWD_DEPTHWISE:   # (n, lt groups, blk output rows)
+        if p.blk <= 0 or p.lt <= 0:
+            return 0
+        return p.N * cdiv(p.groups, p.lt) * cdiv(p.out[0] * p.out[1], p.blk)
+    if a == FC_CONV_BWI_DEPTHWISE:   # (n, lt groups, blk input rows)
+        if p.blk <= 0 or p.lt <= 0:
+            return 0
+        return p.N * cdiv(p.groups, p.lt) * cdiv(p.in_[0] * p.in_[1], p.blk)
     if a == FC_CONV_BWW_DEPTHWISE:
-        return p.chunks * p.O
+        return p.chunks * p.groups
     if a == FC_MAX_POOL_FWD_REDUCE or a == FC_AVG_POOL_FWD_REDUCE or a == FC_AVG_POOL_BWD_REDUCE:
         return cdiv(p.N * p.C, p.blk)   # groups of blk consecutive volumes
     return p.N * p.C   # im2col, col2im and pooling: one (n, c) plane or volume each

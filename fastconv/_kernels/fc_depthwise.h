@@ -29,6 +29,9 @@
 #else
 #define FC_DW_X86 0
 #endif
+#if FC_DW_X86
+#include <immintrin.h>
+#endif
 
 #if defined(__GNUC__)
 #define FC_DW_INLINE static inline __attribute__((always_inline))
@@ -115,12 +118,16 @@ static inline Py_ssize_t fc_dwt_ws(const fc_problem *p, int which)
 #define FC_SUF f32_generic
 #define FC_TGT
 #define FC_VB 16
+#define FC_DT_AVX512 0
+#define FC_DT_F64 0
 #include "fc_dwtile_body.h"
 #include "fc_depthwise_body.h"
 #define FC_T double
 #define FC_SUF f64_generic
 #define FC_TGT
 #define FC_VB 16
+#define FC_DT_AVX512 0
+#define FC_DT_F64 1
 #include "fc_dwtile_body.h"
 #include "fc_depthwise_body.h"
 #if FC_DW_X86
@@ -128,24 +135,32 @@ static inline Py_ssize_t fc_dwt_ws(const fc_problem *p, int which)
 #define FC_SUF f32_avx2
 #define FC_TGT __attribute__((target("avx2,fma")))
 #define FC_VB 32
+#define FC_DT_AVX512 0
+#define FC_DT_F64 0
 #include "fc_dwtile_body.h"
 #include "fc_depthwise_body.h"
 #define FC_T double
 #define FC_SUF f64_avx2
 #define FC_TGT __attribute__((target("avx2,fma")))
 #define FC_VB 32
+#define FC_DT_AVX512 0
+#define FC_DT_F64 1
 #include "fc_dwtile_body.h"
 #include "fc_depthwise_body.h"
 #define FC_T float
 #define FC_SUF f32_avx512
 #define FC_TGT __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #define FC_VB 64
+#define FC_DT_AVX512 1
+#define FC_DT_F64 0
 #include "fc_dwtile_body.h"
 #include "fc_depthwise_body.h"
 #define FC_T double
 #define FC_SUF f64_avx512
 #define FC_TGT __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #define FC_VB 64
+#define FC_DT_AVX512 1
+#define FC_DT_F64 1
 #include "fc_dwtile_body.h"
 #include "fc_depthwise_body.h"
 #endif

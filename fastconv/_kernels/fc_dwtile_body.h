@@ -27,6 +27,40 @@
 #endif
 
 typedef FC_T FC_DT_VEC __attribute__((vector_size(FC_VB), aligned(sizeof(FC_T)), may_alias));
+#if FC_DT_AVX512
+/* AVX-512 rows of the tile: masked loads read only the input's columns (lanes outside
+ * get zeros, and a masked-off lane never faults), a masked store ends the row exactly;
+ * stride 2 splits 2V columns into the two phase rows with two permutes. */
+#if FC_DT_F64
+#define FC_DT_MT __mmask8
+#define FC_DT_VR __m512d
+#define FC_DT_MLOAD(m, a) _mm512_maskz_loadu_pd((m), (a))
+#define FC_DT_MSTORE(a, m, v) _mm512_mask_storeu_pd((a), (m), (v))
+#define FC_DT_PERM2(a, i, b) _mm512_permutex2var_pd((a), (i), (b))
+#define FC_DT_EVEN _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0)
+#define FC_DT_ODD _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1)
+#else
+#define FC_DT_MT __mmask16
+#define FC_DT_VR __m512
+#define FC_DT_MLOAD(m, a) _mm512_maskz_loadu_ps((m), (a))
+#define FC_DT_MSTORE(a, m, v) _mm512_mask_storeu_ps((a), (m), (v))
+#define FC_DT_PERM2(a, i, b) _mm512_permutex2var_ps((a), (i), (b))
+#define FC_DT_EVEN _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0)
+#define FC_DT_ODD _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1)
+#endif
+
+/* lanes l in [0, n) with 0 <= i0 + l < W */
+static inline FC_DT_MT FC_DT_FN(fc_dwt_lanes)(Py_ssize_t i0, Py_ssize_t W, Py_ssize_t n)
+{
+    Py_ssize_t lo = i0 < 0 ? -i0 : 0, hi = W - i0;
+    if (hi > n)
+        hi = n;
+    if (lo >= hi)
+        return 0;
+    return (FC_DT_MT)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+#endif
 
 
 /* Short copies and zero fills inline (the tile rows are 7 to 120 elements: the
@@ -36,10 +70,17 @@ FC_DT_TGT FC_DW_INLINE void FC_DT_FN(fc_dwt_copy)(FC_T *FC_DW_RESTRICT dst,
 {
     const Py_ssize_t V = FC_DT_VL;
     Py_ssize_t u = 0;
+#if FC_DT_AVX512
+    for (; u < n; u += V) {
+        FC_DT_MT m = n - u >= V ? (FC_DT_MT)~0u : (FC_DT_MT)((1u << (n - u)) - 1);
+        FC_DT_MSTORE(dst + u, m, FC_DT_MLOAD(m, src + u));
+    }
+#else
     for (; u + V <= n; u += V)
         *(FC_DT_VEC *)(dst + u) = *(const FC_DT_VEC *)(src + u);
     for (; u < n; u++)
         dst[u] = src[u];
+#endif
 }
 
 /* dst[0:n] = src[0:n] in whole vectors, writing and reading up to a vector past n
@@ -52,11 +93,11 @@ FC_DT_TGT FC_DW_INLINE void FC_DT_FN(fc_dwt_copy_over)(FC_T *FC_DW_RESTRICT dst,
 {
     const Py_ssize_t V = FC_DT_VL, nr = (n + V - 1) / V * V;
     Py_ssize_t u;
-    if (dst + nr <= dst_end && src + nr <= src_end) {
+    if (FC_DT_AVX512 || !(dst + nr <= dst_end && src + nr <= src_end)) {
+        FC_DT_FN(fc_dwt_copy)(dst, src, n);   /* AVX-512: exact, masked */
+    } else {
         for (u = 0; u < nr; u += V)
             *(FC_DT_VEC *)(dst + u) = *(const FC_DT_VEC *)(src + u);
-    } else {
-        FC_DT_FN(fc_dwt_copy)(dst, src, n);
     }
 }
 
@@ -178,6 +219,39 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_dots)(FC_T *acc, Py_ssize_t nfr, const FC_
     }
 }
 
+
+#if FC_DT_AVX512
+/* dst[u] = row[i0 + u] (zero outside [0, W) of the row), u in [0, Wq) */
+FC_DT_TGT static inline void FC_DT_FN(fc_dwt_row1)(FC_T *dst, const FC_T *row, Py_ssize_t i0,
+                                                   Py_ssize_t W, Py_ssize_t Wq)
+{
+    const Py_ssize_t V = FC_DT_VL;
+    Py_ssize_t u;
+    for (u = 0; u < Wq; u += V) {
+        FC_DT_MT m = FC_DT_FN(fc_dwt_lanes)(i0 + u, W, V);
+        FC_DT_MT e = Wq - u >= V ? (FC_DT_MT)~0u : (FC_DT_MT)((1u << (Wq - u)) - 1);
+        FC_DT_MSTORE(dst + u, e, FC_DT_MLOAD(m, row + i0 + u));
+    }
+}
+
+/* d0[u] = row[i0 + 2u], d1[u] = row[i0 + 2u + 1] (zero outside [0, W)), u in [0, Wq) */
+FC_DT_TGT static inline void FC_DT_FN(fc_dwt_row2)(FC_T *d0, FC_T *d1, const FC_T *row,
+                                                   Py_ssize_t i0, Py_ssize_t W, Py_ssize_t Wq)
+{
+    const Py_ssize_t V = FC_DT_VL;
+    const __m512i ev = FC_DT_EVEN, od = FC_DT_ODD;
+    Py_ssize_t u;
+    for (u = 0; u < Wq; u += V) {
+        const Py_ssize_t j = i0 + 2 * u;
+        FC_DT_VR a = FC_DT_MLOAD(FC_DT_FN(fc_dwt_lanes)(j, W, V), row + j);
+        FC_DT_VR b = FC_DT_MLOAD(FC_DT_FN(fc_dwt_lanes)(j + V, W, V), row + j + V);
+        FC_DT_MT e = Wq - u >= V ? (FC_DT_MT)~0u : (FC_DT_MT)((1u << (Wq - u)) - 1);
+        FC_DT_MSTORE(d0 + u, e, FC_DT_PERM2(a, ev, b));
+        FC_DT_MSTORE(d1 + u, e, FC_DT_PERM2(a, od, b));
+    }
+}
+#endif
+
 /* The tile: tile[((pr*sW + pc)*TR + t)*Wq + u] = src[y0 + pr + sH*t, x0 + pc + sW*u]
  * (zero outside the H x W plane), then slack zeros. */
 FC_DT_TGT static void FC_DT_FN(fc_dwt_fill)(FC_T *FC_DW_RESTRICT tile,
@@ -190,6 +264,28 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_fill)(FC_T *FC_DW_RESTRICT tile,
     FC_T *dst;
     const FC_T *row;
     const FC_T *src_end = src + H * W;
+#if FC_DT_AVX512
+    if (sW <= 2) {
+        for (pr = 0; pr < sH; pr++) {
+            for (t = 0; t < TR; t++) {
+                iy = y0 + pr + sH * t;
+                dst = tile + (pr * sW * TR + t) * Wq;
+                row = src + iy * W;
+                if (iy < 0 || iy >= H) {
+                    FC_DT_FN(fc_dwt_zero)(dst, Wq);
+                    if (sW == 2)
+                        FC_DT_FN(fc_dwt_zero)(dst + TR * Wq, Wq);
+                } else if (sW == 1) {
+                    FC_DT_FN(fc_dwt_row1)(dst, row, x0, W, Wq);
+                } else {
+                    FC_DT_FN(fc_dwt_row2)(dst, dst + TR * Wq, row, x0, W, Wq);
+                }
+            }
+        }
+        FC_DT_FN(fc_dwt_zero)(tile + sH * sW * TR * Wq, slack);
+        return;
+    }
+#endif
     /* rows in ascending order, each written whole and past its end by up to a vector
      * (the next row, or the slack, written after it) */
     for (pr = 0; pr < sH; pr++) {
@@ -402,10 +498,14 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_bww)(const fc_problem *p, const FC_T *go, 
             for (m = 0; m < Og; m++) {
                 gop = go + (n * p->O + g * Og + m) * p->L + r0 * OW;
                 for (t = 0; t < rows; t++) {   /* ascending: each row past its end */
+#if FC_DT_AVX512
+                    FC_DT_FN(fc_dwt_row1)(gob + t * Wq, gop + t * OW, 0, OW, Wq);
+#else
                     FC_DT_FN(fc_dwt_copy_over)(gob + t * Wq, gop + t * OW, OW,
                                                gob + rows * Wq + FC_DWT_SLACK,
                                                gop + rows * OW);
                     FC_DT_FN(fc_dwt_zero_over)(gob + t * Wq + OW, Wq - OW);
+#endif
                 }
                 FC_DT_FN(fc_dwt_zero)(gob + rows * Wq, nfr - rows * Wq);
                 FC_DT_FN(fc_dwt_dots)(acc + m * taps * V, nfr, gob, tile, off, taps);
@@ -424,6 +524,17 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_bww)(const fc_problem *p, const FC_T *go, 
 }
 
 #undef FC_DT_TGT
+#if FC_DT_AVX512
+#undef FC_DT_MT
+#undef FC_DT_VR
+#undef FC_DT_MLOAD
+#undef FC_DT_MSTORE
+#undef FC_DT_PERM2
+#undef FC_DT_EVEN
+#undef FC_DT_ODD
+#endif
+#undef FC_DT_AVX512
+#undef FC_DT_F64
 #undef FC_DT_VL
 #undef FC_DT_VEC
 #undef FC_DT_FN

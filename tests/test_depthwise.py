@@ -6,6 +6,12 @@ reference (which also stands for finite differences: the reference gradients are
 sums written out); results are bitwise identical for 1, 2 and 3 threads; the plan
 chooses them by default for depthwise layers; forcing them on other problems raises.
 """
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,6 +21,7 @@ import fastconv as fc
 import reference as ref
 from conftest import assert_close
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 FORCE = {"forward": "depthwise", "grad_input": "depthwise", "grad_weight": "depthwise"}
 
 
@@ -33,12 +40,18 @@ def depthwise_problems(draw):
     d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     pads = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
     # the input at least as large as the dilated kernel (after padding), up to 9 more
-    size = tuple(max(1, (kk - 1) * dd + 1 - pb - pa) + draw(st.integers(0, 9 if nd < 3 else 4))
-                 for kk, dd, (pb, pa) in zip(k, d, pads))
+    # (rows of 1-D and 2-D problems: up to 40 wide, across the vector widths)
+    size = tuple(max(1, (kk - 1) * dd + 1 - pb - pa)
+                 + draw(st.integers(0, 40 if nd < 3 and i == nd - 1 else 9 if nd < 3 else 4))
+                 for i, (kk, dd, (pb, pa)) in enumerate(zip(k, d, pads)))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     bias = draw(st.booleans())
     seed = draw(st.integers(0, 2**32 - 1))
-    return nd, N, C, mult, k, s, d, pads, size, dtype, bias, seed
+    # the tile kernels' blocks: default, one row and one group per task, or every group
+    # of a sample in one task (tiles in a ring)
+    blocks = draw(st.sampled_from([{}, {"depthwise_tile_bytes": 1, "depthwise_min_tasks": 10**6},
+                                   {"depthwise_task_elems": 10**6, "depthwise_min_tasks": 1}]))
+    return nd, N, C, mult, k, s, d, pads, size, dtype, bias, seed, blocks
 
 
 def _arrays(N, C, mult, k, size, dtype, bias, seed):
@@ -52,7 +65,7 @@ def _arrays(N, C, mult, k, size, dtype, bias, seed):
 @settings(max_examples=150, deadline=None)
 @given(depthwise_problems())
 def test_forced_depthwise_matches_reference(problem):
-    nd, N, C, mult, k, s, d, pads, size, dtype, bias, seed = problem
+    nd, N, C, mult, k, s, d, pads, size, dtype, bias, seed, blocks = problem
     x, w, b = _arrays(N, C, mult, k, size, dtype, bias, seed)
     kw = dict(stride=s, padding=pads, dilation=d, groups=C)
     conv, bwd = _ops(nd)
@@ -61,7 +74,7 @@ def test_forced_depthwise_matches_reference(problem):
     go = np.random.default_rng(seed + 1).standard_normal(want.shape).astype(dtype)
     rg = ref.convnd_backward(go, x, w, **kw)
     rs = ref.convnd_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
-    with fc.tuning(force=FORCE):
+    with fc.tuning(force=FORCE, **blocks):
         assert fc.plan(conv, x, w, b, **kw).algorithms == {"forward": "conv.forward.depthwise"}
         algos = fc.plan(bwd, go, x, w, **kw).algorithms
         assert algos["grad_input"] == "conv.grad_input.depthwise"
@@ -133,16 +146,14 @@ def test_plan_chooses_depthwise_by_default(nd, mult):
     algos = fc.plan(bwd, go, x, w, padding=1, groups=16).algorithms
     assert algos["grad_input"] == "conv.grad_input.depthwise"
     assert algos["grad_weight"] == "conv.grad_weight.depthwise"
-    # grad_weight on any plane; forward and grad_input only on wide rows, stride-1 grad_input
+    # on narrow planes and strided too (the tile kernels have no per-row cost)
     narrow = np.zeros((2, 16) + (7,) * nd, np.float32)
-    go = np.zeros(fc.plan(conv, narrow, w, padding=1, groups=16).problem.y_shape, np.float32)
-    algos = fc.plan(bwd, go, narrow, w, padding=1, groups=16).algorithms
-    assert algos["grad_weight"] == "conv.grad_weight.depthwise"
-    assert "depthwise" not in algos["grad_input"]
-    assert "depthwise" not in fc.plan(conv, narrow, w, padding=1, groups=16).algorithms["forward"]
-    go = np.zeros(fc.plan(conv, x, w, padding=1, stride=2, groups=16).problem.y_shape, np.float32)
-    algos = fc.plan(bwd, go, x, w, padding=1, stride=2, groups=16).algorithms
-    assert "depthwise" not in algos["grad_input"]
+    for stride in (1, 2):
+        kw = dict(padding=1, stride=stride, groups=16)
+        go = np.zeros(fc.plan(conv, narrow, w, **kw).problem.y_shape, np.float32)
+        assert set(fc.plan(bwd, go, narrow, w, **kw).algorithms.values()) == {
+            "conv.grad_input.depthwise", "conv.grad_weight.depthwise", "conv.grad_bias.sum"}
+        assert fc.plan(conv, narrow, w, **kw).algorithms["forward"] == "conv.forward.depthwise"
     # not for a single input channel (groups == 1) unless forced
     one = np.zeros((2, 1) + (5, 6, 40)[3 - nd:], np.float32)
     w1 = np.zeros((6, 1) + (3,) * nd, np.float32)
@@ -205,3 +216,64 @@ def test_mobilenet_layers_against_torch(C, H, stride, mult):
     for a, t in ((gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
         e = t.numpy()
         assert_close(a, e, np.float32, scale=np.abs(e).max() + 1)
+
+
+VARIANT_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    sys.path.insert(0, {here!r})
+    import reference as ref
+    import fastconv as fc
+    from fastconv._kernels import _engine
+    force = {{"forward": "depthwise", "grad_input": "depthwise", "grad_weight": "depthwise"}}
+    rng = np.random.default_rng(11)
+    worst = {{}}
+    # widths across every vector width (1 .. 40), strides 1-3, dilation, padding,
+    # multipliers, a 5x5 kernel, 1-D and 3-D
+    cases = [((2, 3, 9, 1), (1, 3), 1, 1, (0, 1), 1), ((1, 2, 7, 17), (3, 3), 2, 1, 1, 2),
+             ((2, 2, 12, 40), (3, 3), 1, 2, (1, 2), 1), ((1, 3, 11, 33), (5, 5), 3, 1, 2, 3),
+             ((2, 4, 16, 16), (3, 3), 2, 1, 1, 1), ((1, 2, 30), (4,), 2, 2, 3, 2),
+             ((1, 2, 5, 6, 7), (3, 3, 3), 2, 1, 1, 2)]
+    for dt in (np.float32, np.float64):
+        err = 0.0
+        for shape, k, s, d, p, mult in cases:
+            nd = len(k)
+            C = shape[1]
+            x = rng.standard_normal(shape).astype(dt)
+            w = rng.standard_normal((C * mult, 1) + k).astype(dt)
+            b = rng.standard_normal(C * mult).astype(dt)
+            kw = dict(stride=s, padding=p, dilation=d, groups=C)
+            conv, bwd = getattr(fc, f"conv{{nd}}d"), getattr(fc, f"conv{{nd}}d_backward")
+            with fc.tuning(force=force):
+                out = conv(x, w, b, **kw)
+                go = rng.standard_normal(out.shape).astype(dt)
+                got = bwd(go, x, w, **kw)
+            exp = ref.convnd(x, w, b, **kw)
+            err = max(err, float(np.max(np.abs(out - exp)) / (np.max(np.abs(exp)) + 1)))
+            for a, e in zip(got, ref.convnd_backward(go, x, w, **kw)):
+                err = max(err, float(np.max(np.abs(a - e)) / (np.max(np.abs(e)) + 1)))
+        worst[np.dtype(dt).name] = err
+    print(json.dumps({{"variant": _engine.gemm_variant(), "worst": worst}}))
+    """
+)
+
+
+@pytest.mark.parametrize("variant", ["generic", "avx2", "avx512"])
+def test_depthwise_kernels_of_every_variant(variant):
+    """The depthwise kernels follow the GEMM's variant (FASTCONV_GEMM): each one the
+    CPU can run gives the reference's results (a child interpreter per variant: the
+    choice is made at import)."""
+    from test_gemm_variants import _supported
+    if variant not in _supported():
+        pytest.skip(f"this CPU cannot run the {variant} kernels")
+    env = dict(os.environ, FASTCONV_GEMM=variant)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fc.__file__)))
+    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", VARIANT_CHILD.format(here=HERE)], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=HERE)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["variant"] == variant
+    assert result["worst"]["float32"] < 1e-5, result
+    assert result["worst"]["float64"] < 1e-12, result

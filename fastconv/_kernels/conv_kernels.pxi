@@ -514,19 +514,29 @@ cdef void conv_grad_weight(const fc_problem *p,
                 gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
 
 
+cdef floating channel_sum(const fc_problem *p, const floating *go,
+                          Py_ssize_t o) noexcept nogil:
+    """grad_output[:, o] summed: each sample's plane folded into RLANES lanes in
+    ascending order (lanes_sum, fc_reduce.h), the lanes then combined by a fixed tree.
+    (A single running sum was one dependent add per element: 22% of a depthwise
+    backward.)"""
+    cdef floating acc[RLANES]
+    cdef Py_ssize_t n, l
+    for l in range(RLANES):
+        acc[l] = 0
+    for n in range(p.N):
+        lanes_sum(go + (n * p.O + o) * p.L, p.L, acc)
+    if floating is float:
+        return fc_lanes_total_f32(acc)
+    else:
+        return fc_lanes_total_f64(acc)
+
+
 cdef void conv_grad_bias(const fc_problem *p, const floating *go,   # IN  (N, O, L)
                          floating *gb, int n_threads) noexcept nogil:  # OUT (O,)
-    cdef Py_ssize_t N = p.N, O = p.O, L = p.L
-    cdef Py_ssize_t o, n, l
-    cdef floating s
-    cdef const floating *row
-    for o in prange(O, num_threads=n_threads, schedule="static"):
-        s = 0
-        for n in range(N):
-            row = go + (n * O + o) * L
-            for l in range(L):
-                s = s + row[l]
-        gb[o] = s
+    cdef Py_ssize_t o
+    for o in prange(p.O, num_threads=n_threads, schedule="static"):
+        gb[o] = channel_sum(p, go, o)
 
 
 # ---------------------------------------------------------- im2col / col2im

@@ -78,6 +78,15 @@ static inline void fc_dwt_fwd_dims(const fc_problem *p, Py_ssize_t rows, Py_ssiz
     *TR = rows + (p->k[1] - 1) * p->d[1] / p->s[1];
 }
 
+/* Forward tiles in the ring (fc_dwt_fwd): 4 when a tile is small (at most 4 KB), else
+ * one. */
+static inline Py_ssize_t fc_dwt_ring(const fc_problem *p)
+{
+    Py_ssize_t Wq, TR;
+    fc_dwt_fwd_dims(p, p->blk, &Wq, &TR);
+    return p->s[1] * p->s[2] * TR * Wq * p->itemsize <= 4096 ? 4 : 1;
+}
+
 /* grad_input tile (grad_output rows and columns) of blk input rows: TRb x Wt, bounds
  * of the grad_output rows and columns any blk consecutive input rows read. */
 static inline void fc_dwt_bwi_dims(const fc_problem *p, Py_ssize_t *TRb, Py_ssize_t *Wt)
@@ -109,7 +118,8 @@ static inline Py_ssize_t fc_dwt_ws(const fc_problem *p, int which)
                              + isz - 1) / isz);
     }
     fc_dwt_fwd_dims(p, p->blk, &Wq, &TR);
-    return fc_dwt_r16(p->s[1] * p->s[2] * TR * Wq + fc_dwt_slack(p))
+    return (which == 0 ? fc_dwt_ring(p) : 1) * fc_dwt_r16(p->s[1] * p->s[2] * TR * Wq
+                                                          + fc_dwt_slack(p))
            + fc_dwt_r16(p->blk * Wq + FC_DWT_SLACK)
            + (which == 2 ? fc_dwt_r16(p->Og * p->taps * FC_DWT_MAXVL) : 0) + ints;
 }

@@ -347,22 +347,29 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_fwd)(const fc_problem *p, const FC_T *xn, 
                                         Py_ssize_t g1, Py_ssize_t r0, Py_ssize_t r1)
 {
     const Py_ssize_t OW = p->out[2], taps = p->taps, Og = p->Og, rows = r1 - r0;
-    Py_ssize_t Wq, TR, TRmax, g, o, t;
+    const Py_ssize_t ring = fc_dwt_ring(p);
+    Py_ssize_t Wq, TR, TRmax, tsz, g, o, t;
     FC_T *tile, *buf, *yo;
     const FC_T *buf_end;
     Py_ssize_t *off;
     fc_dwt_fwd_dims(p, p->blk, &Wq, &TRmax);
     fc_dwt_fwd_dims(p, rows, &Wq, &TR);
-    tile = ws;
-    buf = tile + fc_dwt_r16(p->s[1] * p->s[2] * TRmax * Wq + fc_dwt_slack(p));
+    tsz = fc_dwt_r16(p->s[1] * p->s[2] * TRmax * Wq + fc_dwt_slack(p));
+    buf = ws + ring * tsz;
     buf_end = buf + rows * Wq + FC_DWT_SLACK;
     off = (Py_ssize_t *)(buf + fc_dwt_r16(p->blk * Wq + FC_DWT_SLACK));
     FC_DT_FN(fc_dwt_fwd_offsets)(p, TR, Wq, off);
-    for (g = g0; g < g1; g++) {
-        FC_DT_FN(fc_dwt_fill)(tile, xn + g * p->in_vol, p->in[1], p->in[2],
-                              r0 * p->s[1] - p->pb[1], -p->pb[2], p->s[1], p->s[2], TR, Wq,
-                              fc_dwt_slack(p));
-        for (o = g * Og; o < (g + 1) * Og; o++) {
+    /* small tiles: filled ring - 1 groups ahead, so that their stores have left the
+     * store buffer when the taps read them back */
+    for (g = g0; g < g1 + ring - 1; g++) {
+        if (g < g1)
+            FC_DT_FN(fc_dwt_fill)(ws + (g % ring) * tsz, xn + g * p->in_vol, p->in[1],
+                                  p->in[2], r0 * p->s[1] - p->pb[1], -p->pb[2], p->s[1],
+                                  p->s[2], TR, Wq, fc_dwt_slack(p));
+        if (g - (ring - 1) < g0)
+            continue;
+        tile = ws + ((g - (ring - 1)) % ring) * tsz;
+        for (o = (g - (ring - 1)) * Og; o < (g - (ring - 1) + 1) * Og; o++) {
             FC_DT_FN(fc_dwt_taps)(buf, rows * Wq, tile, off, w + o * taps, taps, 1,
                                   bias != NULL ? bias[o] : (FC_T)0);
             yo = yn + o * p->L;

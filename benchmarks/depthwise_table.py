@@ -4,13 +4,16 @@ Not an asv benchmark (no ``time_`` names): a script that prints one row per case
 
     PYTHONPATH=. python benchmarks/depthwise_table.py [--repeat 9] [--threads 2]
                                                       [--cases SUBSTR ...] [--dtype float64]
+                                                      [--balance]
 
 Every row times, interleaved in one round (``fastconv.bench.interleaved``, medians),
 fastconv's ``conv2d`` and ``conv2d_backward`` (grad_input, grad_weight, grad_bias) and
 torch's ``conv2d`` and ``aten.convolution_backward`` with all three outputs, at the same
 thread count.  Ratios are fastconv's time over torch's (below 1: fastconv is faster);
 ``fwd+bwd`` is the sum of the two times.  The last line is the geometric mean of each
-ratio column.
+ratio column.  ``--balance`` prints instead, per case and direction, the task count and
+the static schedule's balance at 16, 32 and 64 threads (mean tasks per thread over the
+most any thread gets; the tasks of one direction are of even size).
 """
 import argparse
 
@@ -68,13 +71,31 @@ def case_funcs(torch, n, c, mult, h, k, s, p, dtype):
     return fwd, tfwd, bwd, tbwd, "/".join(short)
 
 
+def balance(name, n, c, mult, h, k, s, p, dtype):
+    x = np.zeros((n, c, h, h), dtype)
+    w = np.zeros((c * mult, 1, k, k), dtype)
+    y = fastconv.plan(fastconv.conv2d, x, w, stride=s, padding=p, groups=c).problem.y_shape
+    rows = []
+    for fn, args in ((fastconv.conv2d, (x, w)), (fastconv.conv2d_backward, (np.zeros(y, dtype), x, w))):
+        for d in fastconv.plan(fn, *args, stride=s, padding=p, groups=c).describe():
+            t = d["tasks"]
+            rows.append(f"{d['algorithm'].split('.', 1)[1]} {t} tasks: " + ", ".join(
+                f"{P}: {100 * t / P / -(-t // P):.0f}%" for P in (16, 32, 64)))
+    print(f"{name}: " + " | ".join(rows))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--cases", nargs="*", default=None, help="substrings of case names")
     ap.add_argument("--threads", type=int, default=None, help="default: fastconv's default")
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--balance", action="store_true")
     args = ap.parse_args()
+    if args.balance:
+        for name, *shape in CASES:
+            balance(name, *shape, np.dtype(args.dtype))
+        return
     import torch
     if args.threads:
         fastconv.set_num_threads(args.threads)

@@ -57,7 +57,7 @@ class Tuning:
     depthwise_max_og: int = 8            # depthwise kernels by default up to this multiplier
     depthwise_tile_bytes: int = 24 * 1024  # depthwise: a task's input tile about this size,
     depthwise_task_elems: int = 4096     # groups per task for about this many outputs,
-    depthwise_min_tasks: int = 64        # but no fewer tasks than this
+    depthwise_min_tasks: int = 512       # but no fewer tasks than this (64 threads, 90%)
     reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
                                          # outputs per volume (1: global pooling),
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
@@ -476,7 +476,7 @@ def _row_block(rows, outside, t, row_elems=0, itemsize=4):
         blk = min(blk, max(1, t.depthwise_tile_bytes // (row_elems * itemsize)))
     if outside < t.min_tasks and rows > 1:
         blk = min(blk, max(1, ceil_div(rows, ceil_div(t.min_tasks, outside))))
-    return blk
+    return ceil_div(rows, ceil_div(rows, blk)) if rows > 0 else blk   # blocks of even size
 
 
 def _group_block(p, rows, blk, out_w, t):
@@ -485,7 +485,8 @@ def _group_block(p, rows, blk, out_w, t):
     ``depthwise_min_tasks`` tasks."""
     nrb = ceil_div(rows, blk)
     gb = max(1, t.depthwise_task_elems // max(1, blk * out_w * p.Og))
-    return max(1, min(gb, p.groups, (p.N * p.groups * nrb) // t.depthwise_min_tasks))
+    gb = max(1, min(gb, p.groups, (p.N * p.groups * nrb) // t.depthwise_min_tasks))
+    return ceil_div(p.groups, ceil_div(p.groups, gb))   # blocks of even size
 
 
 def _fwd_row_elems(f):
@@ -530,9 +531,9 @@ def _bww_depthwise(p, desc, t):
         return None
     blk = _row_block(f["out"][0] * f["out"][1], t.min_tasks, t, _fwd_row_elems(f),
                      p.dtype.itemsize)
-    # sample chunks only to make tasks: each ends with a reduction of its sums
-    chunks = max(1, min(p.N, t.grad_weight_chunks, ceil_div(2 * t.depthwise_min_tasks,
-                                                            p.groups)))
+    # sample chunks to make depthwise_min_tasks tasks; each ends with a reduction of
+    # its sums
+    chunks = max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.depthwise_min_tasks, p.groups)))
     return {"chunks": chunks, "blk": blk}
 
 

@@ -171,6 +171,68 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_taps)(FC_T *FC_DW_RESTRICT acc, Py_ssize_t
     }
 }
 
+/* Stride 1, dilation 1 along the rows: output rows t and t + 1 together (positions f
+ * and f + Wq), each tile row loaded once for both: tile row r (of kH + 1) feeds row t
+ * with the kernel's row r and row t + 1 with its row r - 1.  Each output still sums
+ * bias, then the taps (i, j) in order, as fc_dwt_taps does, so the positions both
+ * compute (a vector's overrun into the next row) get the same bits.  offj: the column
+ * offset of each tap j (the tile's offsets of kernel row 0). */
+FC_DT_TGT static void FC_DT_FN(fc_dwt_taps_rows)(FC_T *FC_DW_RESTRICT acc, Py_ssize_t rows,
+                                              Py_ssize_t Wq, const FC_T *FC_DW_RESTRICT src,
+                                              const Py_ssize_t *offj, const FC_T *w,
+                                              Py_ssize_t kH, Py_ssize_t kW, FC_T b)
+{
+    const Py_ssize_t V = FC_DT_VL;
+    const Py_ssize_t R = (Wq + V - 1) / V * V;
+    Py_ssize_t t, f, r, j;
+    FC_DT_VEC a0, a1, c0, c1, v, u, z = {0};
+    const FC_T *s;
+    for (t = 0; t + 1 < rows; t += 2) {
+        FC_T *A = acc + t * Wq;
+        const FC_T *S = src + t * Wq;
+        for (f = 0; f + 2 * V <= R; f += 2 * V) {
+            a0 = z + b;
+            a1 = a0;
+            c0 = a0;
+            c1 = a0;
+            for (r = 0; r <= kH; r++) {
+                for (j = 0; j < kW; j++) {
+                    s = S + r * Wq + offj[j] + f;
+                    v = *(const FC_DT_VEC *)s;
+                    u = *(const FC_DT_VEC *)(s + V);
+                    if (r < kH) {
+                        a0 += v * w[r * kW + j];
+                        a1 += u * w[r * kW + j];
+                    }
+                    if (r > 0) {
+                        c0 += v * w[(r - 1) * kW + j];
+                        c1 += u * w[(r - 1) * kW + j];
+                    }
+                }
+            }
+            *(FC_DT_VEC *)(A + f) = a0;
+            *(FC_DT_VEC *)(A + f + V) = a1;
+            *(FC_DT_VEC *)(A + Wq + f) = c0;
+            *(FC_DT_VEC *)(A + Wq + f + V) = c1;
+        }
+        for (; f < R; f += V) {
+            a0 = z + b;
+            c0 = a0;
+            for (r = 0; r <= kH; r++) {
+                for (j = 0; j < kW; j++) {
+                    v = *(const FC_DT_VEC *)(S + r * Wq + offj[j] + f);
+                    if (r < kH)
+                        a0 += v * w[r * kW + j];
+                    if (r > 0)
+                        c0 += v * w[(r - 1) * kW + j];
+                }
+            }
+            *(FC_DT_VEC *)(A + f) = a0;
+            *(FC_DT_VEC *)(A + Wq + f) = c0;
+        }
+    }
+}
+
 /* K (<= 9) dot products, acc[k*V + lane] += g[f] * src[f + off[k]] over f in [0, nfr)
  * (whole vectors; lanes summed later in a fixed order).  K is a constant where it is
  * inlined: the accumulators stay in registers. */
@@ -348,7 +410,9 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_fwd)(const fc_problem *p, const FC_T *xn, 
 {
     const Py_ssize_t OW = p->out[2], taps = p->taps, Og = p->Og, rows = r1 - r0;
     const Py_ssize_t ring = fc_dwt_ring(p);
+    const int pairs = p->s[1] == 1 && p->d[1] == 1 && rows >= 2;
     Py_ssize_t Wq, TR, TRmax, tsz, g, o, t;
+    FC_T bo;
     FC_T *tile, *buf, *yo;
     const FC_T *buf_end;
     Py_ssize_t *off;
@@ -370,8 +434,17 @@ FC_DT_TGT static void FC_DT_FN(fc_dwt_fwd)(const fc_problem *p, const FC_T *xn, 
             continue;
         tile = ws + ((g - (ring - 1)) % ring) * tsz;
         for (o = (g - (ring - 1)) * Og; o < (g - (ring - 1) + 1) * Og; o++) {
-            FC_DT_FN(fc_dwt_taps)(buf, rows * Wq, tile, off, w + o * taps, taps, 1,
-                                  bias != NULL ? bias[o] : (FC_T)0);
+            bo = bias != NULL ? bias[o] : (FC_T)0;
+            if (pairs) {
+                /* pairs of rows, then the last row of an odd count alone */
+                FC_DT_FN(fc_dwt_taps_rows)(buf, rows, Wq, tile, off, w + o * taps, p->k[1],
+                                           p->k[2], bo);
+                if (rows % 2)
+                    FC_DT_FN(fc_dwt_taps)(buf + (rows - 1) * Wq, Wq, tile + (rows - 1) * Wq,
+                                          off, w + o * taps, taps, 1, bo);
+            } else {
+                FC_DT_FN(fc_dwt_taps)(buf, rows * Wq, tile, off, w + o * taps, taps, 1, bo);
+            }
             yo = yn + o * p->L;
             for (t = 0; t < rows; t++)
                 FC_DT_FN(fc_dwt_copy_over)(yo + (r0 + t) * OW, buf + t * Wq, OW,

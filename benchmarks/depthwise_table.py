@@ -76,7 +76,8 @@ def balance(name, n, c, mult, h, k, s, p, dtype):
     w = np.zeros((c * mult, 1, k, k), dtype)
     y = fastconv.plan(fastconv.conv2d, x, w, stride=s, padding=p, groups=c).problem.y_shape
     rows = []
-    for fn, args in ((fastconv.conv2d, (x, w)), (fastconv.conv2d_backward, (np.zeros(y, dtype), x, w))):
+    go = np.zeros(y, dtype)
+    for fn, args in ((fastconv.conv2d, (x, w)), (fastconv.conv2d_backward, (go, x, w))):
         for d in fastconv.plan(fn, *args, stride=s, padding=p, groups=c).describe():
             t = d["tasks"]
             rows.append(f"{d['algorithm'].split('.', 1)[1]} {t} tasks: " + ", ".join(

@@ -95,7 +95,8 @@ def test_forced_depthwise_matches_reference(problem):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,stride,mult", [
     ((4, 8, 29, 31), 1, 1), ((4, 8, 29, 31), 2, 1), ((3, 6, 17, 16), 2, 2),
-    ((2, 5, 7, 7), 1, 3), ((1, 3, 40, 37), 1, 1),
+    ((2, 5, 7, 7), 1, 3), ((1, 3, 40, 37), 1, 1), ((2, 4, 56, 56), 1, 1),
+    ((1, 2, 57, 57), 1, 2), ((1, 2, 9, 70), 2, 1), ((1, 2, 8, 67), 1, 1),
 ])
 def test_depthwise_matches_the_generic_routes(shape, stride, mult, dtype):
     """Larger planes (row blocks, many tasks): the same sums as the GEMM routes, and

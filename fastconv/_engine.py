@@ -61,6 +61,11 @@ class Tuning:
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
     reduce_grad_min_taps: int = 16       # or (avg grad_input) with this many taps;
     reduce_task_elems: int = 8192        # in tasks of about this many input elements
+    regions_min_zero: float = 0.25       # regions: when at least this fraction of the
+                                         # multiply-adds of the dense path are by padding,
+    regions_max: int = 4096              # with at most this many regions;
+    regions_task_madds: int = 1 << 24    # tasks of about this many multiply-adds,
+    regions_min_cols: int = 64           # ... with this many columns when the channels allow
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -503,6 +508,79 @@ def _bww_depthwise(p, desc, t):
     return {"chunks": max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.min_tasks, p.O)))}
 
 
+# ---------------------------------------------------------------- regions
+
+
+def axis_segments(n_out, n_in, k, s, d, pb):
+    """The segments of one axis where the range of inside taps is constant:
+    ``[(start, end, tap_lo, tap_hi), ...]`` (the rule of ``reg_axes`` in
+    regions_kernels.pxi)."""
+    pts = {0, n_out}
+    for i in range(k):
+        x0 = i * d - pb
+        lo = 0 if x0 >= 0 else min(n_out, ceil_div(-x0, s))
+        hi = 0 if x0 > n_in - 1 else min(n_out, (n_in - 1 - x0) // s + 1)
+        if lo < hi:
+            pts |= {lo, hi}
+    pts = sorted(pts)
+    segs = []
+    for b, e in zip(pts, pts[1:]):
+        inside = [i for i in range(k) if 0 <= b * s - pb + i * d < n_in]
+        segs.append((b, e, inside[0], inside[-1] + 1) if inside else (b, e, 0, 0))
+    return segs
+
+
+def inside_fraction(p):
+    """The fraction of the dense path's multiply-adds whose input is inside (not padding)."""
+    frac = 1.0
+    for j in range(p.rank):
+        segs = axis_segments(p.out[j], p.spatial[j], p.kernel[j], p.stride[j], p.dilation[j],
+                             p.pads[j][0])
+        inside = sum((e - b) * (th - tl) for b, e, tl, th in segs)
+        frac *= inside / max(1, p.out[j] * p.kernel[j])
+    return frac
+
+
+def _regions_ok(p, t, direction):
+    """A convolution the regions algorithms support (kernel at most 64 per axis, at most
+    regions_max regions), and by default one where at least regions_min_zero of the
+    dense multiply-adds read padding."""
+    if p.op != "conv" or max(p.kernel) > 64:
+        return False
+    n = 1
+    for j in range(p.rank):
+        n *= len(axis_segments(p.out[j], p.spatial[j], p.kernel[j], p.stride[j],
+                               p.dilation[j], p.pads[j][0]))
+    if n > t.regions_max:
+        return False
+    return (t.forced(direction) is not None
+            or 1.0 - inside_fraction(p) >= t.regions_min_zero)
+
+
+@register("conv.forward.regions", "dilated or heavily padded: the output split into "
+          "regions of constant inside taps, each a gathering GEMM over those taps only")
+def _fwd_regions(p, desc, t):
+    """Tasks (region, g, block of blk output channels, tile of about lt column-taps),
+    of about regions_task_madds multiply-adds; the channel block shrinks (multiples of
+    16) when the tile would have fewer than regions_min_cols columns of full taps."""
+    if not _regions_ok(p, t, "forward") or desc.is_direct:
+        return None
+    Og, Cg, taps = max(p.Og, 1), max(p.Cg, 1), p.taps
+    ob = Og
+    lt = t.regions_task_madds // (ob * Cg)
+    if lt < t.regions_min_cols * taps and Og > 16:
+        ob = t.regions_task_madds // (Cg * t.regions_min_cols * taps) // 16 * 16
+        ob = min(Og, max(16, ob))
+        lt = t.regions_task_madds // (ob * Cg)
+    lt = min(max(lt, 16), 8192)
+    while True:
+        d = desc.configured(ALGO["conv.forward.regions"], lt, ob)
+        if d.tasks >= t.min_tasks or lt <= 16:
+            break
+        lt = max(16, lt // 2)
+    return {"lt": lt, "blk": ob}
+
+
 @register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "
           "gathers its panels from them (no im2col tile)")
 def _fwd_strip(p, desc, t):
@@ -577,6 +655,22 @@ def _bwi_col2im(p, desc, t):
 def _gw_small(p, t):
     # (the per-sample transpose of grad_output costs more than it saves for wide layers)
     return p.L * (p.Kg + p.Og) * p.dtype.itemsize <= t.chunked_grad_weight_bytes and p.Og <= 32
+
+
+@register("conv.grad_weight.regions", "dilated or heavily padded: per tap, the products "
+          "over the positions where it is inside, summed over the samples in order")
+def _bww_regions(p, desc, t):
+    """Tasks (g, tap, block of blk output channels, block of chunks input channels):
+    each sums over every sample and writes its elements whole (no partials).  Channel
+    blocks are halved (not below 16) until there are 4*min_tasks tasks."""
+    if not _regions_ok(p, t, "grad_weight"):
+        return None
+    ob = min(max(p.Og, 1), 256)
+    cb = min(max(p.Cg, 1), 128)
+    while (p.groups * p.taps * ceil_div(p.Og, ob) * ceil_div(p.Cg, cb) < 4 * t.min_tasks
+           and cb > 16):
+        cb = max(16, cb // 2)
+    return {"blk": ob, "chunks": cb}
 
 
 @register("conv.grad_weight.strip", "chunks of samples; the GEMM's A rows (im2col rows) "

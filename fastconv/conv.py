@@ -30,7 +30,10 @@ def _arrays(nd, x, weight, bias=None):
 
 
 def run_route(r, arrays, n_threads, dtype):
-    """Run one route's kernel with this thread's reused workspace; returns its status."""
+    """Run one route's kernel with this thread's reused workspace; returns its status.
+    A forward kernel with shared scratch (conv.forward.regions) gets it here."""
+    if r.shared and r.direction == "forward":
+        arrays = arrays + (np.empty((r.shared,), dtype),)
     return _k.run(r.desc, arrays, workspace(n_threads, r.per_thread, dtype), n_threads)
 
 

@@ -28,6 +28,14 @@ cdef extern from "fc_gemm.h" nogil:
                          const double *A, Py_ssize_t lda, const double *S,
                          const Py_ssize_t *offs, const Py_ssize_t *cols,
                          double *C, Py_ssize_t ldc, const double *rowinit)
+    void fc_gemm_ind_acc_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const float *A, Py_ssize_t lda, const float *S,
+                             const Py_ssize_t *offs, const Py_ssize_t *cols,
+                             float *C, Py_ssize_t ldc)
+    void fc_gemm_ind_acc_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const double *A, Py_ssize_t lda, const double *S,
+                             const Py_ssize_t *offs, const Py_ssize_t *cols,
+                             double *C, Py_ssize_t ldc)
     void fc_gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,
                           const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
                           Py_ssize_t nseg, const float *B, Py_ssize_t ldb,
@@ -100,6 +108,20 @@ cdef void gemm_ind_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                        const Py_ssize_t *offs, const Py_ssize_t *cols,
                        double *C, Py_ssize_t ldc, const double *rowinit) noexcept nogil:
     fc_gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
+
+
+cdef void gemm_ind_acc_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                           const float *A, Py_ssize_t lda, const float *S,
+                           const Py_ssize_t *offs, const Py_ssize_t *cols,
+                           float *C, Py_ssize_t ldc) noexcept nogil:
+    fc_gemm_ind_acc_f32(M, N, K, A, lda, S, offs, cols, C, ldc)
+
+
+cdef void gemm_ind_acc_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                           const double *A, Py_ssize_t lda, const double *S,
+                           const Py_ssize_t *offs, const Py_ssize_t *cols,
+                           double *C, Py_ssize_t ldc) noexcept nogil:
+    fc_gemm_ind_acc_f64(M, N, K, A, lda, S, offs, cols, C, ldc)
 
 
 cdef void gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,

@@ -9,6 +9,8 @@
 #   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg))
 #   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
+#   FC_CONV_FWD_REGIONS  (x, w, bias or None, out, shared scratch)
+#   FC_CONV_BWW_REGIONS  (grad_output, x, grad_weight (O, Kg))
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
 #   FC_MAX_POOL_FWD      (x, out, indices or None);  FC_MAX_POOL_BWD (grad_output, indices, grad_input)
@@ -63,6 +65,8 @@ cdef object _ALGORITHMS = {
     FC_MAX_POOL_FWD_REDUCE: ("max_pool.forward.reduce", (A_X, A_Y, A_IDX_OUT)),
     FC_AVG_POOL_FWD_REDUCE: ("avg_pool.forward.reduce", (A_X, A_Y)),
     FC_AVG_POOL_BWD_REDUCE: ("avg_pool.grad_input.reduce", (A_GO, A_GX)),
+    FC_CONV_FWD_REGIONS: ("conv.forward.regions", (A_X, A_W, A_BIAS, A_Y, A_PART)),
+    FC_CONV_BWW_REGIONS: ("conv.grad_weight.regions", (A_GO, A_X, A_GW)),
 }
 
 
@@ -123,7 +127,7 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
     cdef int algo = p.algo
     cdef object entry = _ALGORITHMS.get(algo)
     cdef tuple kinds
-    cdef void *ptr[4]
+    cdef void *ptr[5]
     cdef void *pws = NULL
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t j, result = 0
@@ -171,6 +175,22 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
             else:
                 conv_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
                                          <double *>ptr[2], <double *>pws, n_threads)
+        elif algo == FC_CONV_FWD_REGIONS:
+            if f32:
+                regions_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                       <const float *>ptr[2], <float *>ptr[3], <float *>ptr[4],
+                                       <float *>pws, n_threads)
+            else:
+                regions_forward[double](p, <const double *>ptr[0], <const double *>ptr[1],
+                                        <const double *>ptr[2], <double *>ptr[3],
+                                        <double *>ptr[4], <double *>pws, n_threads)
+        elif algo == FC_CONV_BWW_REGIONS:
+            if f32:
+                regions_grad_weight[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                           <float *>ptr[2], <float *>pws, n_threads)
+            else:
+                regions_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
+                                            <double *>ptr[2], <double *>pws, n_threads)
         elif algo == FC_CONV_FWD_DEPTHWISE:
             if f32:
                 depthwise_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],

@@ -599,6 +599,21 @@ void fc_gemm_ind_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A, ptr
     fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 0, rowinit);
 }
 
+/* The same product added into C (C += A . B): a sum over several runs of k. */
+void fc_gemm_ind_acc_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda,
+                         const float *S, const ptrdiff_t *offs, const ptrdiff_t *cols,
+                         float *C, ptrdiff_t ldc)
+{
+    fc_gemm.ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, 1, NULL);
+}
+
+void fc_gemm_ind_acc_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A, ptrdiff_t lda,
+                         const double *S, const ptrdiff_t *offs, const ptrdiff_t *cols,
+                         double *C, ptrdiff_t ldc)
+{
+    fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 1, NULL);
+}
+
 void fc_gemm_rows_f32(ptrdiff_t M, ptrdiff_t N, const float *S, const ptrdiff_t *aoffs,
                       const ptrdiff_t *seg_src, const ptrdiff_t *seg_len, ptrdiff_t nseg,
                       const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc)

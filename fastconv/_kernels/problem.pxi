@@ -27,6 +27,8 @@ cdef enum fc_algo:
     FC_MAX_POOL_FWD_REDUCE = 19   # per-window reductions over contiguous runs, blk volumes a task
     FC_AVG_POOL_FWD_REDUCE = 20
     FC_AVG_POOL_BWD_REDUCE = 21
+    FC_CONV_FWD_REGIONS = 22   # regions of constant inside taps: no zero multiplied
+    FC_CONV_BWW_REGIONS = 23   # per tap, the positions where it is inside
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -147,6 +149,10 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.shared = p.chunks * p.O * p.taps                       # per-chunk partials
     elif a == FC_MAX_POOL_FWD and p.want_indices:
         w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
+    elif a == FC_CONV_FWD_REGIONS:
+        reg_fwd_workspace(p, &w)                                 # regions_kernels.pxi
+    elif a == FC_CONV_BWW_REGIONS:
+        reg_bww_workspace(p, &w)
     w.per_thread = 0
     if w.ints + w.got + w.main > 0:
         w.per_thread = round16(w.ints + w.got + w.main)
@@ -168,6 +174,10 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return p.chunks * p.groups
     if a == FC_CONV_BWB_SUM:
         return p.O
+    if a == FC_CONV_FWD_REGIONS:
+        return reg_fwd_tasks(p)
+    if a == FC_CONV_BWW_REGIONS:
+        return reg_bww_tasks(p)
     if a == FC_CONV_FWD_DEPTHWISE:
         return p.N * p.O * cdiv(p.out[0] * p.out[1], p.blk) if p.blk > 0 else 0
     if a == FC_CONV_BWI_DEPTHWISE:

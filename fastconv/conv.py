@@ -108,9 +108,11 @@ def grad_weight(r, p, goc, xc, n_threads):
     """grad_weight (O, Kg) of the convolution ``p``, by its route ``r``.  The chunked
     routes leave one partial per chunk of samples, summed here in chunk order (the
     same sums for any thread count)."""
-    if r.shared == 0:
+    if r.shared == 0 or r.algorithm == "conv.grad_weight.regions":
         gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
-        run_route(r, (goc, xc, gw), n_threads, p.dtype)
+        # (regions: its shared scratch is x channels-last, not partials)
+        scratch = (np.empty((r.shared,), p.dtype),) if r.shared else ()
+        run_route(r, (goc, xc, gw) + scratch, n_threads, p.dtype)
         return gw
     partial = np.empty((r.shared,), p.dtype)  # at most grad_weight_chunks x grad_weight
     run_route(r, (goc, xc, partial), n_threads, p.dtype)

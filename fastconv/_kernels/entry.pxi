@@ -10,7 +10,7 @@
 #   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
 #   FC_CONV_FWD_REGIONS  (x, w, bias or None, out, shared scratch)
-#   FC_CONV_BWW_REGIONS  (grad_output, x, grad_weight (O, Kg))
+#   FC_CONV_BWW_REGIONS  (grad_output, x, grad_weight (O, Kg), shared scratch)
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
 #   FC_MAX_POOL_FWD      (x, out, indices or None);  FC_MAX_POOL_BWD (grad_output, indices, grad_input)
@@ -66,7 +66,7 @@ cdef object _ALGORITHMS = {
     FC_AVG_POOL_FWD_REDUCE: ("avg_pool.forward.reduce", (A_X, A_Y)),
     FC_AVG_POOL_BWD_REDUCE: ("avg_pool.grad_input.reduce", (A_GO, A_GX)),
     FC_CONV_FWD_REGIONS: ("conv.forward.regions", (A_X, A_W, A_BIAS, A_Y, A_PART)),
-    FC_CONV_BWW_REGIONS: ("conv.grad_weight.regions", (A_GO, A_X, A_GW)),
+    FC_CONV_BWW_REGIONS: ("conv.grad_weight.regions", (A_GO, A_X, A_GW, A_PART)),
 }
 
 
@@ -187,10 +187,12 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
         elif algo == FC_CONV_BWW_REGIONS:
             if f32:
                 regions_grad_weight[float](p, <const float *>ptr[0], <const float *>ptr[1],
-                                           <float *>ptr[2], <float *>pws, n_threads)
+                                           <float *>ptr[2], <float *>ptr[3], <float *>pws,
+                                           n_threads)
             else:
                 regions_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
-                                            <double *>ptr[2], <double *>pws, n_threads)
+                                            <double *>ptr[2], <double *>ptr[3], <double *>pws,
+                                            n_threads)
         elif algo == FC_CONV_FWD_DEPTHWISE:
             if f32:
                 depthwise_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],

@@ -385,6 +385,9 @@ cdef void reg_transpose_row(const floating *src, const Py_ssize_t *need, Py_ssiz
 
 
 # ------------------------------------------------------------- grad weight
+#
+# The input is first copied channels-last (xT[n, position, c], in the shared workspace)
+# so that the GEMM's B rows -- one position, a block of channels -- are contiguous.
 
 cdef enum:
     FC_REG_KP = 256      # grad_weight: positions per GEMM (the GEMM's k-block)
@@ -399,14 +402,15 @@ cdef Py_ssize_t reg_bww_tasks(const fc_problem *p) noexcept nogil:
 
 cdef void reg_bww_workspace(const fc_problem *p, fc_workspace_layout *w) noexcept nogil:
     """Per thread: position offsets (FC_REG_KP) and channel offsets (chunks); grad_output
-    gathered (blk x FC_REG_KP); the task's sums (blk x chunks)."""
+    gathered (blk x FC_REG_KP); the task's sums (blk x chunks).  Shared: x channels-last."""
     w.ints = index_elems(FC_REG_KP + p.chunks, p.itemsize)
     w.got = p.blk * FC_REG_KP
     w.main = p.blk * p.chunks
+    w.shared = p.N * p.C * p.in_vol
 
 
 cdef void reg_bww_task(const fc_problem *p, Py_ssize_t task,
-                       const floating *go, const floating *x, floating *gw,
+                       const floating *go, const floating *xt, floating *gw,
                        Py_ssize_t *ind, floating *abuf, floating *cbuf) noexcept nogil:
     cdef Py_ssize_t nob = cdiv(p.Og, p.blk), ncb = cdiv(p.Cg, p.chunks)
     cdef Py_ssize_t cb = task % ncb, ob = (task // ncb) % nob
@@ -414,12 +418,12 @@ cdef void reg_bww_task(const fc_problem *p, Py_ssize_t task,
     cdef Py_ssize_t o0 = ob * p.blk, c0 = cb * p.chunks, m, nc, a, i, j, khw = p.k[1] * p.k[2]
     cdef Py_ssize_t lo[3]
     cdef Py_ssize_t hi[3]
-    cdef Py_ssize_t n, oz, oy, ox, k, o, c, jx, off, L = p.L
+    cdef Py_ssize_t n, oz, oy, ox, k, o, c, jx, off, L = p.L, C = p.C
     cdef Py_ssize_t H = p.in_[1], W = p.in_[2], OH = p.out[1], OW = p.out[2]
     cdef Py_ssize_t *offs = ind
     cdef Py_ssize_t *cols = ind + FC_REG_KP
     cdef const floating *gop
-    cdef const floating *S
+    cdef const floating *S = xt + gi * p.Cg + c0
     cdef bint started = False
     m = p.Og - o0
     if m > p.blk:
@@ -435,11 +439,10 @@ cdef void reg_bww_task(const fc_problem *p, Py_ssize_t task,
     valid_range(j * p.d[2] - p.pb[2], p.s[2], p.out[2], p.in_[2], &lo[2], &hi[2])
     off = reg_tap_off(p, a, i, j)
     for c in range(nc):
-        cols[c] = c * p.in_vol
+        cols[c] = c
     if lo[0] < hi[0] and lo[1] < hi[1] and lo[2] < hi[2]:
         for n in range(p.N):
             gop = go + (n * p.O + gi * p.Og + o0) * L
-            S = x + (n * p.C + gi * p.Cg + c0) * p.in_vol
             # the positions where the tap is inside, FC_REG_KP at a time
             k = 0
             for oz in range(lo[0], hi[0]):
@@ -454,8 +457,8 @@ cdef void reg_bww_task(const fc_problem *p, Py_ssize_t task,
                                    gop + o * L + (oz * OH + oy) * OW + ox,
                                    jx * sizeof(floating))
                         for c in range(jx):
-                            offs[k + c] = (((oz * p.s[0]) * H + oy * p.s[1]) * W
-                                           + (ox + c) * p.s[2] + off)
+                            offs[k + c] = (n * p.in_vol + ((oz * p.s[0]) * H + oy * p.s[1]) * W
+                                           + (ox + c) * p.s[2] + off) * C
                         k += jx
                         ox += jx
                         if k == FC_REG_KP:
@@ -481,17 +484,38 @@ cdef inline void reg_bww_gemm(Py_ssize_t m, Py_ssize_t nc, Py_ssize_t k,
         gemm_ind(m, nc, k, abuf, FC_REG_KP, S, offs, cols, cbuf, nc, NULL)
 
 
+cdef void reg_channels_last(const floating *src, Py_ssize_t C, Py_ssize_t P,
+                            Py_ssize_t p0, Py_ssize_t p1, floating *dst) noexcept nogil:
+    """Positions [p0, p1) of one sample (C, P) -> (P, C), 16 positions at a time."""
+    cdef Py_ssize_t q, q1, c, l
+    q = p0
+    while q < p1:
+        q1 = q + 16 if q + 16 < p1 else p1
+        for c in range(C):
+            for l in range(q, q1):
+                dst[l * C + c] = src[c * P + l]
+        q = q1
+
+
 cdef void regions_grad_weight(const fc_problem *p,
                               const floating *go,     # IN  (N, O, L)
                               const floating *x,      # IN  (N, C, in_vol)
                               floating *gw,           # OUT (O, Kg)
+                              floating *xt,           # scratch (N, in_vol, C)
                               floating *ws, int n_threads) noexcept nogil:
     """grad_weight per tap over the positions where it is inside (FC_CONV_BWW_REGIONS):
     each task sums over every sample in order, so it writes its elements whole."""
     cdef fc_workspace_layout lay = fc_workspace(p)
-    cdef Py_ssize_t n_tasks = reg_bww_tasks(p), task
+    cdef Py_ssize_t n_tasks = reg_bww_tasks(p), task, blk
+    cdef Py_ssize_t nb = cdiv(p.in_vol, 256)
     cdef floating *base
+    for blk in prange(p.N * nb, num_threads=n_threads, schedule="static"):
+        reg_channels_last(x + (blk // nb) * p.C * p.in_vol, p.C, p.in_vol,
+                          (blk % nb) * 256,
+                          (blk % nb) * 256 + 256 if (blk % nb) * 256 + 256 < p.in_vol
+                          else p.in_vol,
+                          xt + (blk // nb) * p.C * p.in_vol)
     for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
         base = ws + threadid() * lay.per_thread
-        reg_bww_task(p, task, go, x, gw, <Py_ssize_t *>base, base + lay.ints,
+        reg_bww_task(p, task, go, xt, gw, <Py_ssize_t *>base, base + lay.ints,
                      base + lay.ints + lay.got)

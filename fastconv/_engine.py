@@ -567,7 +567,7 @@ def _fwd_regions(p, desc, t):
     channels, two threads: 16-row blocks of 57 columns 1850 ms, 256 rows 430 ms).
     Tiles are halved, then channel blocks (not below 32 rows), until there are
     min_tasks tasks."""
-    if not _regions_ok(p, t, "forward") or desc.is_direct:
+    if not _regions_ok(p, t, "forward"):
         return None
     Og, Cg, taps = max(p.Og, 1), max(p.Cg, 1), p.taps
     ob = min(Og, 256)

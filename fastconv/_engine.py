@@ -65,6 +65,7 @@ class Tuning:
                                          # multiply-adds of the dense path are by padding,
     regions_min_zero_im2col: float = 0.05  # (forward: this fraction where strip does not apply)
     regions_max: int = 4096              # with at most this many regions;
+    regions_min_madds: int = 1 << 20     # ... for layers of this many dense multiply-adds
     regions_task_madds: int = 1 << 26    # tasks of about this many multiply-adds,
     regions_min_cols: int = 64           # ... with this many columns when the channels allow
     force: tuple = ()                    # ((direction, algorithm name), ...)
@@ -544,8 +545,8 @@ def inside_fraction(p):
 
 def _regions_ok(p, t, direction):
     """A convolution the regions algorithms support (kernel at most 64 per axis, at most
-    regions_max regions), and by default one where at least regions_min_zero of the
-    dense multiply-adds read padding."""
+    regions_max regions), and by default one of at least regions_min_madds dense
+    multiply-adds where at least regions_min_zero of them read padding."""
     if p.op != "conv" or max(p.kernel) > 64:
         return False
     n = 1
@@ -556,6 +557,8 @@ def _regions_ok(p, t, direction):
         return False
     if t.forced(direction) is not None:
         return True
+    if p.N * p.O * p.L * p.Kg < t.regions_min_madds:
+        return False    # (tiny layers: the dense routes' tests keep them)
     zero = 1.0 - inside_fraction(p)
     if zero >= t.regions_min_zero:
         return True

@@ -12,6 +12,21 @@ the ratio of medians, so a noisy machine moves both sides alike.  Peers:
 * ``torch``: ``torch.nn.functional`` and ``torch.ops.aten.convolution_backward``,
   when PyTorch is installed (it is never a dependency of fastconv).
 
+Besides the standard layers (``LAYERS``), the bench measures, in the same run:
+
+* a header: CPU, the SIMD variant of each library, threads, versions; the FMA peak
+  (``_gemm.fma_peak``); NumPy's GEMM roof in this process and, in a child process,
+  with OpenBLAS's own kernel dispatch; a streaming-sum memory bandwidth;
+* global and large-window pooling against that bandwidth and torch;
+* the real-network suite (``fastconv/_networks.py``, ``--networks``): every distinct
+  conv and pooling layer of ten networks, forward and backward, against torch, summed
+  per network, per layer kind and listed per layer;
+* a many-core balance model of the plans' static schedules at 16, 32 and 64 threads.
+
+``--isa avx2`` runs all of it in a child process with both libraries held to AVX2;
+``--only-networks`` skips the standard-layer sections.  docs/benchmarks.md explains
+every column.
+
 ``--json FILE`` also writes the measured results as JSON, and ``--plot FILE`` a PNG
 bar chart of forward GFLOP/s per layer for fastconv and each peer (needs matplotlib):
 ``python -m fastconv bench --quick --plot docs/_static/gflops.png`` makes the

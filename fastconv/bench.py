@@ -1242,6 +1242,9 @@ def main(argv=None, out=sys.stdout):
         if args.plot and conv_rows:
             plot_gflops(data, args.plot)
             print(f"plot written to {args.plot}", file=out)
+        elif args.plot:
+            print("no plot: it draws the standard-layer conv2d table, which --only-networks "
+                  "skips", file=out)
     return 0
 
 

@@ -407,18 +407,23 @@ cdef void conv_grad_input(const fc_problem *p,
 
 # ------------------------------------------------------------- grad weight
 
-cdef void transpose_columns(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
-                            Py_ssize_t cols, floating *dst) noexcept nogil:   # OUT cols x rows
-    """dst[l, o] = src[o*lds + l]: a rows x cols block transposed, in blocks of 16
-    columns so that the 16 destination rows being written stay in L1."""
-    cdef Py_ssize_t q, q1, o, l
-    q = 0
-    while q < cols:
-        q1 = q + 16 if q + 16 < cols else cols
-        for o in range(rows):
-            for l in range(q, q1):
-                dst[l * rows + o] = src[o * lds + l]
-        q = q1
+cdef extern from "fc_transpose.h" nogil:
+    void fc_tr_select(int gemm_variant)
+    void fc_transpose_f32(const float *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
+                          float *dst)
+    void fc_transpose_f64(const double *src, Py_ssize_t lds, Py_ssize_t rows,
+                          Py_ssize_t cols, double *dst)
+
+fc_tr_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
+
+
+cdef inline void transpose_columns(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
+                                   Py_ssize_t cols, floating *dst) noexcept nogil:  # OUT cols x rows
+    """dst[l, o] = src[o*lds + l]: a rows x cols block transposed (fc_transpose.h)."""
+    if floating is float:
+        fc_transpose_f32(src, lds, rows, cols, dst)
+    else:
+        fc_transpose_f64(src, lds, rows, cols, dst)
 
 
 cdef void conv_grad_weight(const fc_problem *p,
@@ -514,19 +519,38 @@ cdef void conv_grad_weight(const fc_problem *p,
                 gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
 
 
+cdef extern from "fc_sum.h" nogil:
+    void fc_sum_zero_f32(float *acc)
+    void fc_sum_add_f32(float *acc, const float *x, Py_ssize_t n)
+    float fc_sum_finish_f32(const float *acc)
+    void fc_sum_zero_f64(double *acc)
+    void fc_sum_add_f64(double *acc, const double *x, Py_ssize_t n)
+    double fc_sum_finish_f64(const double *acc)
+
+
+cdef inline floating lane_sum(const floating *x, Py_ssize_t rows, Py_ssize_t ld,
+                              Py_ssize_t n) noexcept nogil:
+    """Sum of rows x[r*ld : r*ld + n], r < rows, in fc_sum.h's fixed lane order."""
+    cdef floating acc[16]
+    cdef Py_ssize_t r
+    if floating is float:
+        fc_sum_zero_f32(acc)
+        for r in range(rows):
+            fc_sum_add_f32(acc, x + r * ld, n)
+        return fc_sum_finish_f32(acc)
+    else:
+        fc_sum_zero_f64(acc)
+        for r in range(rows):
+            fc_sum_add_f64(acc, x + r * ld, n)
+        return fc_sum_finish_f64(acc)
+
+
 cdef void conv_grad_bias(const fc_problem *p, const floating *go,   # IN  (N, O, L)
                          floating *gb, int n_threads) noexcept nogil:  # OUT (O,)
-    cdef Py_ssize_t N = p.N, O = p.O, L = p.L
-    cdef Py_ssize_t o, n, l
-    cdef floating s
-    cdef const floating *row
-    for o in prange(O, num_threads=n_threads, schedule="static"):
-        s = 0
-        for n in range(N):
-            row = go + (n * O + o) * L
-            for l in range(L):
-                s = s + row[l]
-        gb[o] = s
+    """grad_bias[o]: the sum over samples and positions, by vector lanes (fc_sum.h)."""
+    cdef Py_ssize_t o
+    for o in prange(p.O, num_threads=n_threads, schedule="static"):
+        gb[o] = lane_sum(go + o * p.L, p.N, p.O * p.L, p.L)
 
 
 # ---------------------------------------------------------- im2col / col2im

@@ -205,7 +205,8 @@ def test_plan_describes_routes():
     d = {r["direction"]: r for r in p.describe(4)}
     assert d["grad_input"]["algorithm"] == "conv.grad_input.as_forward"
     assert d["grad_input"]["runs"] == "conv.forward.strip"
-    assert d["grad_weight"]["tasks"] == 8
+    # a 1.85 GMAC direction: its chunks are balanced for many cores (more than N)
+    assert d["grad_weight"]["tasks"] == len(d["grad_weight"]["task_work"]) >= 16
     r = p.route("grad_weight")
     per_thread, shared = r.desc.workspace[:2]
     assert d["grad_weight"]["workspace_bytes"] == (4 * per_thread + shared) * 4

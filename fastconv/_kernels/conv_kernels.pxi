@@ -299,16 +299,21 @@ cdef void conv_forward(const fc_problem *p,
                        const floating *x, const floating *w, const floating *bias,  # IN
                        floating *out,                                              # OUT
                        floating *ws, int n_threads) noexcept nogil:                # scratch
-    """The forward convolution: FC_CONV_FWD_DIRECT, _IM2COL or _STRIP."""
+    """The forward convolution: FC_CONV_FWD_DIRECT, _IM2COL or _STRIP.
+
+    Task (n, g, tile, o block): ``blk`` output channels (0: all Og) of one column tile;
+    the o block is innermost, so a thread's consecutive tasks share the tile's input."""
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t G = p.groups, Cg = p.Cg, Og = p.Og, Kg = p.Kg, L = p.L, lt = p.lt
     cdef Py_ssize_t L2 = p.out_plane
+    cdef Py_ssize_t ob = p.blk if p.blk > 0 else Og
+    cdef Py_ssize_t n_ob = cdiv(Og, ob) if Og > 0 else 0
     cdef bint strip = p.algo == FC_CONV_FWD_STRIP
     cdef bint direct = p.algo == FC_CONV_FWD_DIRECT
     cdef Py_ssize_t per_plane = cdiv(L2, lt)
     cdef Py_ssize_t n_tiles = p.out[0] * per_plane if strip else cdiv(L, lt)
-    cdef Py_ssize_t n_tasks = p.N * G * n_tiles
-    cdef Py_ssize_t task, n, gi, t, oz, l0, nl, o, l
+    cdef Py_ssize_t n_tasks = p.N * G * n_tiles * n_ob
+    cdef Py_ssize_t task, n, gi, t, oz, l0, nl, o, l, o0, no
     cdef floating *buf
     cdef floating *dst
     cdef const floating *xc
@@ -317,9 +322,13 @@ cdef void conv_forward(const fc_problem *p,
     if n_tasks == 0 or Og == 0:
         return
     for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-        n = task // (G * n_tiles)
-        gi = (task // n_tiles) % G
-        t = task % n_tiles
+        n = task // (G * n_tiles * n_ob)
+        gi = (task // (n_tiles * n_ob)) % G
+        t = (task // n_ob) % n_tiles
+        o0 = (task % n_ob) * ob
+        no = Og - o0
+        if no > ob:
+            no = ob
         xc = x + (n * p.C + gi * Cg) * p.in_vol
         if strip:
             # per-thread workspace: offs (Kg) and cols (lt) indices, then the strip;
@@ -329,30 +338,30 @@ cdef void conv_forward(const fc_problem *p,
             nl = L2 - l0
             if nl > lt:
                 nl = lt
-            dst = out + (n * p.O + gi * Og) * L + oz * L2 + l0
+            dst = out + (n * p.O + gi * Og + o0) * L + oz * L2 + l0
             ind = <Py_ssize_t *>(ws + threadid() * lay.per_thread)
             buf = ws + threadid() * lay.per_thread + lay.ints
             st = strip_of(p, l0, nl)
             build_strip(xc, p, &st, oz, buf)
             strip_taps(p, &st, ind)
             strip_cols(p, &st, l0, nl, ind + Kg)
-            gemm_ind(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, ind, ind + Kg, dst, L,
-                     bias + gi * Og if bias != NULL else NULL)
+            gemm_ind(no, nl, Kg, w + (gi * Og + o0) * Kg, Kg, buf, ind, ind + Kg, dst, L,
+                     bias + gi * Og + o0 if bias != NULL else NULL)
             continue
         l0 = t * lt
         nl = L - l0
         if nl > lt:
             nl = lt
-        dst = out + (n * p.O + gi * Og) * L + l0
-        for o in range(Og):
+        dst = out + (n * p.O + gi * Og + o0) * L + l0
+        for o in range(no):
             for l in range(nl):
-                dst[o * L + l] = bias[gi * Og + o] if bias != NULL else 0
+                dst[o * L + l] = bias[gi * Og + o0 + o] if bias != NULL else 0
         if direct:
-            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, xc + l0, L, dst, L, 1)
+            gemm_nn(no, nl, Kg, w + (gi * Og + o0) * Kg, Kg, xc + l0, L, dst, L, 1)
         else:
             buf = ws + threadid() * lay.per_thread
             im2col_tile(xc, p, 0, Kg, l0, nl, buf, lt, 1)
-            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, lt, dst, L, 1)
+            gemm_nn(no, nl, Kg, w + (gi * Og + o0) * Kg, Kg, buf, lt, dst, L, 1)
 
 
 # -------------------------------------------------------------- grad input
@@ -445,7 +454,7 @@ cdef void conv_grad_weight(const fc_problem *p,
     cdef Py_ssize_t n_kb = cdiv(Kg, kb) if kb > 0 else 0
     cdef Py_ssize_t n_tiles = cdiv(L, lt) if lt > 0 else 0
     cdef Py_ssize_t per_plane = cdiv(L2, lt) if lt > 0 else 0
-    cdef Py_ssize_t task, n, gi, b, r0, r1, t, l0, nl, o, c, n0, n1, oz, nseg
+    cdef Py_ssize_t task, n, gi, b, r0, r1, t, l0, nl, o, c, oz, nseg, f, f0, f1, tps, NT
     cdef int algo = p.algo
     cdef floating *buf
     cdef floating *part
@@ -457,33 +466,47 @@ cdef void conv_grad_weight(const fc_problem *p,
     cdef Py_ssize_t *seg_src
     cdef Py_ssize_t *seg_len
     cdef Strip st
+    if P < 1:
+        P = 1
     if algo == FC_CONV_BWW_ROWS:
-        for task in prange(G * n_kb, num_threads=n_threads, schedule="static"):
-            gi = task // n_kb
+        # task (chunk, g, row block): chunk c sums the flat (sample, tile) range
+        # [c*NT//P, (c+1)*NT//P) into its own (O, Kg) partial (gw itself when P == 1)
+        NT = N * n_tiles
+        for task in prange(P * G * n_kb, num_threads=n_threads, schedule="static"):
+            c = task // (G * n_kb)
+            gi = (task // n_kb) % G
             b = task % n_kb
             r0 = b * kb
             r1 = r0 + kb
             if r1 > Kg:
                 r1 = Kg
+            part = gw + c * p.O * Kg
             for o in range(Og):
-                memset(gw + (gi * Og + o) * Kg + r0, 0, (r1 - r0) * sizeof(floating))
+                memset(part + (gi * Og + o) * Kg + r0, 0, (r1 - r0) * sizeof(floating))
             buf = ws + threadid() * lay.per_thread
-            for n in range(N):
+            f0 = c * NT // P
+            f1 = (c + 1) * NT // P
+            for f in range(f0, f1):
+                n = f // n_tiles
+                t = f - n * n_tiles
                 xc = x + (n * p.C + gi * Cg) * p.in_vol
                 gop = go + (n * p.O + gi * Og) * L
-                for t in range(n_tiles):
-                    l0 = t * lt
-                    nl = L - l0
-                    if nl > lt:
-                        nl = lt
-                    im2col_tile(xc, p, r0, r1, l0, nl, buf, 1, kb)
-                    gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, gw + gi * Og * Kg + r0, Kg, 1)
+                l0 = t * lt
+                nl = L - l0
+                if nl > lt:
+                    nl = lt
+                im2col_tile(xc, p, r0, r1, l0, nl, buf, 1, kb)
+                gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, part + gi * Og * Kg + r0, Kg, 1)
         return
+    # task (chunk, g): chunk c sums the flat (sample, tile) range [c*NT//P, (c+1)*NT//P)
+    # (chunked: one tile per sample, the whole im2col matrix)
+    tps = 1 if algo == FC_CONV_BWW_CHUNKED else p.out[0] * per_plane
+    NT = N * tps
     for task in prange(P * G, num_threads=n_threads, schedule="static"):
         c = task // G
         gi = task % G
-        n0 = c * N // P
-        n1 = (c + 1) * N // P
+        f0 = c * NT // P
+        f1 = (c + 1) * NT // P
         part = gw + (c * G + gi) * Kg * Og
         memset(part, 0, Kg * Og * sizeof(floating))
         buf = ws + threadid() * lay.per_thread
@@ -492,7 +515,9 @@ cdef void conv_grad_weight(const fc_problem *p,
         seg_len = seg_src + lt + 2
         got = buf + lay.ints
         S = got + lay.got
-        for n in range(n0, n1):
+        for f in range(f0, f1):
+            n = f // tps
+            t = f - n * tps
             xc = x + (n * p.C + gi * Cg) * p.in_vol
             gop = go + (n * p.O + gi * Og) * L
             if algo == FC_CONV_BWW_CHUNKED:
@@ -500,18 +525,17 @@ cdef void conv_grad_weight(const fc_problem *p,
                 transpose_columns(gop, L, Og, L, got)
                 gemm_nn(Kg, Og, L, S, L, got, Og, part, Og, 1)
                 continue
-            for t in range(p.out[0] * per_plane):
-                oz = t // per_plane
-                l0 = (t - oz * per_plane) * lt
-                nl = L2 - l0
-                if nl > lt:
-                    nl = lt
-                st = strip_of(p, l0, nl)
-                build_strip(xc, p, &st, oz, S)
-                strip_taps(p, &st, aoffs)
-                nseg = strip_segments(p, &st, l0, nl, seg_src, seg_len)
-                transpose_columns(gop + oz * L2 + l0, L, Og, nl, got)
-                gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
+            oz = t // per_plane
+            l0 = (t - oz * per_plane) * lt
+            nl = L2 - l0
+            if nl > lt:
+                nl = lt
+            st = strip_of(p, l0, nl)
+            build_strip(xc, p, &st, oz, S)
+            strip_taps(p, &st, aoffs)
+            nseg = strip_segments(p, &st, l0, nl, seg_src, seg_len)
+            transpose_columns(gop + oz * L2 + l0, L, Og, nl, got)
+            gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
 
 
 cdef void conv_grad_bias(const fc_problem *p, const floating *go,   # IN  (N, O, L)

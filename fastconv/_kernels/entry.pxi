@@ -6,7 +6,7 @@
 #
 #   FC_CONV_FWD_*        (x, w, bias or None, out)
 #   FC_CONV_BWI_*        (grad_output, wt = W^T as (G, Kg, Og), grad_input)
-#   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg))
+#   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg), or (chunks, O, Kg) partials)
 #   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
@@ -77,6 +77,8 @@ cdef Py_ssize_t _elements(const fc_problem *p, int kind) noexcept:
         return p.N * p.C * p.in_vol
     if kind == A_Y or kind == A_GO or kind == A_IDX_OUT or kind == A_IDX_IN:
         return p.N * (p.O if p.op == FC_OP_CONV else p.C) * p.L
+    if kind == A_GW and p.algo == FC_CONV_BWW_ROWS and p.chunks > 1:
+        return p.chunks * p.O * p.Kg     # one (O, Kg) partial per chunk of samples
     if kind == A_W or kind == A_GW:
         return p.O * p.Kg
     if kind == A_BIAS or kind == A_GB:

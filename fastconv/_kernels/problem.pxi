@@ -156,14 +156,15 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
 cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
     """Independent tasks of the problem's algorithm (fixed by the shape)."""
     cdef int a = p.algo
+    cdef Py_ssize_t n_ob = cdiv(p.Og, p.blk) if p.blk > 0 else 1   # forward o blocks
     if a == FC_CONV_FWD_DIRECT or a == FC_CONV_FWD_IM2COL:
-        return p.N * p.groups * cdiv(p.L, p.lt)
+        return p.N * p.groups * cdiv(p.L, p.lt) * n_ob
     if a == FC_CONV_FWD_STRIP:
-        return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt)
+        return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt) * n_ob
     if a == FC_CONV_BWI_DIRECT or a == FC_CONV_BWI_COL2IM:
         return p.N * p.groups * cdiv(p.Cg, p.blk)
     if a == FC_CONV_BWW_ROWS:
-        return p.groups * cdiv(p.Kg, p.blk)
+        return (p.chunks if p.chunks > 1 else 1) * p.groups * cdiv(p.Kg, p.blk)
     if a == FC_CONV_BWW_CHUNKED or a == FC_CONV_BWW_STRIP:
         return p.chunks * p.groups
     if a == FC_CONV_BWB_SUM:

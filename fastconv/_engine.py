@@ -62,8 +62,8 @@ class Tuning:
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
     reduce_grad_min_taps: int = 16       # or (avg grad_input) with this many taps;
     reduce_task_elems: int = 8192        # in tasks of about this many input elements
-    balance_min_work: int = 1 << 28      # many-core balance: directions of at least this many
-                                         # multiply-adds (about 0.54 GFLOP) get task lists
+    balance_min_work: int = 500_000_000  # many-core balance: directions of at least this many
+                                         # multiply-adds (1 GFLOP) get task lists
     balance_threads: tuple = (16, 32, 64)  # balanced for static schedules of these counts,
     balance_target: float = 0.9          # each at least this balance (static_balance)
     balance_partial_bytes: int = 64 << 20  # grad_weight's chunk partials at most this
@@ -310,10 +310,28 @@ def _pick(candidates, t):
     best = None
     for params, work, eff in candidates:
         bal = min_balance(work, t.balance_threads)
-        key = (bal >= t.balance_target, round(eff if bal >= t.balance_target else bal * eff, 3))
+        key = (bal >= t.balance_target, round(eff if bal >= t.balance_target else bal * eff, 4))
         if best is None or key > best[0]:
             best = (key, params)
     return best[1]
+
+
+def _gemm_eff(rows, widths, nr):
+    """Estimated efficiency of GEMM tasks of ``rows`` output rows over tiles of these
+    column ``widths`` (panels of ``nr``), relative to an ideal one.  Fitted on the strip
+    forward (one thread, float32, GFLOP/s; the machine's speed drifts between runs): a
+    partial panel costs a full one (3x3 512@14, 256 rows: 32 columns 86, 25 columns 67,
+    49 columns 75; 3x3 256@56: 64 columns 110, 62 columns 96, 49 columns 79) and a whole
+    panel little more than two halves of a tile (256@56: 64 columns 147, 32 columns 144);
+    splitting a task's rows costs about 40/rows (each task gathers its B panels once
+    for its rows: 256@56 at 32 columns, 256 -> 128 rows 144 -> 124; 1024@16, 1024 -> 256
+    rows 127 -> 122; 128@28, 128 -> 64 rows 122 -> 106)."""
+    import numpy as np
+    w = np.asarray(widths, np.float64)
+    if w.size == 0:
+        return 1.0
+    panels = np.ceil(w / nr)
+    return float(w.sum() / (panels * nr).sum()) / (1.0 + 40.0 / max(rows, 1))
 
 
 def _col_eff(widths, nr):
@@ -632,7 +650,7 @@ def _balanced_forward(p, desc, t, name, lt_nat, plane, lt_ok=None):
             if lt_ok is not None and not lt_ok(lt):
                 continue
             d = desc.configured(ALGO[name], lt, ob if ob < p.Og else 0, 0)
-            eff = _col_eff(_tiles(plane, lt), nr) * _row_eff(ob) * (1 + 0.02 * lt / lt_nat)
+            eff = _gemm_eff(ob, _tiles(plane, lt), nr)
             cands.append(({"lt": lt, "blk": ob if ob < p.Og else 0}, task_work(d), eff))
     return _pick(cands, t)
 

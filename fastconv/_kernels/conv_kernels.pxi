@@ -100,6 +100,40 @@ cdef void im2col_tile(const floating *xc, const fc_problem *p,      # IN: channe
                                                + i * p.d[1]) * W + j * p.d[2]
             next_tap(p, &c, &a, &i, &j)
         return
+    if cs == 1 and ox0 == 0 and nl % OW == 0:
+        # whole output rows (small planes, whole-plane tiles): a row's valid range
+        # along x is the same for every output row, so it is found once per im2col row
+        for r in range(r0, r1):
+            base = xc + c * p.in_vol
+            row = buf + (r - r0) * rs
+            ix0 = -p.pb[2] + j * p.d[2]
+            valid_range(ix0, sw, OW, W, &lo, &hi)
+            oz = oz0
+            oy = oy0
+            q0 = 0
+            while q0 < nl:
+                iz = oz * p.s[0] - p.pb[0] + a * p.d[0]
+                iy = oy * p.s[1] - p.pb[1] + i * p.d[1]
+                if iz < 0 or iz >= D or iy < 0 or iy >= H:
+                    memset(row + q0, 0, OW * sizeof(floating))
+                else:
+                    src = base + (iz * H + iy) * W + ix0
+                    for q in range(lo):
+                        row[q0 + q] = 0
+                    if sw == 1:
+                        memcpy(row + q0 + lo, src + lo, (hi - lo) * sizeof(floating))
+                    else:
+                        for q in range(lo, hi):
+                            row[q0 + q] = src[q * sw]
+                    for q in range(hi, OW):
+                        row[q0 + q] = 0
+                q0 += OW
+                oy += 1
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+            next_tap(p, &c, &a, &i, &j)
+        return
     for r in range(r0, r1):
         base = xc + c * p.in_vol
         row = buf + (r - r0) * rs
@@ -161,6 +195,33 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,            # IN: 
         return
     column_of(l0, p, &oz0, &oy0, &ox0)
     tap_of(r0, p, &c, &a, &i, &j)
+    if ox0 == 0 and nl % OW == 0:
+        # whole output rows: the valid range along x is found once per row (as im2col)
+        for r in range(r0, r1):
+            row = buf + (r - r0) * ldb
+            ix0 = -p.pb[2] + j * p.d[2]
+            valid_range(ix0, sw, OW, W, &lo, &hi)
+            oz = oz0
+            oy = oy0
+            q0 = 0
+            while q0 < nl:
+                iz = oz * p.s[0] - p.pb[0] + a * p.d[0]
+                iy = oy * p.s[1] - p.pb[1] + i * p.d[1]
+                if iz >= 0 and iz < D and iy >= 0 and iy < H:
+                    dst = xc + c * p.in_vol + (iz * H + iy) * W + ix0
+                    if sw == 1:
+                        for q in range(lo, hi):
+                            dst[q] += row[q0 + q]
+                    else:
+                        for q in range(lo, hi):
+                            dst[q * sw] += row[q0 + q]
+                q0 += OW
+                oy += 1
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+            next_tap(p, &c, &a, &i, &j)
+        return
     for r in range(r0, r1):
         row = buf + (r - r0) * ldb
         oz = oz0

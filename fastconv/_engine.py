@@ -62,6 +62,11 @@ class Tuning:
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
     reduce_grad_min_taps: int = 16       # or (avg grad_input) with this many taps;
     reduce_task_elems: int = 8192        # in tasks of about this many input elements
+    grouped_max_og: int = 64             # grouped: groups > 1, 2+ channels and up to this many
+                                         # output channels per group,
+    grouped_max_plane: int = 64 * 64     # output planes up to this many positions,
+    grouped_bytes: int = 512 * 1024      # a task's copy and result about this size
+    grouped_as_forward: bool = True      # stride-1 grouped grad_input as a grouped forward
     balance_min_work: int = 500_000_000  # many-core balance: directions of at least this many
                                          # multiply-adds (1 GFLOP) get task lists
     balance_threads: tuple = (16, 32, 64)  # balanced for static schedules of these counts,
@@ -281,6 +286,8 @@ def task_work(desc):
         else:
             widths = np.full(N, L, np.int64)
         w = np.repeat(_chunk_sums(widths, max(P, 1)), G) * Kg * Og
+    elif name in ("conv.forward.grouped", "conv.grad_weight.grouped"):
+        w = np.repeat(_tiles(N, blk), G) * L * Kg * Og       # (chunk of samples, g)
     elif name == "conv.grad_bias.sum":
         w = np.full(f["O"], N * L, np.int64)
     elif name == "conv.forward.depthwise":
@@ -723,6 +730,43 @@ def _bww_depthwise(p, desc, t):
     return {"chunks": max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.min_tasks, p.O)))}
 
 
+def _grouped(p, t, direction):
+    """True for the grouped small-plane kernels: rank <= 2, and when not forced,
+    groups > 1, 2 <= Cg, Og <= grouped_max_og and L <= grouped_max_plane."""
+    if p.op != "conv" or p.rank > 2 or p.Cg < 1 or p.O == 0:
+        return False
+    if t.forced(direction) is not None:
+        return True
+    return (p.groups > 1 and p.Cg >= 2 and p.Og <= t.grouped_max_og
+            and p.L <= t.grouped_max_plane)
+
+
+def _grouped_chunk(p, desc, t, per_sample_extra):
+    """Samples per task: the copy (and result) of about grouped_bytes, and at least
+    min_tasks tasks where the batch allows."""
+    f = desc.fields()
+    oh, ow = f["out"][1], f["out"][2]
+    rows = oh + (f["k"][1] - 1) * f["d"][1] // f["s"][1]
+    per = (f["k"][2] * f["s"][1] * p.Cg * rows * ow + per_sample_extra) * p.dtype.itemsize
+    nb = max(1, min(p.N, t.grouped_bytes // max(per, 1)))
+    if p.groups * ceil_div(p.N, nb) < t.min_tasks:
+        nb = max(1, ceil_div(p.N, ceil_div(t.min_tasks, p.groups)))
+    return nb
+
+
+@register("conv.forward.grouped", "small planes, many groups: one GEMM per group over a "
+          "chunk of samples, from a copy of the input split by kernel column")
+def _fwd_grouped(p, desc, t):
+    """One GEMM per (group, chunk of samples): the per-sample GEMMs of a ResNeXt
+    grouped layer are tiny (Og = 32, L = 49) and im2col dominates; a copy of the input
+    split by kernel column (kW copies instead of im2col's kH*kW) makes each im2col
+    row one contiguous run per sample, gathered by whole vectors."""
+    if not _grouped(p, t, "forward") or desc.is_direct:
+        return None
+    nb = _grouped_chunk(p, desc, t, p.Og * p.L)
+    return {"blk": nb}
+
+
 @register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "
           "gathers its panels from them (no im2col tile)")
 def _fwd_strip(p, desc, t):
@@ -767,11 +811,14 @@ def _bwi_as_forward(p, desc, t):
     Og*taps rows; the col2im route's GEMM has K = Og.  Few input channels (a first
     layer) make the forward route wasteful."""
     pads = grad_input_pads(p)
-    if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct
-            or p.Cg < t.forward_grad_input_channels):
+    if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct):
         return None
     sub = p.with_(C=p.O, O=p.C, spatial=p.out, out=p.spatial, kernel=p.kernel, pads=pads,
                   direction="forward")
+    # (or when the forward problem is one for the grouped small-plane kernel)
+    if p.Cg < t.forward_grad_input_channels and not (
+            t.grouped_as_forward and p.Cg > 1 and _grouped(sub, replace(t, force=()), "forward")):
+        return None
     return sub, pads
 
 
@@ -811,6 +858,15 @@ def _bwi_col2im(p, desc, t):
 def _gw_small(p, t):
     # (the per-sample transpose of grad_output costs more than it saves for wide layers)
     return p.L * (p.Kg + p.Og) * p.dtype.itemsize <= t.chunked_grad_weight_bytes and p.Og <= 32
+
+
+@register("conv.grad_weight.grouped", "small planes, many groups: per (chunk of samples, "
+          "group) the im2col rows read from the forward's copy of the input")
+def _bww_grouped(p, desc, t):
+    if not _grouped(p, t, "grad_weight") or desc.is_direct:
+        return None
+    nb = _grouped_chunk(p, desc, t, p.Og * p.L)
+    return {"blk": nb, "chunks": ceil_div(p.N, nb)}
 
 
 @register("conv.grad_weight.strip", "chunks of samples; the GEMM's A rows (im2col rows) "

@@ -599,6 +599,141 @@ cdef void conv_grad_weight(const fc_problem *p,
             gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
 
 
+# ------------------------------------------------- grouped, small planes
+
+cdef void grouped_build(const floating *x, const fc_problem *p, Py_ssize_t n0,
+                        Py_ssize_t nb, Py_ssize_t gi, floating *S) noexcept nogil:   # OUT
+    """The task's input copy (see problem.pxi): plane (j, pi, c, sample) of T x OW at
+    S + (((j*sH + pi)*Cg + c)*nb + s)*T*OW holds xpad[t*sH + pi, ox*sW + j*dW]."""
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2], H = p.in_[1], W = p.in_[2]
+    cdef Py_ssize_t sh = p.s[1], sw = p.s[2], j, pi, c, sm, t, iy, ix0, lo, hi, q
+    cdef const floating *src
+    cdef floating *row
+    for j in range(p.k[2]):
+        ix0 = j * p.d[2] - p.pb[2]
+        valid_range(ix0, sw, OW, W, &lo, &hi)
+        for pi in range(sh):
+            for c in range(p.Cg):
+                for sm in range(nb):
+                    row = S + (((j * sh + pi) * p.Cg + c) * nb + sm) * T * OW
+                    for t in range(T):
+                        iy = t * sh + pi - p.pb[1]
+                        if iy < 0 or iy >= H:
+                            memset(row, 0, OW * sizeof(floating))
+                        else:
+                            src = x + ((n0 + sm) * p.C + gi * p.Cg + c) * p.in_vol + iy * W + ix0
+                            for q in range(lo):
+                                row[q] = 0
+                            if sw == 1:   # (short rows: a loop, not a memcpy call)
+                                for q in range(lo, hi):
+                                    row[q] = src[q]
+                            else:
+                                for q in range(lo, hi):
+                                    row[q] = src[q * sw]
+                            for q in range(hi, OW):
+                                row[q] = 0
+                        row = row + OW
+
+
+cdef void grouped_taps(const fc_problem *p, Py_ssize_t nb, Py_ssize_t *offs) noexcept nogil:
+    """offs[k] for im2col row k = (c*kH + i)*kW + j: where its run starts in the copy."""
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2], sh = p.s[1], c, i, j, k = 0
+    for c in range(p.Cg):
+        for i in range(p.k[1]):
+            for j in range(p.k[2]):
+                offs[k] = (((j * sh + (i * p.d[1]) % sh) * p.Cg + c) * nb * T
+                           + (i * p.d[1]) // sh) * OW
+                k += 1
+
+
+cdef void conv_grouped_forward(const fc_problem *p,
+                               const floating *x, const floating *w,
+                               const floating *bias,                    # IN
+                               floating *out,                           # OUT
+                               floating *ws, int n_threads) noexcept nogil:
+    """FC_CONV_FWD_GROUPED, task (chunk of blk samples, g): the chunk's copy, then one
+    GEMM ``W_g . cols`` over all its samples' columns (bias as each row's start),
+    copied out per sample."""
+    cdef fc_workspace_layout lay = fc_workspace(p)
+    cdef Py_ssize_t G = p.groups, Og = p.Og, Kg = p.Kg, L = p.L, N = p.N, nb = p.blk
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2]
+    cdef Py_ssize_t P = cdiv(N, nb) if nb > 0 else 0
+    cdef Py_ssize_t task, c, gi, n0, nbc, sm, v, o, ncols
+    cdef Py_ssize_t *offs
+    cdef Py_ssize_t *cols
+    cdef floating *Ct
+    cdef floating *S
+    if P == 0 or Og == 0 or L == 0:
+        return
+    for task in prange(P * G, num_threads=n_threads, schedule="static"):
+        c = task // G
+        gi = task % G
+        n0 = c * nb
+        nbc = N - n0
+        if nbc > nb:
+            nbc = nb
+        ncols = nbc * L
+        offs = <Py_ssize_t *>(ws + threadid() * lay.per_thread)
+        cols = offs + Kg
+        Ct = ws + threadid() * lay.per_thread + lay.ints
+        S = Ct + lay.got
+        grouped_build(x, p, n0, nbc, gi, S)
+        grouped_taps(p, nbc, offs)
+        for sm in range(nbc):
+            for v in range(L):
+                cols[sm * L + v] = sm * T * OW + v
+        gemm_ind(Og, ncols, Kg, w + gi * Og * Kg, Kg, S, offs, cols, Ct, ncols,
+                 bias + gi * Og if bias != NULL else NULL)
+        for sm in range(nbc):
+            for o in range(Og):
+                memcpy(out + ((n0 + sm) * p.O + gi * Og + o) * L, Ct + o * ncols + sm * L,
+                       L * sizeof(floating))
+
+
+cdef void conv_grouped_grad_weight(const fc_problem *p,
+                                   const floating *go,   # IN  (N, O, L)
+                                   const floating *x,    # IN  (N, C, in_vol)
+                                   floating *gw,         # OUT partial (P, G, Kg, Og)
+                                   floating *ws, int n_threads) noexcept nogil:
+    """FC_CONV_BWW_GROUPED, task (chunk of blk samples, g): the chunk's copy and its
+    grad_output transposed, then ``partial[chunk, g] = cols . go^T`` with the im2col
+    rows read from the copy, one segment per sample (``gemm_rows``)."""
+    cdef fc_workspace_layout lay = fc_workspace(p)
+    cdef Py_ssize_t G = p.groups, Og = p.Og, Kg = p.Kg, L = p.L, N = p.N, nb = p.blk
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2]
+    cdef Py_ssize_t P = cdiv(N, nb) if nb > 0 else 0
+    cdef Py_ssize_t task, c, gi, n0, nbc, sm
+    cdef Py_ssize_t *offs
+    cdef Py_ssize_t *seg_src
+    cdef Py_ssize_t *seg_len
+    cdef floating *got
+    cdef floating *S
+    cdef floating *part
+    if P == 0:
+        return
+    for task in prange(P * G, num_threads=n_threads, schedule="static"):
+        c = task // G
+        gi = task % G
+        n0 = c * nb
+        nbc = N - n0
+        if nbc > nb:
+            nbc = nb
+        part = gw + (c * G + gi) * Kg * Og
+        memset(part, 0, Kg * Og * sizeof(floating))
+        offs = <Py_ssize_t *>(ws + threadid() * lay.per_thread)
+        seg_src = offs + Kg
+        seg_len = seg_src + nb
+        got = ws + threadid() * lay.per_thread + lay.ints
+        S = got + lay.got
+        grouped_build(x, p, n0, nbc, gi, S)
+        grouped_taps(p, nbc, offs)
+        for sm in range(nbc):
+            seg_src[sm] = sm * T * OW
+            seg_len[sm] = L
+            transpose_columns(go + ((n0 + sm) * p.O + gi * Og) * L, L, Og, L, got + sm * L * Og)
+        gemm_rows(Kg, Og, S, offs, seg_src, seg_len, nbc, got, Og, part, Og)
+
+
 cdef void conv_grad_bias(const fc_problem *p, const floating *go,   # IN  (N, O, L)
                          floating *gb, int n_threads) noexcept nogil:  # OUT (O,)
     cdef Py_ssize_t N = p.N, O = p.O, L = p.L

@@ -508,7 +508,8 @@ class Plan:
         return {r.direction: r.algorithm for r in self.routes}
 
     def describe(self, n_threads=1):
-        """One dict per direction: algorithm, workspace bytes for ``n_threads``, tasks."""
+        """One dict per direction: algorithm, workspace bytes for ``n_threads``, tasks,
+        and ``task_work`` (multiply-adds per task, in task order) where modelled."""
         return [r.describe(n_threads) for r in self.routes]
 
     def __repr__(self):
@@ -1041,9 +1042,11 @@ def plan(func, *args, **kwargs):
     Plan
         ``plan.algorithms`` is ``{direction: algorithm name}``;
         ``plan.describe(n_threads)`` a list of dicts with ``direction``,
-        ``algorithm``, ``workspace_bytes`` (for ``n_threads`` threads) and
-        ``tasks``; ``plan.problem`` the normalised problem; ``print(plan)`` a
-        table.
+        ``algorithm``, ``workspace_bytes`` (for ``n_threads`` threads),
+        ``tasks`` and, for the convolution algorithms, ``task_work`` (each task's
+        multiply-adds, in task order: with :func:`static_balance`, the load balance
+        of a static schedule on any number of threads); ``plan.problem`` the
+        normalised problem; ``print(plan)`` a table.
 
     Raises
     ------
@@ -1106,8 +1109,8 @@ def algorithms(op=None, direction=None):
     Examples
     --------
     >>> import fastconv
-    >>> [a["name"] for a in fastconv.algorithms("conv", "forward")]
-    ['conv.forward.direct', 'conv.forward.depthwise', 'conv.forward.strip', 'conv.forward.im2col']
+    >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")]
+    ['direct', 'depthwise', 'grouped', 'strip', 'im2col']
     """
     from ._problem import DIRECTIONS, OPS
     if op is not None and op not in OPS:

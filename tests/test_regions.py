@@ -221,3 +221,21 @@ def test_regions_against_torch(nd, shape, O, k, d, pad):
     for a, e in ((gx, tx.grad), (gw, tw.grad), (gb, tb.grad)):
         e = e.numpy()
         assert_close(a, e, np.float32, scale=np.abs(e).max() + 1)
+
+
+@pytest.mark.parametrize("C,O,d", ASPP)
+def test_task_work_is_the_inside_work(C, O, d):
+    """The balance model's task work: one entry per task, summing to the multiply-adds
+    by inside taps only (inside_fraction of the dense work)."""
+    from fastconv import _engine
+    x = np.zeros((4, C, 28, 28), np.float32)
+    w = np.zeros((O, C, 3, 3), np.float32)
+    go = np.zeros((4, O, 28, 28), np.float32)
+    kw = dict(padding=d, dilation=d)
+    plan = fc.plan(fc.conv2d_backward, go, x, w, **kw)
+    fwd = fc.plan(fc.conv2d, x, w, **kw)
+    for r, p in ((fwd.routes[0], fwd.problem), (plan.routes[1], plan.problem)):
+        tw = r.task_work()
+        assert len(tw) == r.tasks
+        dense = p.N * p.O * p.L * p.Kg
+        assert sum(tw) == pytest.approx(dense * _engine.inside_fraction(p), rel=1e-9)

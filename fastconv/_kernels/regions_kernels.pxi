@@ -13,8 +13,8 @@
 #
 #   forward      task (region, g, block of blk output channels, tile of the region's
 #                columns over all samples): out = bias + W_g[taps of the region] . B
-#   grad_weight  task (g, tap, block of blk output channels, block of chunks input
-#                channels): gw[o, c, tap] = sum over the samples, in order, and the
+#   grad_weight  task (g, block of blk output channels, block of chunks input
+#                channels, tap): gw[o, c, tap] = sum over the samples, in order, and the
 #                positions where the tap is inside of go[o, l] * x[c, l shifted]
 #
 # Forward: a region whose taps are all the kernel's uses the weight as it is and its
@@ -393,11 +393,34 @@ cdef enum:
     FC_REG_KP = 256      # grad_weight: positions per GEMM (the GEMM's k-block)
 
 
+cdef bint reg_tap_inside(const fc_problem *p, Py_ssize_t t) noexcept nogil:
+    """Is tap t inside the input for some output position?"""
+    cdef Py_ssize_t khw = p.k[1] * p.k[2], lo, hi, j
+    cdef Py_ssize_t tap[3]
+    tap[0] = t // khw
+    tap[1] = (t - tap[0] * khw) // p.k[2]
+    tap[2] = t - tap[0] * khw - tap[1] * p.k[2]
+    for j in range(3):
+        valid_range(tap[j] * p.d[j] - p.pb[j], p.s[j], p.out[j], p.in_[j], &lo, &hi)
+        if lo >= hi:
+            return False
+    return True
+
+
+cdef Py_ssize_t reg_inside_taps(const fc_problem *p) noexcept nogil:
+    cdef Py_ssize_t t, n = 0
+    for t in range(p.taps):
+        if reg_tap_inside(p, t):
+            n += 1
+    return n
+
+
 cdef Py_ssize_t reg_bww_tasks(const fc_problem *p) noexcept nogil:
-    """Tasks (g, tap, block of blk output channels, block of chunks input channels)."""
+    """Tasks (g, block of blk output channels, block of chunks input channels, tap that
+    is inside somewhere); the others' gradients are zeros."""
     if p.blk <= 0 or p.chunks <= 0:
         return 0
-    return p.groups * p.taps * cdiv(p.Og, p.blk) * cdiv(p.Cg, p.chunks)
+    return p.groups * reg_inside_taps(p) * cdiv(p.Og, p.blk) * cdiv(p.Cg, p.chunks)
 
 
 cdef void reg_bww_workspace(const fc_problem *p, fc_workspace_layout *w) noexcept nogil:
@@ -413,8 +436,11 @@ cdef void reg_bww_task(const fc_problem *p, Py_ssize_t task,
                        const floating *go, const floating *xt, floating *gw,
                        Py_ssize_t *ind, floating *abuf, floating *cbuf) noexcept nogil:
     cdef Py_ssize_t nob = cdiv(p.Og, p.blk), ncb = cdiv(p.Cg, p.chunks)
-    cdef Py_ssize_t cb = task % ncb, ob = (task // ncb) % nob
-    cdef Py_ssize_t t = (task // (ncb * nob)) % p.taps, gi = task // (ncb * nob * p.taps)
+    # the tap varies fastest: a static schedule's contiguous block of tasks mixes taps
+    # of every box size
+    cdef Py_ssize_t nti = reg_inside_taps(p), ti = task % nti, t = -1
+    cdef Py_ssize_t cb = (task // nti) % ncb
+    cdef Py_ssize_t ob = (task // (nti * ncb)) % nob, gi = task // (nti * ncb * nob)
     cdef Py_ssize_t o0 = ob * p.blk, c0 = cb * p.chunks, m, nc, a, i, j, khw = p.k[1] * p.k[2]
     cdef Py_ssize_t lo[3]
     cdef Py_ssize_t hi[3]
@@ -431,6 +457,11 @@ cdef void reg_bww_task(const fc_problem *p, Py_ssize_t task,
     nc = p.Cg - c0
     if nc > p.chunks:
         nc = p.chunks
+    # the ti-th tap that is inside somewhere
+    while ti >= 0:
+        t += 1
+        if reg_tap_inside(p, t):
+            ti -= 1
     a = t // khw
     i = (t - a * khw) // p.k[2]
     j = t - a * khw - i * p.k[2]
@@ -509,6 +540,9 @@ cdef void regions_grad_weight(const fc_problem *p,
     cdef Py_ssize_t n_tasks = reg_bww_tasks(p), task, blk
     cdef Py_ssize_t nb = cdiv(p.in_vol, 256)
     cdef floating *base
+    cdef Py_ssize_t o
+    for o in prange(p.O, num_threads=n_threads, schedule="static"):
+        memset(gw + o * p.Kg, 0, p.Kg * sizeof(floating))   # (taps never inside stay 0)
     for blk in prange(p.N * nb, num_threads=n_threads, schedule="static"):
         reg_channels_last(x + (blk // nb) * p.C * p.in_vol, p.C, p.in_vol,
                           (blk % nb) * 256,

@@ -15,6 +15,7 @@
   returns the plan a call would use without running it.
 """
 import contextlib
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields, replace
@@ -674,6 +675,33 @@ register("avg_pool.forward.reduce", "global pooling and wide windows: each windo
 register("avg_pool.grad_input.reduce", "global pooling, wide or large windows: each "
          "output's gradient added over its window's runs; groups of volumes per task")(
     _reduce_grad_input)
+def _rows_forward(p, desc, t):
+    """The window kernels with SIMD row loops (fc_pool.h; the same bits): dilation 1
+    and, for max pooling, volumes below 2**31 elements (int32 tap offsets).  Measured
+    against the window kernels (float32, two threads, fwd ms): max 2x2/2 with indices
+    on (32,64,56,56) 2.70 -> see docs/performance.md."""
+    if any(d != 1 for d in p.dilation):
+        return None
+    if p.op == "max_pool" and math.prod(p.spatial) >= 2**31 - 1:
+        return None
+    return {}
+
+
+def _rows_grad_input(p, desc, t):
+    """Average pooling's gradient when no two windows overlap (kernel <= stride in
+    every dimension): every grad_input element written once (no zeroing pass, no
+    read-modify-write), the window kernel's bits."""
+    if any(k > s for k, s in zip(p.kernel, p.stride)):
+        return None
+    return {}
+
+
+register("max_pool.forward.rows", "dilation 1: one (n, c) volume per task, SIMD loops along "
+         "output rows (AVX-512 / AVX2 / baseline)")(_rows_forward)
+register("avg_pool.forward.rows", "one (n, c) volume per task, SIMD loops along output rows "
+         "(AVX-512 / AVX2 / baseline)")(_rows_forward)
+register("avg_pool.grad_input.rows", "no overlapping windows: each grad_input element "
+         "written once, one volume per task")(_rows_grad_input)
 register("unfold.forward.im2col", "one (n, c) plane of the column matrix per task")(_always)
 register("unfold.grad_input.col2im", "one (n, c) plane scattered back per task")(_always)
 register("max_pool.forward.window", "one (n, c) volume per task, taps along output rows")(

@@ -27,6 +27,9 @@ cdef enum fc_algo:
     FC_MAX_POOL_FWD_REDUCE = 19   # per-window reductions over contiguous runs, blk volumes a task
     FC_AVG_POOL_FWD_REDUCE = 20
     FC_AVG_POOL_BWD_REDUCE = 21
+    FC_MAX_POOL_FWD_ROWS = 22     # window kernels with SIMD row loops (fc_pool.h), dilation 1
+    FC_AVG_POOL_FWD_ROWS = 23
+    FC_AVG_POOL_BWD_ROWS = 24     # no two windows overlap: each input element written once
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -147,6 +150,8 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.shared = p.chunks * p.O * p.taps                       # per-chunk partials
     elif a == FC_MAX_POOL_FWD and p.want_indices:
         w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
+    elif a == FC_MAX_POOL_FWD_ROWS:
+        w.main = p.out[2] + 1          # a row of tap offsets, integers of the dtype's width
     w.per_thread = 0
     if w.ints + w.got + w.main > 0:
         w.per_thread = round16(w.ints + w.got + w.main)

@@ -162,6 +162,26 @@ VARIANT_CHILD = textwrap.dedent(
                 for i, (g, w) in enumerate(zip(got, want)):
                     if w is not None and not np.array_equal(g.view(np.uint8), w.view(np.uint8)):
                         bad.append([np.dtype(dt).name, nd, list(k), list(s), ceil, i])
+    # global max pooling with indices: the reduce kernel's argmax of one run (fc_pool.h)
+    import reference as ref
+    for dt in (np.float32, np.float64):
+        for shape in [(2, 5, 7, 7), (1, 3, 3, 5), (2, 2, 33), (1, 2, 17, 16), (1, 1, 4, 5, 6)]:
+            for kind in range(4):
+                x = rng.standard_normal(shape)
+                if kind == 1:
+                    x = np.round(x); x[rng.random(shape) < 0.3] = -0.0
+                elif kind == 2:
+                    x[rng.random(shape) < 0.1] = np.nan
+                elif kind == 3:
+                    x[rng.random(shape) < 0.8] = -np.inf
+                x = x.astype(dt)
+                nd = len(shape) - 2
+                k = shape[2:]
+                out, idx = getattr(fastconv, f"max_pool{{nd}}d")(x, k, return_indices=True)
+                e_out, e_idx = ref.max_poolnd(x, k)
+                if not (np.array_equal(idx, e_idx) and np.array_equal(out, e_out, equal_nan=True)
+                        and np.array_equal(np.signbit(out), np.signbit(e_out))):
+                    bad.append(["global", np.dtype(dt).name, list(shape), kind])
     print(json.dumps({{"variant": _engine.gemm_variant(), "bad": bad}}))
     """
 )

@@ -113,6 +113,14 @@ static inline void fc_pool_interior(const fc_problem *p, Py_ssize_t *LO, Py_ssiz
 #define FC_PL_EV2(A, B) __builtin_shuffle(A, B, (FC_IV){0, 3})
 #endif
 
+/* a vector's lanes in the order of the index vector w */
+#if defined(__clang__)
+#define FC_PL_PERMUTE(a, w) __extension__({ __typeof__(a) r_; int l_;                 \
+    for (l_ = 0; l_ < FC_VL; l_++) r_[l_] = (a)[(w)[l_]]; r_; })
+#else
+#define FC_PL_PERMUTE(a, w) __builtin_shuffle(a, w)
+#endif
+
 /* FC_VB: vector bytes; FC_VL: lanes; FC_I: the signed integer of FC_T's width */
 
 #define FC_T float
@@ -179,8 +187,11 @@ static struct {
     void (*avg_f64)(const fc_problem *, const double *, double *);
     void (*avg_bwd_f32)(const fc_problem *, const float *, float *);
     void (*avg_bwd_f64)(const fc_problem *, const double *, double *);
+    Py_ssize_t (*argmax_f32)(const float *, Py_ssize_t, Py_ssize_t, float *);
+    Py_ssize_t (*argmax_f64)(const double *, Py_ssize_t, Py_ssize_t, double *);
 } fc_pl = {fc_pmax_vol_f32_generic, fc_pmax_vol_f64_generic, fc_pavg_vol_f32_generic,
-           fc_pavg_vol_f64_generic, fc_pavg_bwd_vol_f32_generic, fc_pavg_bwd_vol_f64_generic};
+           fc_pavg_vol_f64_generic, fc_pavg_bwd_vol_f32_generic, fc_pavg_bwd_vol_f64_generic,
+           fc_pargmax_f32_generic, fc_pargmax_f64_generic};
 
 #define FC_PL_USE(V)                              \
     do {                                          \
@@ -190,6 +201,8 @@ static struct {
         fc_pl.avg_f64 = fc_pavg_vol_f64_##V;      \
         fc_pl.avg_bwd_f32 = fc_pavg_bwd_vol_f32_##V; \
         fc_pl.avg_bwd_f64 = fc_pavg_bwd_vol_f64_##V; \
+        fc_pl.argmax_f32 = fc_pargmax_f32_##V;       \
+        fc_pl.argmax_f64 = fc_pargmax_f64_##V;       \
     } while (0)
 
 /* 2: AVX-512, 1: AVX2, else the baseline ISA (called once, at import, with the GEMM's
@@ -222,5 +235,12 @@ static inline void fc_pavg_bwd_vol_f32(const fc_problem *p, const float *go, flo
 { fc_pl.avg_bwd_f32(p, go, gx); }
 static inline void fc_pavg_bwd_vol_f64(const fc_problem *p, const double *go, double *gx)
 { fc_pl.avg_bwd_f64(p, go, gx); }
+/* ATen's argmax of one run (reduce_kernels.pxi, global max pooling): see fc_pool_body.h */
+static inline Py_ssize_t fc_pargmax_f32(const float *src, Py_ssize_t n, Py_ssize_t base,
+                                        float *val)
+{ return fc_pl.argmax_f32(src, n, base, val); }
+static inline Py_ssize_t fc_pargmax_f64(const double *src, Py_ssize_t n, Py_ssize_t base,
+                                        double *val)
+{ return fc_pl.argmax_f64(src, n, base, val); }
 
 #endif /* FC_POOL_H */

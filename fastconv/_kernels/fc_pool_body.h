@@ -379,6 +379,63 @@ FC_TGT static void FC_PL_FN(fc_pavg_bwd_vol)(const fc_problem *p, const FC_T *go
     }
 }
 
+/* ATen's argmax of one run of n elements (offsets base + q, base + n < 2**31 for
+ * float): the last NaN if there is one, else the first maximum.  Each of FC_VL lanes
+ * keeps its own first maximum or last NaN (the last block overlaps the one before: an
+ * element seen twice keeps its offset); the lanes are combined in a tree by the same
+ * rule on (value, offset) -- the last NaN, else the largest value and among equal ones
+ * the first offset -- an order on the pairs, so the result does not depend on the
+ * lane width: every variant gives fc_reduce.h's fc_run_argmax result.  Returns the
+ * offset and the element at *val. */
+FC_TGT FC_PL_INLINE FC_IV FC_PL_FN(fc_am_take)(FC_V a, FC_IV ia, FC_V b, FC_IV ib)
+{
+    FC_IV an = (FC_IV)(a != a), bn = (FC_IV)(b != b);
+    return (bn & (~an | (FC_IV)(ib > ia)))
+           | (~an & ~bn & ((FC_IV)(b > a) | ((FC_IV)(b == a) & (FC_IV)(ib < ia))));
+}
+
+FC_TGT static Py_ssize_t FC_PL_FN(fc_pargmax)(const FC_T *src, Py_ssize_t n, Py_ssize_t base,
+                                              FC_T *val)
+{
+    FC_V a, v;
+    FC_IV ix, lane, take, w;
+    Py_ssize_t q, l;
+    if (n < FC_VL) {
+        FC_T m = -(FC_T)INFINITY;
+        Py_ssize_t k = -1;
+        for (q = 0; q < n; q++)
+            if (src[q] > m || src[q] != src[q]) {
+                m = src[q];
+                k = base + q;
+            }
+        *val = m;
+        return k;
+    }
+    for (l = 0; l < FC_VL; l++)
+        lane[l] = (FC_I)l;
+    a = *(const FC_V *)src;
+    ix = lane + (FC_I)base;
+    for (q = FC_VL; q < n; q += FC_VL) {
+        Py_ssize_t o = q + FC_VL <= n ? q : n - FC_VL;
+        v = *(const FC_V *)(src + o);
+        take = (FC_IV)(v > a) | (FC_IV)(v != v);
+        a = (FC_V)(((FC_IV)v & take) | ((FC_IV)a & ~take));
+        ix = ((lane + (FC_I)(base + o)) & take) | (ix & ~take);
+    }
+    for (l = FC_VL / 2; l > 0; l /= 2) {
+        FC_V b;
+        FC_IV ib;
+        w = lane ^ (FC_I)l;
+        b = FC_PL_PERMUTE(a, w);
+        ib = FC_PL_PERMUTE(ix, w);
+        take = FC_PL_FN(fc_am_take)(a, ix, b, ib);
+        a = (FC_V)(((FC_IV)b & take) | ((FC_IV)a & ~take));
+        ix = (ib & take) | (ix & ~take);
+    }
+    *val = a[0];
+    return (Py_ssize_t)ix[0];
+}
+
 #undef FC_V
 #undef FC_IV
 #undef FC_PL_FN

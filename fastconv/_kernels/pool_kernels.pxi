@@ -255,6 +255,8 @@ cdef extern from "fc_pool.h" nogil:
     void fc_pavg_vol_f64(const fc_problem *p, const double *x, double *out)
     void fc_pavg_bwd_vol_f32(const fc_problem *p, const float *go, float *gx)
     void fc_pavg_bwd_vol_f64(const fc_problem *p, const double *go, double *gx)
+    Py_ssize_t fc_pargmax_f32(const float *src, Py_ssize_t n, Py_ssize_t base, float *val)
+    Py_ssize_t fc_pargmax_f64(const double *src, Py_ssize_t n, Py_ssize_t base, double *val)
 
 fc_pool_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
 

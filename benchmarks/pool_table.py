@@ -9,7 +9,13 @@ Not an asv benchmark (no ``time_`` names)::
 the backward through them; avg: forward and backward).  ``GB/s`` counts the bytes the
 calls must move; ``% sum`` is that against a NumPy streaming sum (``big.sum()`` over a
 256 MB float32 array, one core) of the same round.
+
+``--cpu`` times one thread's CPU time instead (``time.thread_time``, fastconv and torch
+both on one thread): on a machine shared with other jobs, wall-clock medians of two
+threads measure the other jobs (a parallel region waits for its slowest thread), the
+CPU time of one thread much less so.
 """
+import time
 import argparse
 
 import numpy as np
@@ -66,6 +72,27 @@ def case_funcs(torch, kind, shape, k, s, p, dtype=np.float32):
     return fwd, both, tfwd, tboth, moved_f, moved_b
 
 
+def cpu_interleaved(funcs, repeat, min_time=0.05):
+    """Median CPU seconds (this thread) per call of each function, run in turn."""
+    reps = []
+    for f in funcs:
+        f()
+        t = time.thread_time()
+        n = 0
+        while time.thread_time() - t < min_time / 4:
+            f()
+            n += 1
+        reps.append(max(1, 4 * n))
+    samples = [[] for _ in funcs]
+    for _ in range(repeat):
+        for f, n, s in zip(funcs, reps, samples):
+            t = time.thread_time()
+            for _ in range(n):
+                f()
+            s.append((time.thread_time() - t) / n)
+    return [sorted(s)[len(s) // 2] for s in samples]
+
+
 def old(f):
     def g():
         with fastconv.tuning(force=WINDOW):
@@ -77,8 +104,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--cpu", action="store_true", help="one thread's CPU time (see above)")
     args = ap.parse_args()
     import torch
+    timer = interleaved
+    if args.cpu:
+        args.threads = 1
+        timer = cpu_interleaved
     if args.threads:
         fastconv.set_num_threads(args.threads)
     torch.set_num_threads(fastconv.get_num_threads())
@@ -90,7 +122,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for name, kind, shape, k, s, p in POOLS:
         fwd, both, tfwd, tboth, mf, mb = case_funcs(torch, kind, shape, k, s, p)
-        t = interleaved([old(fwd), fwd, tfwd, old(both), both, tboth, big.sum], args.repeat)
+        t = timer([old(fwd), fwd, tfwd, old(both), both, tboth, big.sum], args.repeat)
         sum_gbps = big.nbytes / t[6] / 1e9
         x = np.zeros(shape, np.float32)
         if kind == "max":

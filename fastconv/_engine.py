@@ -62,6 +62,8 @@ class Tuning:
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
     reduce_grad_min_taps: int = 16       # or (avg grad_input) with this many taps;
     reduce_task_elems: int = 8192        # in tasks of about this many input elements
+    pool_rows_min_ow: int = 16           # max pooling's SIMD rows kernel for output rows
+                                         # this wide (shorter: its scalar tail is slower)
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -677,12 +679,16 @@ register("avg_pool.grad_input.reduce", "global pooling, wide or large windows: e
     _reduce_grad_input)
 def _rows_forward(p, desc, t):
     """The window kernels with SIMD row loops (fc_pool.h; the same bits): dilation 1
-    and, for max pooling, volumes below 2**31 elements (int32 tap offsets).  Measured
-    against the window kernels (float32, two threads, fwd ms): max 2x2/2 with indices
-    on (32,64,56,56) 2.70 -> see docs/performance.md."""
+    and, for max pooling, volumes below 2**31 elements (int32 tap offsets) and output
+    rows at least pool_rows_min_ow wide (a row narrower than the vector runs the scalar
+    select: 7x7/1 on 14x14, one thread, 4.6 -> 6.2 ms).  One thread's CPU ms against the
+    window kernels, float32 forward: max 2x2/2 with indices on (32,64,56,56) 5.0 -> 2.3,
+    3x3/2 pad 1 on (8,64,112,112) 7.6 -> 2.9, avg 2x2/2 3.4 -> 1.2, avg 7x7/1 on
+    (4,512,14,14) 3.8 -> 1.9."""
     if any(d != 1 for d in p.dilation):
         return None
-    if p.op == "max_pool" and math.prod(p.spatial) >= 2**31 - 1:
+    if p.op == "max_pool" and (math.prod(p.spatial) >= 2**31 - 1
+                               or p.out[-1] < t.pool_rows_min_ow):
         return None
     return {}
 

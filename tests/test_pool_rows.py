@@ -81,7 +81,7 @@ def _run_all(nd, x, k, s, p, ceil, include_pad, force, n=None):
     not overlap, else None) under ``force``."""
     mp, ap, apb = _fn("max_pool", nd), _fn("avg_pool", nd), _fn("avg_pool", nd)
     apb = getattr(fastconv, f"avg_pool{nd}d_backward")
-    with fastconv.tuning(force=force):
+    with fastconv.tuning(force=force, pool_rows_min_ow=0):
         out, idx = mp(x, k, s, p, 1, ceil, True, num_threads=n)
         only = mp(x, k, s, p, 1, ceil, num_threads=n)
         xa = np.where(np.isfinite(x), x, 0).astype(x.dtype)
@@ -224,6 +224,12 @@ def test_planner_picks_rows_for_the_bench_layers():
         "grad_input": "avg_pool.grad_input.window"}
     assert fastconv.plan(fastconv.max_pool2d, x, 3, 2, 1, 2).algorithms == {
         "forward": "max_pool.forward.window"}
+    # rows narrower than a vector keep the window kernel's max
+    x7 = np.zeros((2, 4, 14, 14), np.float32)
+    assert fastconv.plan(fastconv.max_pool2d, x7, 7, 1).algorithms == {
+        "forward": "max_pool.forward.window"}
+    assert fastconv.plan(fastconv.avg_pool2d, x7, 7, 1).algorithms == {
+        "forward": "avg_pool.forward.rows"}
     # global pooling keeps the reduction
     assert fastconv.plan(fastconv.avg_pool2d, x, 56).algorithms == {
         "forward": "avg_pool.forward.reduce"}

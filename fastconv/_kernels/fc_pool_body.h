@@ -398,7 +398,7 @@ FC_TGT static Py_ssize_t FC_PL_FN(fc_pargmax)(const FC_T *src, Py_ssize_t n, Py_
                                               FC_T *val)
 {
     FC_V a, v;
-    FC_IV ix, lane, take, w;
+    FC_IV ix, lane, take, w, nan;
     Py_ssize_t q, l;
     if (n < FC_VL) {
         FC_T m = -(FC_T)INFINITY;
@@ -421,6 +421,31 @@ FC_TGT static Py_ssize_t FC_PL_FN(fc_pargmax)(const FC_T *src, Py_ssize_t n, Py_
         take = (FC_IV)(v > a) | (FC_IV)(v != v);
         a = (FC_V)(((FC_IV)v & take) | ((FC_IV)a & ~take));
         ix = ((lane + (FC_I)(base + o)) & take) | (ix & ~take);
+    }
+    /* any NaN lane?  (a butterfly OR: every lane holds the answer) */
+    nan = (FC_IV)(a != a);
+    for (l = FC_VL / 2; l > 0; l /= 2)
+        nan |= FC_PL_PERMUTE(nan, lane ^ (FC_I)l);
+    if (!nan[0]) {
+        /* no NaN: the largest value (a butterfly max: every lane holds it; which of
+         * two equal zeros does not matter), then the first offset among the lanes
+         * equal to it, and the element itself from there (its sign) */
+        FC_V m = a;
+        FC_IV big = (FC_IV){0} + (FC_I)(((uint64_t)1 << (8 * sizeof(FC_I) - 1)) - 1), first;
+        for (l = FC_VL / 2; l > 0; l /= 2) {
+            FC_V b = FC_PL_PERMUTE(m, lane ^ (FC_I)l);
+            take = (FC_IV)(b > m);
+            m = (FC_V)(((FC_IV)b & take) | ((FC_IV)m & ~take));
+        }
+        take = (FC_IV)(a == m);
+        first = (ix & take) | (big & ~take);
+        for (l = FC_VL / 2; l > 0; l /= 2) {
+            FC_IV b = FC_PL_PERMUTE(first, lane ^ (FC_I)l);
+            take = (FC_IV)(b < first);
+            first = (b & take) | (first & ~take);
+        }
+        *val = src[first[0] - base];
+        return (Py_ssize_t)first[0];
     }
     for (l = FC_VL / 2; l > 0; l /= 2) {
         FC_V b;

@@ -32,10 +32,19 @@
 #include "fc_problem.h"
 #include "fc_ranges.h"
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FC_GENERIC_ONLY)
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FC_GENERIC_ONLY) \
+    && !defined(FC_POOL_SCALAR)
 #define FC_PL_X86 1
 #else
 #define FC_PL_X86 0
+#endif
+
+/* the vector paths need GCC/Clang vector extensions; elsewhere (or with -DFC_POOL_SCALAR)
+ * the same functions run their one-output-at-a-time loops, with the same results */
+#if defined(__GNUC__) && !defined(FC_POOL_SCALAR)
+#define FC_PL_VEC 1
+#else
+#define FC_PL_VEC 0
 #endif
 
 #if defined(__GNUC__)

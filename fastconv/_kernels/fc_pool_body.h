@@ -7,6 +7,7 @@
 #define FC_PL_CAT(a, b) FC_PL_CAT2(a, b)
 #define FC_PL_FN(name) FC_PL_CAT(name, FC_SUF)
 
+#if FC_PL_VEC
 typedef FC_T FC_PL_CAT(fc_plv, FC_SUF)
     __attribute__((vector_size(FC_VB), aligned(sizeof(FC_T)), may_alias));
 typedef FC_I FC_PL_CAT(fc_pli, FC_SUF)
@@ -40,6 +41,8 @@ FC_TGT FC_PL_INLINE FC_V FC_PL_FN(fc_ptap)(const FC_T *src, Py_ssize_t j, Py_ssi
     }
 }
 
+#endif
+
 /* One tap row (a, i) of max pooling over the interior outputs [lo, hi) of an output
  * row: the KW taps j of output ox are src[ox*S + j], their offsets from the window's
  * corner tb + j.  FIRST: m and t start at the row's first tap (the same result as
@@ -52,7 +55,9 @@ FC_TGT FC_PL_INLINE void FC_PL_FN(fc_pmax_pass)(FC_T *FC_PL_RESTRICT m, FC_I *FC
                                                 Py_ssize_t hi, FC_I tb, Py_ssize_t KW,
                                                 Py_ssize_t S, int FIRST, int WI)
 {
-    Py_ssize_t ox, ov, j;
+    Py_ssize_t ox, j;
+#if FC_PL_VEC
+    Py_ssize_t ov;
     /* the last block overlaps the one before (ov = hi - FC_VL): the update is
      * idempotent -- applying a tap row's taps again to its result keeps it, value
      * and offset (strict >, and a NaN result only takes the same last NaN again) --
@@ -86,6 +91,7 @@ FC_TGT FC_PL_INLINE void FC_PL_FN(fc_pmax_pass)(FC_T *FC_PL_RESTRICT m, FC_I *FC
     }
     if (hi - lo >= FC_VL)
         return;
+#endif
     for (ox = lo; ox < hi; ox++) {
         const FC_T *s = src + ox * S;
         FC_T mv, v;
@@ -387,6 +393,7 @@ FC_TGT static void FC_PL_FN(fc_pavg_bwd_vol)(const fc_problem *p, const FC_T *go
  * the first offset -- an order on the pairs, so the result does not depend on the
  * lane width: every variant gives fc_reduce.h's fc_run_argmax result.  Returns the
  * offset and the element at *val. */
+#if FC_PL_VEC
 FC_TGT FC_PL_INLINE FC_IV FC_PL_FN(fc_am_take)(FC_V a, FC_IV ia, FC_V b, FC_IV ib)
 {
     FC_IV an = (FC_IV)(a != a), bn = (FC_IV)(b != b);
@@ -394,13 +401,20 @@ FC_TGT FC_PL_INLINE FC_IV FC_PL_FN(fc_am_take)(FC_V a, FC_IV ia, FC_V b, FC_IV i
            | (~an & ~bn & ((FC_IV)(b > a) | ((FC_IV)(b == a) & (FC_IV)(ib < ia))));
 }
 
+#endif
+
 FC_TGT static Py_ssize_t FC_PL_FN(fc_pargmax)(const FC_T *src, Py_ssize_t n, Py_ssize_t base,
                                               FC_T *val)
 {
+#if FC_PL_VEC
     FC_V a, v;
     FC_IV ix, lane, take, w, nan;
     Py_ssize_t q, l;
     if (n < FC_VL) {
+#else
+    Py_ssize_t q;
+    {
+#endif
         FC_T m = -(FC_T)INFINITY;
         Py_ssize_t k = -1;
         for (q = 0; q < n; q++)
@@ -411,6 +425,7 @@ FC_TGT static Py_ssize_t FC_PL_FN(fc_pargmax)(const FC_T *src, Py_ssize_t n, Py_
         *val = m;
         return k;
     }
+#if FC_PL_VEC
     for (l = 0; l < FC_VL; l++)
         lane[l] = (FC_I)l;
     a = *(const FC_V *)src;
@@ -459,10 +474,13 @@ FC_TGT static Py_ssize_t FC_PL_FN(fc_pargmax)(const FC_T *src, Py_ssize_t n, Py_
     }
     *val = a[0];
     return (Py_ssize_t)ix[0];
+#endif
 }
 
+#if FC_PL_VEC
 #undef FC_V
 #undef FC_IV
+#endif
 #undef FC_PL_FN
 #undef FC_PL_CAT
 #undef FC_PL_CAT2

@@ -144,14 +144,14 @@ FC_TGT static void FC_PL_FN(fc_pmax_vol)(const fc_problem *p, const FC_T *x, FC_
     const Py_ssize_t OD = p->out[0], OH = p->out[1], OW = p->out[2];
     const Py_ssize_t kw = p->k[2], sw = p->s[2], pw = p->pb[2];
     const int wi = idx != NULL;
-    Py_ssize_t LO, HI, lo, hi, oz, oy, ox, a, i, j, a0, a1, i0, i1, z0, y0, x0, j0, j1;
+    Py_ssize_t LO, HI, oz, oy, ox, a, i, j, a0, a1, i0, i1, z0, y0, x0, j0, j1;
     fc_pool_interior(p, &LO, &HI);
     for (oz = 0; oz < OD; oz++) {
         z0 = oz * p->s[0] - p->pb[0];
         fc_valid_range(z0, 1, p->k[0], D, &a0, &a1);
         for (oy = 0; oy < OH; oy++) {
             FC_T *orow = out + (oz * OH + oy) * OW;
-            int first = 1;
+            int first = 1;  /* no interior tap row yet */
             y0 = oy * p->s[1] - p->pb[1];
             fc_valid_range(y0, 1, p->k[1], H, &i0, &i1);
             if (a1 > a0 && i1 > i0 && LO < HI) {
@@ -175,8 +175,6 @@ FC_TGT static void FC_PL_FN(fc_pmax_vol)(const fc_problem *p, const FC_T *x, FC_
                             FC_PMAX_PASS(kw, sw);
                         first = 0;
                     }
-            } else {
-                lo = hi = 0;
             }
             /* the border columns (and every column of a row no interior tap reaches) */
             for (ox = 0; ox < OW; ox++) {
@@ -214,8 +212,6 @@ FC_TGT static void FC_PL_FN(fc_pmax_vol)(const fc_problem *p, const FC_T *x, FC_
             }
         }
     }
-    (void)lo;
-    (void)hi;
 }
 
 #undef FC_PMAX_PASS

@@ -26,8 +26,9 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS = os.path.join("fastconv", "_kernels")
 MODULES = ["_gemm", "_engine", "_threads", "_classic"]
-# C sources compiled into one extension only (the GEMM is compiled once, in _gemm)
-EXTRA_SOURCES = {"_gemm": [os.path.join(KERNELS, "fc_gemm.c")]}
+# C sources compiled into one extension only (the GEMM is compiled once, in _gemm; the
+# FMA-peak probe of the benchmark beside it, in the GEMM's variants)
+EXTRA_SOURCES = {"_gemm": [os.path.join(KERNELS, "fc_gemm.c"), os.path.join(KERNELS, "fc_probe.c")]}
 
 
 def _flag(name):

@@ -28,6 +28,7 @@ from ._parallel import PLAN_ONLY, check_num_threads
 # registry name -> C enum value (fc_problem.h), from the kernels' own table (entry.pxi);
 # as_forward has no kernel of its own: it runs a forward route of a derived problem
 ALGO = dict(_k.algorithm_codes(), **{"conv.grad_input.as_forward": 0})
+_NAMES = {code: name for name, code in _k.algorithm_codes().items()}
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ class Tuning:
     reduce_task_elems: int = 8192        # in tasks of about this many input elements
     pool_rows_min_ow: int = 16           # max pooling's SIMD rows kernel for output rows
                                          # this wide (shorter: its scalar tail is slower)
+    grouped_max_og: int = 64             # grouped: groups > 1, 2+ channels and up to this many
+                                         # output channels per group,
+    grouped_max_plane: int = 64 * 64     # output planes up to this many positions,
+    grouped_bytes: int = 512 * 1024      # a task's copy and result about this size
+    grouped_as_forward: bool = True      # stride-1 grouped grad_input as a grouped forward
+    balance_min_work: int = 500_000_000  # many-core balance: directions of at least this many
+                                         # multiply-adds (1 GFLOP) get task lists
+    balance_threads: tuple = (16, 32, 64)  # balanced for static schedules of these counts,
+    balance_target: float = 0.9          # each at least this balance (static_balance)
+    balance_partial_bytes: int = 64 << 20  # grad_weight's chunk partials at most this
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -195,6 +206,158 @@ def panel_width(itemsize):
     return _k.gemm_panel_width(itemsize == 8)
 
 
+# ------------------------------------------------------ many-core balance
+
+
+def static_balance(task_work, threads):
+    """Load balance of ``task_work`` (one number per task, in task order) under an
+    OpenMP static schedule of ``threads`` threads: thread t runs a contiguous block of
+    ``q = n // threads`` tasks, the first ``n % threads`` threads one more (libgomp's
+    ``schedule(static)``).  Returns ``(total / threads) / max thread work``, in (0, 1];
+    1.0 for no work."""
+    import numpy as np
+    w = np.asarray(task_work, dtype=np.float64).ravel()
+    n = w.size
+    total = float(w.sum())
+    if n == 0 or total <= 0:
+        return 1.0
+    q, r = divmod(n, threads)
+    sizes = np.full(threads, q, np.int64)
+    sizes[:r] += 1
+    ends = np.cumsum(sizes)
+    csum = np.concatenate(([0.0], np.cumsum(w)))
+    per = csum[ends] - csum[ends - sizes]
+    return (total / threads) / float(per.max())
+
+
+def min_balance(task_work, threads=(16, 32, 64)):
+    """The worst :func:`static_balance` of ``task_work`` over ``threads``."""
+    return min(static_balance(task_work, t) for t in threads)
+
+
+def _tiles(total, lt):
+    """Column counts of the tiles of ``total`` columns, ``lt`` each (the last partial)."""
+    import numpy as np
+    if total <= 0 or lt <= 0:
+        return np.zeros(0, np.int64)
+    n, rem = divmod(total, lt)
+    return np.array([lt] * n + ([rem] if rem else []), np.int64)
+
+
+def _chunk_sums(widths, chunks):
+    """Sums of ``widths`` (per flat (sample, tile)) over the chunks' ranges
+    ``[c*NT//P, (c+1)*NT//P)`` (the kernels' chunk rule)."""
+    import numpy as np
+    nt = len(widths)
+    csum = np.concatenate(([0], np.cumsum(widths)))
+    bounds = [c * nt // chunks for c in range(chunks + 1)]
+    return np.array([csum[bounds[c + 1]] - csum[bounds[c]] for c in range(chunks)], np.int64)
+
+
+def task_work(desc):
+    """Multiply-adds of each task of a configured C struct (``Desc``), in task order, as
+    the kernel splits them (the same rules as ``fc_tasks``): a list of ints, or None for
+    an algorithm without a model (pooling, unfold)."""
+    import numpy as np
+    f = desc.fields()
+    code = f["algo"]
+    name = _NAMES.get(code)
+    if name is None or not name.startswith("conv."):
+        return None
+    N, G, Og, Cg, Kg, L = f["N"], f["groups"], f["Og"], f["Cg"], f["Kg"], f["L"]
+    lt, blk, P, taps = f["lt"], f["blk"], f["chunks"], f["taps"]
+    OD, OH, OW = f["out"]
+    short = name.split(".", 2)[1:]
+    if short[0] == "forward" and short[1] in ("direct", "im2col", "strip"):
+        tiles = (np.tile(_tiles(f["out_plane"], lt), OD) if short[1] == "strip"
+                 else _tiles(L, lt))
+        ob = blk if blk > 0 else Og
+        obs = _tiles(Og, ob)
+        one = (tiles[:, None] * obs[None, :]).ravel() * Kg     # (tile, o block)
+        w = np.tile(one, N * G)
+    elif short[0] == "grad_input" and short[1] in ("direct", "col2im"):
+        w = np.tile(_tiles(Cg, blk) * taps * L * Og, N * G)
+    elif name == "conv.grad_weight.rows":
+        chunks = max(P, 1)
+        widths = np.tile(_tiles(L, lt), N)
+        per_chunk = _chunk_sums(widths, chunks)                # columns per chunk
+        rows = _tiles(Kg, blk)
+        w = np.repeat(per_chunk, G * len(rows)) * np.tile(rows, chunks * G) * Og
+    elif name in ("conv.grad_weight.strip", "conv.grad_weight.chunked"):
+        if name.endswith("strip"):
+            widths = np.tile(np.tile(_tiles(f["out_plane"], lt), OD), N)
+        else:
+            widths = np.full(N, L, np.int64)
+        w = np.repeat(_chunk_sums(widths, max(P, 1)), G) * Kg * Og
+    elif name in ("conv.forward.grouped", "conv.grad_weight.grouped"):
+        w = np.repeat(_tiles(N, blk), G) * L * Kg * Og       # (chunk of samples, g)
+    elif name == "conv.grad_bias.sum":
+        w = np.full(f["O"], N * L, np.int64)
+    elif name == "conv.forward.depthwise":
+        rows = OD * OH
+        w = np.tile(_tiles(rows, blk) * OW * taps * Cg, N * f["O"]) if blk > 0 else []
+    elif name == "conv.grad_input.depthwise":
+        D, H = f["in"][0], f["in"][1]
+        share = _tiles(D * H, blk) / float(D * H) if blk > 0 else np.zeros(0)
+        w = np.tile(share * Og * L * taps, N * G)
+    elif name == "conv.grad_weight.depthwise":
+        chunks = max(P, 1)
+        w = np.repeat(_chunk_sums(np.full(N, L, np.int64), chunks), f["O"]) * taps
+    else:
+        return None
+    return [int(v) if float(v).is_integer() else float(v) for v in np.asarray(w).ravel()]
+
+
+def _balance_ok(p, t):
+    """Is the direction big enough to be balanced for many cores (see Tuning)?"""
+    return p.N * p.O * p.L * p.Kg >= t.balance_min_work
+
+
+def _pick(candidates, t):
+    """The best of ``candidates`` (params, task work, efficiency): the most efficient
+    whose worst balance over ``t.balance_threads`` reaches ``t.balance_target`` (ties:
+    the first, i.e. the most natural), else the best balance x efficiency."""
+    best = None
+    for params, work, eff in candidates:
+        bal = min_balance(work, t.balance_threads)
+        key = (bal >= t.balance_target, round(eff if bal >= t.balance_target else bal * eff, 4))
+        if best is None or key > best[0]:
+            best = (key, params)
+    return best[1]
+
+
+def _gemm_eff(rows, widths, nr):
+    """Estimated efficiency of GEMM tasks of ``rows`` output rows over tiles of these
+    column ``widths`` (panels of ``nr``), relative to an ideal one.  Fitted on the strip
+    forward (one thread, float32, GFLOP/s; the machine's speed drifts between runs): a
+    partial panel costs a full one (3x3 512@14, 256 rows: 32 columns 86, 25 columns 67,
+    49 columns 75; 3x3 256@56: 64 columns 110, 62 columns 96, 49 columns 79) and a whole
+    panel little more than two halves of a tile (256@56: 64 columns 147, 32 columns 144);
+    splitting a task's rows costs about 40/rows (each task gathers its B panels once
+    for its rows: 256@56 at 32 columns, 256 -> 128 rows 144 -> 124; 1024@16, 1024 -> 256
+    rows 127 -> 122; 128@28, 128 -> 64 rows 122 -> 106)."""
+    import numpy as np
+    w = np.asarray(widths, np.float64)
+    if w.size == 0:
+        return 1.0
+    panels = np.ceil(w / nr)
+    return float(w.sum() / (panels * nr).sum()) / (1.0 + 40.0 / max(rows, 1))
+
+
+def _col_eff(widths, nr):
+    """GEMM column efficiency of tiles of these widths (panels of ``nr`` columns)."""
+    import numpy as np
+    w = np.asarray(widths)
+    return float(w.sum()) / float((-(-w // nr) * nr).sum()) if w.size else 1.0
+
+
+def _row_eff(rows, mr=8):
+    """A GEMM's efficiency by its row count (micro-tiles of ``mr`` rows; each packed
+    B panel serves all rows, so few rows pay its packing more often)."""
+    full = rows / float(ceil_div(rows, mr) * mr)
+    return full * (1.0 if rows >= 64 else 0.97 if rows >= 32 else 0.9 if rows >= 16 else 0.8)
+
+
 # -------------------------------------------------------------- registry
 
 
@@ -268,7 +431,17 @@ class Route:
              "tasks": self.tasks if self.sub is None else self.sub.tasks}
         if self.sub is not None:
             d["runs"] = self.sub.algorithm
+        tw = self.task_work()
+        if tw is not None:
+            d["task_work"] = tw
         return d
+
+    def task_work(self):
+        """Multiply-adds of each task, in task order (the sub-route's for as_forward);
+        None when the algorithm has no model."""
+        if self.sub is not None:
+            return self.sub.task_work()
+        return task_work(self.desc)
 
 
 def route(problem, direction, t=None, desc=None):
@@ -296,7 +469,7 @@ def route(problem, direction, t=None, desc=None):
                                params.get("chunks", 0))
         per_thread, shared = desc.workspace[:2]
         return Route(direction, alg.name, desc, per_thread, shared, desc.tasks,
-                     problem.dtype.itemsize)
+                     problem.dtype.itemsize, extra=params)
     raise ValueError(f"algorithm {forced!r} does not support this {problem.op} problem"
                      if forced else f"no algorithm supports this {problem.op} {direction} problem")
 
@@ -338,7 +511,8 @@ class Plan:
         return {r.direction: r.algorithm for r in self.routes}
 
     def describe(self, n_threads=1):
-        """One dict per direction: algorithm, workspace bytes for ``n_threads``, tasks."""
+        """One dict per direction: algorithm, workspace bytes for ``n_threads``, tasks,
+        and ``task_work`` (multiply-adds per task, in task order) where modelled."""
         return [r.describe(n_threads) for r in self.routes]
 
     def __repr__(self):
@@ -439,6 +613,59 @@ def make_key(op, arrays, args):
 _KEY_TYPES = frozenset((int, bool, str, type(None), tuple))
 
 
+# ------------------------------------------- balanced splits for many cores
+#
+# A direction of at least balance_min_work multiply-adds gets a task list that
+# balances a static schedule of each of balance_threads threads to balance_target
+# (static_balance): the planner weighs candidate splits -- all fixed by the shape, so
+# results stay the same for any thread count -- by their task work (task_work) and a
+# GEMM efficiency estimate (_col_eff, _row_eff), and takes the most efficient that
+# balances, else the best balanced.  Smaller layers keep their natural split.
+
+
+def _o_blocks(Og, min_ob=32):
+    """Output-channel blocks to try: Og, then about Og/k rounded up to 8 rows (k = 2,
+    3, ...), down to min_ob."""
+    out = [Og]
+    for k in range(2, Og + 1):
+        ob = ceil_div(ceil_div(Og, k), 8) * 8
+        if ob < min_ob:
+            break
+        if ob < out[-1]:
+            out.append(ob)
+    return out
+
+
+def _tile_lens(lt_nat, total):
+    """Tile lengths to try: multiples of 16 from lt_nat down to a quarter of it, and the
+    lengths that split ``total`` into k equal tiles."""
+    lts = list(range(lt_nat, max(16, lt_nat // 4) - 1, -16))
+    for k in range(1, 65):
+        lt = ceil_div(total, k)
+        if lt < 16:
+            break
+        if lt <= lt_nat and lt not in lts:
+            lts.append(lt)
+    return lts
+
+
+def _balanced_forward(p, desc, t, name, lt_nat, plane, lt_ok=None):
+    """``{"lt", "blk"}`` of a forward route: tiles of ``plane`` columns (a strip tile
+    lies in one output plane) and output-channel blocks, balanced (see above)."""
+    if not _balance_ok(p, t):
+        return {"lt": lt_nat}
+    nr = panel_width(p.dtype.itemsize)
+    cands = []
+    for ob in _o_blocks(p.Og):
+        for lt in _tile_lens(lt_nat, plane):
+            if lt_ok is not None and not lt_ok(lt):
+                continue
+            d = desc.configured(ALGO[name], lt, ob if ob < p.Og else 0, 0)
+            eff = _gemm_eff(ob, _tiles(plane, lt), nr)
+            cands.append(({"lt": lt, "blk": ob if ob < p.Og else 0}, task_work(d), eff))
+    return _pick(cands, t)
+
+
 # ---------------------------------------------------- the algorithms
 
 
@@ -447,7 +674,8 @@ _KEY_TYPES = frozenset((int, bool, str, type(None), tuple))
 def _fwd_direct(p, desc, t):
     if not desc.is_direct:
         return None
-    return {"lt": tile_len(0, p.L, p.dtype.itemsize, t, p.N * p.groups)}
+    return _balanced_forward(p, desc, t, "conv.forward.direct",
+                             tile_len(0, p.L, p.dtype.itemsize, t, p.N * p.groups), p.L)
 
 
 # Depthwise (groups == C, Cg == 1): direct loops along rows.  They support every
@@ -506,6 +734,43 @@ def _bww_depthwise(p, desc, t):
     return {"chunks": max(1, min(p.N, t.grad_weight_chunks, ceil_div(t.min_tasks, p.O)))}
 
 
+def _grouped(p, t, direction):
+    """True for the grouped small-plane kernels: rank <= 2, and when not forced,
+    groups > 1, 2 <= Cg, Og <= grouped_max_og and L <= grouped_max_plane."""
+    if p.op != "conv" or p.rank > 2 or p.Cg < 1 or p.O == 0:
+        return False
+    if t.forced(direction) is not None:
+        return True
+    return (p.groups > 1 and p.Cg >= 2 and p.Og <= t.grouped_max_og
+            and p.L <= t.grouped_max_plane)
+
+
+def _grouped_chunk(p, desc, t, per_sample_extra):
+    """Samples per task: the copy (and result) of about grouped_bytes, and at least
+    min_tasks tasks where the batch allows."""
+    f = desc.fields()
+    oh, ow = f["out"][1], f["out"][2]
+    rows = oh + (f["k"][1] - 1) * f["d"][1] // f["s"][1]
+    per = (f["k"][2] * f["s"][1] * p.Cg * rows * ow + per_sample_extra) * p.dtype.itemsize
+    nb = max(1, min(p.N, t.grouped_bytes // max(per, 1)))
+    if p.groups * ceil_div(p.N, nb) < t.min_tasks:
+        nb = max(1, ceil_div(p.N, ceil_div(t.min_tasks, p.groups)))
+    return nb
+
+
+@register("conv.forward.grouped", "small planes, many groups: one GEMM per group over a "
+          "chunk of samples, from a copy of the input split by kernel column")
+def _fwd_grouped(p, desc, t):
+    """One GEMM per (group, chunk of samples): the per-sample GEMMs of a ResNeXt
+    grouped layer are tiny (Og = 32, L = 49) and im2col dominates; a copy of the input
+    split by kernel column (kW copies instead of im2col's kH*kW) makes each im2col
+    row one contiguous run per sample, gathered by whole vectors."""
+    if not _grouped(p, t, "forward") or desc.is_direct:
+        return None
+    nb = _grouped_chunk(p, desc, t, p.Og * p.L)
+    return {"blk": nb}
+
+
 @register("conv.forward.strip", "padded, phase-split input strips of each tile; the GEMM "
           "gathers its panels from them (no im2col tile)")
 def _fwd_strip(p, desc, t):
@@ -525,12 +790,15 @@ def _fwd_strip(p, desc, t):
     if f["out"][2] < min_ow and halo_w > 0 and p.Og < t.strip_min_o_narrow:
         return None
     lt = strip_tile_len(p, desc, t, t.strip_out_bytes, p.N * p.groups * f["out"][0])
-    return None if lt is None else {"lt": lt}
+    if lt is None:
+        return None
+    return _balanced_forward(p, desc, t, "conv.forward.strip", lt, f["out_plane"])
 
 
 @register("conv.forward.im2col", "per-thread im2col tiles, one GEMM each")
 def _fwd_im2col(p, desc, t):
-    return {"lt": tile_len(p.Kg, p.L, p.dtype.itemsize, t, p.N * p.groups)}
+    return _balanced_forward(p, desc, t, "conv.forward.im2col",
+                             tile_len(p.Kg, p.L, p.dtype.itemsize, t, p.N * p.groups), p.L)
 
 
 def grad_input_pads(p):
@@ -547,17 +815,31 @@ def _bwi_as_forward(p, desc, t):
     Og*taps rows; the col2im route's GEMM has K = Og.  Few input channels (a first
     layer) make the forward route wasteful."""
     pads = grad_input_pads(p)
-    if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct
-            or p.Cg < t.forward_grad_input_channels):
+    if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct):
         return None
     sub = p.with_(C=p.O, O=p.C, spatial=p.out, out=p.spatial, kernel=p.kernel, pads=pads,
                   direction="forward")
+    # (or when the forward problem is one for the grouped small-plane kernel)
+    if p.Cg < t.forward_grad_input_channels and not (
+            t.grouped_as_forward and p.Cg > 1 and _grouped(sub, replace(t, force=()), "forward")):
+        return None
     return sub, pads
 
 
-def _bwi_blocks(p, t):
+def _bwi_blocks(p, t, desc=None, name=None):
     outside = p.N * p.groups
     cblk = max(1, min(p.Cg, ceil_div(p.Cg, ceil_div(t.min_tasks, outside))))
+    if desc is not None and _balance_ok(p, t):
+        # channel blocks of about Cg/k channels: more, smaller GEMMs (M = cblk*taps)
+        cands = []
+        for k in range(1, p.Cg + 1):
+            cb = ceil_div(p.Cg, k)
+            if cb > cblk or any(c[0][0] == cb for c in cands):
+                continue
+            lt = tile_len(cb * p.taps, p.L, p.dtype.itemsize, t)
+            d = desc.configured(ALGO[name], lt, cb, 0)
+            cands.append(((cb, lt), task_work(d), _row_eff(cb * p.taps)))
+        return _pick(cands, t)
     return cblk, tile_len(cblk * p.taps, p.L, p.dtype.itemsize, t)
 
 
@@ -566,20 +848,29 @@ def _bwi_blocks(p, t):
 def _bwi_direct(p, desc, t):
     if not desc.is_direct:
         return None
-    cblk, lt = _bwi_blocks(p, t)
+    cblk, lt = _bwi_blocks(p, t, desc, "conv.grad_input.direct")
     return {"blk": cblk, "lt": lt}
 
 
 @register("conv.grad_input.col2im", "W^T . grad_output tiles per channel block, "
           "scattered back by col2im")
 def _bwi_col2im(p, desc, t):
-    cblk, lt = _bwi_blocks(p, t)
+    cblk, lt = _bwi_blocks(p, t, desc, "conv.grad_input.col2im")
     return {"blk": cblk, "lt": lt}
 
 
 def _gw_small(p, t):
     # (the per-sample transpose of grad_output costs more than it saves for wide layers)
     return p.L * (p.Kg + p.Og) * p.dtype.itemsize <= t.chunked_grad_weight_bytes and p.Og <= 32
+
+
+@register("conv.grad_weight.grouped", "small planes, many groups: per (chunk of samples, "
+          "group) the im2col rows read from the forward's copy of the input")
+def _bww_grouped(p, desc, t):
+    if not _grouped(p, t, "grad_weight") or desc.is_direct:
+        return None
+    nb = _grouped_chunk(p, desc, t, p.Og * p.L)
+    return {"blk": nb, "chunks": ceil_div(p.N, nb)}
 
 
 @register("conv.grad_weight.strip", "chunks of samples; the GEMM's A rows (im2col rows) "
@@ -603,7 +894,28 @@ def _bww_strip(p, desc, t):
     lt = strip_tile_len(p, desc, t, t.strip_out_bytes // 2)
     if lt is None:
         return None
-    return {"lt": lt, "chunks": min(p.N, t.grad_weight_chunks)}
+    chunks = min(p.N, t.grad_weight_chunks)
+    if _balance_ok(p, t):
+        # chunks of the flat (sample, tile) sequence, more than N when that balances;
+        # each chunk's Kg x Og partial is summed in chunk order by the wrapper
+        cap = max(chunks, t.balance_partial_bytes // (p.groups * p.Kg * p.Og
+                                                      * p.dtype.itemsize))
+        nr = panel_width(p.dtype.itemsize)
+        cands = []
+        lts = {lt, max(64, lt // 2 // 16 * 16), max(64, lt // 4 // 16 * 16)}
+        outside = p.N * f["out"][0]
+        lts |= {ceil_div(f["out_plane"], k) for k in range(1, 257)
+                if (outside * k) % 16 == 0 and 64 <= ceil_div(f["out_plane"], k) <= lt}
+        for lt_c in sorted(lts, reverse=True):
+            n_flat = p.N * f["out"][0] * ceil_div(f["out_plane"], lt_c)
+            Ps = set(range(chunks, 65)) | set(range(64, 513, 32))
+            for P in sorted(P for P in Ps if P <= min(n_flat, cap)):
+                d = desc.configured(ALGO["conv.grad_weight.strip"], lt_c, 0, P)
+                eff = (1.0 - 0.0005 * P) * (1.0 - 0.03 * (lt_c < lt)) * _col_eff(
+                    _tiles(f["out_plane"], lt_c), nr) ** 0.2
+                cands.append(({"lt": lt_c, "chunks": P}, task_work(d), eff))
+        return _pick(cands, t)
+    return {"lt": lt, "chunks": chunks}
 
 
 @register("conv.grad_weight.chunked", "small planes: chunks of samples, the whole im2col "
@@ -621,7 +933,25 @@ def _bww_rows(p, desc, t):
     while p.groups * ceil_div(p.Kg, kb) < t.min_tasks and kb > 16:
         kb = max(16, round16(kb // 2))
     kb = min(kb, p.Kg)
-    return {"blk": kb, "lt": tile_len(kb, p.L, p.dtype.itemsize, t)}
+    lt = tile_len(kb, p.L, p.dtype.itemsize, t)
+    if not _balance_ok(p, t):
+        return {"blk": kb, "lt": lt}
+    # (chunk of the flat (sample, tile) sequence, g, row block): each chunk sums into its
+    # own (O, Kg) partial, summed in chunk order by the wrapper
+    nr = panel_width(p.dtype.itemsize)
+    cands = []
+    for b in sorted({kb, 64, 48, 32, 16} | {ceil_div(p.Kg, k) for k in range(1, 9)},
+                    reverse=True):
+        if b > p.Kg or b < 16 and b != p.Kg or b > 128:
+            continue
+        lt_b = tile_len(b, p.L, p.dtype.itemsize, t)
+        n_flat = p.N * ceil_div(p.L, lt_b)
+        cap = max(1, t.balance_partial_bytes // (p.O * p.Kg * p.dtype.itemsize))
+        for P in range(1, min(n_flat, cap, 64) + 1):
+            d = desc.configured(ALGO["conv.grad_weight.rows"], lt_b, b, P)
+            eff = _col_eff(_tiles(p.Kg, b), nr) * (1.0 - 0.002 * P)
+            cands.append(({"blk": b, "lt": lt_b, "chunks": P}, task_work(d), eff))
+    return _pick(cands, t)
 
 
 @register("conv.grad_bias.sum", "grad_output summed per channel over the batch and positions")
@@ -746,9 +1076,11 @@ def plan(func, *args, **kwargs):
     Plan
         ``plan.algorithms`` is ``{direction: algorithm name}``;
         ``plan.describe(n_threads)`` a list of dicts with ``direction``,
-        ``algorithm``, ``workspace_bytes`` (for ``n_threads`` threads) and
-        ``tasks``; ``plan.problem`` the normalised problem; ``print(plan)`` a
-        table.
+        ``algorithm``, ``workspace_bytes`` (for ``n_threads`` threads),
+        ``tasks`` and, for the convolution algorithms, ``task_work`` (each task's
+        multiply-adds, in task order: with :func:`static_balance`, the load balance
+        of a static schedule on any number of threads); ``plan.problem`` the
+        normalised problem; ``print(plan)`` a table.
 
     Raises
     ------
@@ -811,8 +1143,8 @@ def algorithms(op=None, direction=None):
     Examples
     --------
     >>> import fastconv
-    >>> [a["name"] for a in fastconv.algorithms("conv", "forward")]
-    ['conv.forward.direct', 'conv.forward.depthwise', 'conv.forward.strip', 'conv.forward.im2col']
+    >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")]
+    ['direct', 'depthwise', 'grouped', 'strip', 'im2col']
     """
     from ._problem import DIRECTIONS, OPS
     if op is not None and op not in OPS:

@@ -106,8 +106,17 @@ def grad_weight(r, p, goc, xc, n_threads):
     routes leave one partial per chunk of samples, summed here in chunk order (the
     same sums for any thread count)."""
     if r.shared == 0:
-        gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
-        run_route(r, (goc, xc, gw), n_threads, p.dtype)
+        chunks = r.extra.get("chunks", 1) if r.extra else 1
+        if chunks <= 1:
+            gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
+            run_route(r, (goc, xc, gw), n_threads, p.dtype)
+            return gw
+        # rows in chunks of samples: one (O, Kg) partial per chunk, summed in chunk order
+        partial = np.empty((chunks, p.O, p.Kg), p.dtype)
+        run_route(r, (goc, xc, partial), n_threads, p.dtype)
+        gw = partial[0].copy()
+        for c in range(1, chunks):
+            gw += partial[c]
         return gw
     partial = np.empty((r.shared,), p.dtype)  # at most grad_weight_chunks x grad_weight
     run_route(r, (goc, xc, partial), n_threads, p.dtype)

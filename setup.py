@@ -13,6 +13,7 @@ comes from per-function target attributes in ``fastconv/_kernels/fc_gemm.c``,
 chosen at import time from the CPU's features.  That file is compiled once, into
 ``fastconv._kernels._gemm``; the other extensions cimport its functions.
 """
+import glob
 import os
 import shlex
 import sys
@@ -117,7 +118,8 @@ def extensions():
             [os.path.join(KERNELS, name + ".pyx")] + EXTRA_SOURCES.get(name, []),
             include_dirs=[KERNELS, numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            depends=[os.path.join(KERNELS, "fc_gemm.h"), os.path.join(KERNELS, "fc_probe.h")],
+            # every C header: a header-only change must recompile the extensions
+            depends=sorted(glob.glob(os.path.join(KERNELS, "fc_*.h"))),
         )
         for name in MODULES
     ]

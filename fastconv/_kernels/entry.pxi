@@ -17,6 +17,8 @@
 #   FC_AVG_POOL_FWD      (x, out);  FC_AVG_POOL_BWD (grad_output, grad_input)
 #   FC_MAX_POOL_FWD_REDUCE (x, out, indices or None)
 #   FC_AVG_POOL_FWD_REDUCE (x, out);  FC_AVG_POOL_BWD_REDUCE (grad_output, grad_input)
+#   FC_MAX_POOL_FWD_ROWS (x, out, indices or None)
+#   FC_AVG_POOL_FWD_ROWS (x, out);  FC_AVG_POOL_BWD_ROWS (grad_output, grad_input)
 #
 # It returns 0, or for FC_MAX_POOL_BWD the number of indices out of range.
 
@@ -67,6 +69,9 @@ cdef object _ALGORITHMS = {
     FC_MAX_POOL_FWD_REDUCE: ("max_pool.forward.reduce", (A_X, A_Y, A_IDX_OUT)),
     FC_AVG_POOL_FWD_REDUCE: ("avg_pool.forward.reduce", (A_X, A_Y)),
     FC_AVG_POOL_BWD_REDUCE: ("avg_pool.grad_input.reduce", (A_GO, A_GX)),
+    FC_MAX_POOL_FWD_ROWS: ("max_pool.forward.rows", (A_X, A_Y, A_IDX_OUT)),
+    FC_AVG_POOL_FWD_ROWS: ("avg_pool.forward.rows", (A_X, A_Y)),
+    FC_AVG_POOL_BWD_ROWS: ("avg_pool.grad_input.rows", (A_GO, A_GX)),
     FC_CONV_FWD_REGIONS: ("conv.forward.regions", (A_X, A_W, A_BIAS, A_Y, A_PART)),
     FC_CONV_BWW_REGIONS: ("conv.grad_weight.regions", (A_GO, A_X, A_GW, A_PART)),
 }
@@ -285,6 +290,18 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                 avg_pool_reduce[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)
             else:
                 avg_pool_reduce[double](p, <const double *>ptr[0], <double *>ptr[1], n_threads)
+        elif algo == FC_MAX_POOL_FWD_ROWS:
+            if f32:
+                max_pool_rows[float](p, <const float *>ptr[0], <float *>ptr[1],
+                                     <int64_t *>ptr[2], <float *>pws, n_threads)
+            else:
+                max_pool_rows[double](p, <const double *>ptr[0], <double *>ptr[1],
+                                      <int64_t *>ptr[2], <double *>pws, n_threads)
+        elif algo == FC_AVG_POOL_FWD_ROWS or algo == FC_AVG_POOL_BWD_ROWS:
+            if f32:
+                avg_pool_rows[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)
+            else:
+                avg_pool_rows[double](p, <const double *>ptr[0], <double *>ptr[1], n_threads)
     return result
 
 

@@ -29,8 +29,11 @@ cdef enum fc_algo:
     FC_AVG_POOL_BWD_REDUCE = 21
     FC_CONV_FWD_GROUPED = 22    # small planes, many groups: a group's samples in one GEMM
     FC_CONV_BWW_GROUPED = 23    # ... its grad_weight, the im2col rows read from the same copy
-    FC_CONV_FWD_REGIONS = 24    # regions of constant inside taps: no zero multiplied
-    FC_CONV_BWW_REGIONS = 25    # per tap, the positions where it is inside
+    FC_MAX_POOL_FWD_ROWS = 24     # window kernels with SIMD row loops (fc_pool.h), dilation 1
+    FC_AVG_POOL_FWD_ROWS = 25
+    FC_AVG_POOL_BWD_ROWS = 26     # no two windows overlap: each input element written once
+    FC_CONV_FWD_REGIONS = 27    # regions of constant inside taps: no zero multiplied
+    FC_CONV_BWW_REGIONS = 28    # per tap, the positions where it is inside
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -177,6 +180,8 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.shared = p.chunks * p.O * p.taps                       # per-chunk partials
     elif a == FC_MAX_POOL_FWD and p.want_indices:
         w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
+    elif a == FC_MAX_POOL_FWD_ROWS:
+        w.main = p.out[2] + 1          # a row of tap offsets, integers of the dtype's width
     elif a == FC_CONV_FWD_REGIONS:
         reg_fwd_workspace(p, &w)                                 # regions_kernels.pxi
     elif a == FC_CONV_BWW_REGIONS:

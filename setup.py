@@ -26,8 +26,9 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS = os.path.join("fastconv", "_kernels")
 MODULES = ["_gemm", "_engine", "_threads", "_classic"]
-# C sources compiled into one extension only (the GEMM is compiled once, in _gemm)
-EXTRA_SOURCES = {"_gemm": [os.path.join(KERNELS, "fc_gemm.c")]}
+# C sources compiled into one extension only (the GEMM is compiled once, in _gemm; the
+# FMA-peak probe of the benchmark beside it, in the GEMM's variants)
+EXTRA_SOURCES = {"_gemm": [os.path.join(KERNELS, "fc_gemm.c"), os.path.join(KERNELS, "fc_probe.c")]}
 
 
 def _flag(name):
@@ -117,8 +118,8 @@ def extensions():
             [os.path.join(KERNELS, name + ".pyx")] + EXTRA_SOURCES.get(name, []),
             include_dirs=[KERNELS, numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            # every C header: a header's change rebuilds the extensions that include it
-            depends=sorted(glob.glob(os.path.join(KERNELS, "*.h"))),
+            # every C header: a header-only change must recompile the extensions
+            depends=sorted(glob.glob(os.path.join(KERNELS, "fc_*.h"))),
         )
         for name in MODULES
     ]

@@ -93,8 +93,16 @@ def main():
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--cases", nargs="*", default=None, help="substrings of case names")
     ap.add_argument("--threads", type=int, default=None, help="default: fastconv's default")
+    ap.add_argument("--cpu", action="store_true",
+                    help="one thread's CPU time (pool_table.cpu_interleaved): robust on a "
+                         "machine shared with other jobs")
     args = ap.parse_args()
     import torch
+    global interleaved
+    if args.cpu:
+        from pool_table import cpu_interleaved
+        args.threads = 1
+        interleaved = cpu_interleaved  # noqa: F811
     if args.threads:
         fastconv.set_num_threads(args.threads)
     torch.set_num_threads(fastconv.get_num_threads())

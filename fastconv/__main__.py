@@ -4,6 +4,7 @@
     python -m fastconv examples --dtype float32
     python -m fastconv info                  # version and build configuration only
     python -m fastconv demo                  # train a small CNN on scikit-learn's digits
+    python -m fastconv bench --only-networks # real networks vs torch (bench --help: all options)
 
 Subcommands are registered in :func:`build_parser`; each one is a function ``cmd(args) -> int``.
 """
@@ -378,8 +379,10 @@ def build_parser():
     _add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", add_help=False,
-                       help="side-by-side benchmark vs NumPy, cs231n-style and torch "
-                            "(see: python -m fastconv bench --help)")
+                       help="side-by-side benchmark vs NumPy, cs231n-style and torch: "
+                            "standard layers, real networks, FMA peak, GEMM roof, memory "
+                            "bandwidth, many-core balance (see: python -m fastconv bench "
+                            "--help)")
     return parser
 
 

@@ -12,6 +12,21 @@ the ratio of medians, so a noisy machine moves both sides alike.  Peers:
 * ``torch``: ``torch.nn.functional`` and ``torch.ops.aten.convolution_backward``,
   when PyTorch is installed (it is never a dependency of fastconv).
 
+Besides the standard layers (``LAYERS``), the bench measures, in the same run:
+
+* a header: CPU, the SIMD variant of each library, threads, versions; the FMA peak
+  (``_gemm.fma_peak``); NumPy's GEMM roof in this process and, in a child process,
+  with OpenBLAS's own kernel dispatch; a streaming-sum memory bandwidth;
+* global and large-window pooling against that bandwidth and torch;
+* the real-network suite (``fastconv/_networks.py``, ``--networks``): every distinct
+  conv and pooling layer of ten networks, forward and backward, against torch, summed
+  per network, per layer kind and listed per layer;
+* a many-core balance model of the plans' static schedules at 16, 32 and 64 threads.
+
+``--isa avx2`` runs all of it in a child process with both libraries held to AVX2;
+``--only-networks`` skips the standard-layer sections.  docs/benchmarks.md explains
+every column.
+
 ``--json FILE`` also writes the measured results as JSON, and ``--plot FILE`` a PNG
 bar chart of forward GFLOP/s per layer for fastconv and each peer (needs matplotlib):
 ``python -m fastconv bench --quick --plot docs/_static/gflops.png`` makes the
@@ -383,21 +398,25 @@ def bench_threads(repeat, out):
         print(f"| {name} | {t1 * 1e3:.1f} | {tn * 1e3:.1f} | {t1 / tn:.2f}x |", file=out, flush=True)
 
 
-def report(conv_rows, pool_rows, roof, torch, with_numpy, out):
+def report(conv_rows, pool_rows, roof, torch, with_numpy, out, peak=None):
+    """The conv2d and pooling tables.  ``roof``: the GEMM roof in GFLOP/s (NumPy's BLAS
+    with its own dispatch); ``peak``: the float32 FMA peak on the bench's threads."""
     peers = (["torch"] if torch is not None else []) + ["cs231n"] + (["numpy"] if with_numpy else [])
     print("\n## conv2d, float32 (ratio = fastconv / peer: medians of interleaved runs)\n",
           file=out)
-    head = ("| layer | fwd ms | GFLOP/s | % GEMM roof | " + " | ".join(f"fwd vs {p}" for p in peers)
+    head = ("| layer | fwd ms | GFLOP/s | % GEMM roof | % FMA peak | "
+            + " | ".join(f"fwd vs {p}" for p in peers)
             + " | bwd ms | " + " | ".join(f"bwd vs {p}" for p in peers) + " |")
     print(head, file=out)
     print("|" + "---|" * (head.count("|") - 1), file=out)
     for r in conv_rows:
         gf = r["flops"] / r["fwd"] / 1e9
-        cells = [r["name"], _fmt(r["fwd"] * 1e3, 3), _fmt(gf, 1), _fmt(100 * gf / roof, 0)]
+        cells = [r["name"], _fmt(r["fwd"] * 1e3, 3), _fmt(gf, 1), _fmt(100 * gf / roof, 0),
+                 _fmt(100 * gf / peak, 0) if peak else "-"]
         cells += [_fmt(r["fwd_ratio"][p]) for p in peers]
         cells += [_fmt(r["bwd"] * 1e3, 3)] + [_fmt(r["bwd_ratio"][p]) for p in peers]
         print("| " + " | ".join(cells) + " |", file=out)
-    geo = ["**geomean**", "", "", ""]
+    geo = ["**geomean**", "", "", "", ""]
     geo += [_fmt(geomean([r["fwd_ratio"][p] for r in conv_rows])) for p in peers]
     geo += [""] + [_fmt(geomean([r["bwd_ratio"][p] for r in conv_rows])) for p in peers]
     print("| " + " | ".join(geo) + " |", file=out)
@@ -424,10 +443,602 @@ def report(conv_rows, pool_rows, roof, torch, with_numpy, out):
                   f"{_fmt(geomean([r['t'][0] / r['t'][-1] for r in pool_rows]), 3)}", file=out)
 
 
+# ------------------------------------------------- header, probes and roofs
+
+
+def cpu_info(path="/proc/cpuinfo"):
+    """The CPU's model name, vendor, family, model and stepping from ``/proc/cpuinfo``
+    (where it exists), and the logical CPU count; missing fields are None."""
+    info = {"model_name": None, "vendor": None, "family": None, "model": None,
+            "stepping": None, "logical_cpus": os.cpu_count()}
+    keys = {"model name": "model_name", "vendor_id": "vendor", "cpu family": "family",
+            "model": "model", "stepping": "stepping"}
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    break                       # the first processor's block is enough
+                k, _, v = line.partition(":")
+                k = k.strip()
+                if k in keys and info[keys[k]] is None:
+                    info[keys[k]] = v.strip()
+    except OSError:
+        pass
+    if info["model_name"] is None:
+        import platform
+        info["model_name"] = platform.processor() or platform.machine() or None
+    return info
+
+
+_ISA_ENV = {   # what --isa sets in the child's environment, before either library loads
+    "avx2": {"FASTCONV_GEMM": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "ATEN_CPU_CAPABILITY": "avx2"},
+    "generic": {"FASTCONV_GEMM": "generic", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                "ATEN_CPU_CAPABILITY": "default"},
+}
+_ENV_SHOWN = ("FASTCONV_GEMM", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS",
+              "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
+_BLAS_HOLDS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _blas_info():
+    """NumPy's BLAS as threadpoolctl sees it (None without threadpoolctl)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    for lib in threadpoolctl.threadpool_info():
+        if lib.get("user_api") == "blas":
+            return {k: lib.get(k) for k in ("internal_api", "version", "architecture",
+                                              "num_threads")}
+    return None
+
+
+def _package_env(extra=None, drop=()):
+    """A copy of this process's environment for a child that must import this very
+    fastconv: its package root first on PYTHONPATH; ``extra`` set, ``drop`` removed."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+    env.update(extra or {})
+    return env
+
+
+_ROOF_CHILD = """
+import json
+from fastconv.bench import gemm_roof, _blas_info
+print(json.dumps({"gflops": gemm_roof(), "blas": _blas_info()}))
+"""
+
+
+def gemm_roof_own_dispatch(timeout=300):
+    """The GEMM roof measured in a child process whose environment lacks
+    ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``, so OpenBLAS picks its kernels for
+    this CPU itself (this process's environment is left alone).  Returns
+    ``{"gflops", "blas"}``, or ``{"gflops": None, "error": ...}`` if the child fails."""
+    import subprocess
+    try:
+        done = subprocess.run([sys.executable, "-c", _ROOF_CHILD], capture_output=True,
+                              text=True, timeout=timeout, env=_package_env(drop=_BLAS_HOLDS))
+        if done.returncode != 0:
+            return {"gflops": None, "error": done.stderr.strip().splitlines()[-1:]}
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
+        return {"gflops": None, "error": str(e)}
+
+
+def memory_bandwidth(nbytes=256 * 2**20, repeat=5):
+    """GB/s of a NumPy streaming sum (``np.sum`` over an ``nbytes`` float32 array, best of
+    ``repeat``): the read bandwidth one core gets, the pooling rows' yardstick."""
+    big = np.ones(nbytes // 4, dtype=np.float32)
+    big.sum()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        big.sum()
+        best = min(best, time.perf_counter() - t0)
+    return big.nbytes / best / 1e9
+
+
+def fma_peaks(threads, seconds=0.3):
+    """Peak GFLOP/s of the register-only FMA loop (``_gemm.fma_peak``) in the GEMM's
+    variant: float32 and float64, on ``threads`` threads and on one."""
+    from ._kernels import _gemm
+
+    out = {}
+    for dt, f64 in (("float32", False), ("float64", True)):
+        for t in dict.fromkeys((threads, 1)):
+            r = _gemm.fma_peak(f64, t, seconds)
+            out[f"{dt}_{t}"] = r["gflops"]
+            out["variant"] = r["variant"]
+    out["threads"] = threads
+    return out
+
+
+def header(torch, out, quick=False):
+    """Print and return what the run is on: CPU, SIMD variants, threads, versions, the
+    FMA peak, the two GEMM roofs and the memory bandwidth."""
+    from ._kernels import _gemm
+
+    config = fastconv.show_config(mode="dicts")
+    threads = fastconv.get_num_threads()
+    runtime = " ".join(os.path.basename(p) for p in config["openmp"]["runtime"]) or "none"
+    print(f"fastconv {fastconv.__version__}: {config['threads']['default']} threads "
+          f"({config['threads']['source']}), OpenMP {config['openmp']['enabled']} "
+          f"(runtime {runtime}), GEMM kernel {config['simd']['gemm_variant']}; "
+          f"compiler {config['build']['compiler_version']}; python "
+          f"{sys.version.split()[0]}, numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch else ", torch not installed"), file=out)
+    cpu = cpu_info()
+    ident = ", ".join(f"{k} {cpu[k]}" for k in ("family", "model", "stepping") if cpu[k])
+    print(f"CPU: {cpu['model_name'] or 'unknown'}"
+          + (f" ({cpu['vendor']}{', ' + ident if ident else ''})" if cpu["vendor"] else "")
+          + f", {cpu['logical_cpus']} logical CPUs; SIMD: "
+          + (" ".join(_gemm.build_info()["cpu_features"]) or "not reported"), file=out)
+    torch_isa = None
+    if torch is not None:
+        try:
+            torch_isa = torch.backends.cpu.get_cpu_capability()
+        except AttributeError:
+            torch_isa = None
+    env = {k: os.environ.get(k) for k in _ENV_SHOWN}
+    print(f"SIMD variant in use: fastconv {_gemm.variant()}"
+          + (f", torch {torch_isa}" if torch_isa else "") + "; threads: fastconv "
+          f"{threads}" + (f", torch {torch.get_num_threads()}" if torch else "")
+          + "; environment: " + (", ".join(f"{k}={v}" for k, v in env.items() if v)
+                                 or "none of " + ", ".join(_ENV_SHOWN)), file=out, flush=True)
+    peaks = fma_peaks(threads, 0.1 if quick else 0.3)
+    cells = [f"{dt} {peaks[f'{dt}_{threads}']:.1f} GFLOP/s on {threads} thread"
+             f"{'s' if threads > 1 else ''}"
+             + (f" ({peaks[f'{dt}_1']:.1f} on 1)" if threads > 1 else "")
+             for dt in ("float32", "float64")]
+    print(f"FMA peak (register-only loop, {peaks['variant']}): " + "; ".join(cells), file=out,
+          flush=True)
+    roof_here = gemm_roof()
+    blas_here = _blas_info()
+    time.sleep(0.3)   # let OpenBLAS's threads stop spinning
+    own = gemm_roof_own_dispatch()
+
+    def arch(b):
+        return f", kernels {b['architecture']}" if b and b.get("architecture") else ""
+    held = ", ".join(f"{k}={os.environ[k]}" for k in _BLAS_HOLDS if k in os.environ)
+    print(f"GEMM roof (NumPy's BLAS, best of 2048^3 float32): {roof_here:.1f} GFLOP/s in this "
+          f"process ({held or 'no OPENBLAS_* hold'}{arch(blas_here)}); "
+          + (f"{own['gflops']:.1f} GFLOP/s with its own dispatch (a child without "
+             f"{' and '.join(_BLAS_HOLDS)}{arch(own.get('blas'))})" if own.get("gflops")
+             else f"own dispatch not measured ({own.get('error')})"), file=out, flush=True)
+    bw = memory_bandwidth(repeat=3 if quick else 5)
+    print(f"memory bandwidth (np.sum over 256 MiB float32, best of {3 if quick else 5}, one "
+          f"thread): {bw:.1f} GB/s", file=out, flush=True)
+    roof = own["gflops"] or roof_here
+    return {"cpu": cpu, "fastconv_variant": _gemm.variant(), "torch_cpu_capability": torch_isa,
+            "threads": threads, "torch_threads": torch.get_num_threads() if torch else None,
+            "environment": env, "fma_peak": peaks, "gemm_roof_gflops": roof,
+            "gemm_roof_inprocess_gflops": roof_here, "gemm_roof_own_dispatch": own,
+            "blas_inprocess": blas_here, "bandwidth_gbps": bw,
+            "versions": {"fastconv": fastconv.__version__, "numpy": np.__version__,
+                         "torch": torch.__version__ if torch else None,
+                         "python": sys.version.split()[0],
+                         "compiler": config["build"]["compiler_version"]}}
+
+
+# ------------------------------------------ global and large-window pooling vs bandwidth
+
+# (name, kind, shape, kernel, stride, with indices)
+BANDWIDTH_POOLS = [
+    ("global avg (4,2048,7,7)", "avg", (4, 2048, 7, 7), 7, 7, False),
+    ("global max (4,2048,7,7)", "max", (4, 2048, 7, 7), 7, 7, False),
+    ("global max+idx (4,2048,7,7)", "max", (4, 2048, 7, 7), 7, 7, True),
+    ("global avg (4,1280,7,7)", "avg", (4, 1280, 7, 7), 7, 7, False),
+    ("global max (4,1280,7,7)", "max", (4, 1280, 7, 7), 7, 7, False),
+    ("global max+idx (4,1280,7,7)", "max", (4, 1280, 7, 7), 7, 7, True),
+    ("global avg (32,256,56,56)", "avg", (32, 256, 56, 56), 56, 56, False),
+    ("global max (32,256,56,56)", "max", (32, 256, 56, 56), 56, 56, False),
+    ("global max+idx (32,256,56,56)", "max", (32, 256, 56, 56), 56, 56, True),
+    ("avg 7x7/1 (4,512,14,14)", "avg", (4, 512, 14, 14), 7, 1, False),
+]
+
+
+def bench_bandwidth_pools(repeat, torch, bandwidth, out):
+    """Forward global and large-window poolings: GB/s of input read (x.nbytes / time),
+    as % of the streaming-sum bandwidth, and the ratio to torch."""
+    print(f"\n## global and large-window pooling, forward, float32 (GB/s of input read; % of "
+          f"the {bandwidth:.1f} GB/s streaming sum)\n", file=out)
+    has_t = torch is not None
+    print("| case | algorithm | ms | GB/s read | % bandwidth |" + (" torch ms | vs torch |"
+                                                               if has_t else ""), file=out)
+    print("|---|---|---|---|---|" + ("---|---|" if has_t else ""), file=out)
+    rows = []
+    for name, kind, shape, k, s, idx in BANDWIDTH_POOLS:
+        x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+        if kind == "max":
+            funcs = [lambda: fastconv.max_pool2d(x, k, s, return_indices=idx)]
+            plan = fastconv.plan(fastconv.max_pool2d, x, k, s, return_indices=idx)
+        else:
+            funcs = [lambda: fastconv.avg_pool2d(x, k, s)]
+            plan = fastconv.plan(fastconv.avg_pool2d, x, k, s)
+        if has_t:
+            tx = torch.from_numpy(x)
+            funcs.append((lambda: torch.nn.functional.max_pool2d(tx, k, s, return_indices=idx))
+                         if kind == "max" else (lambda: torch.nn.functional.avg_pool2d(tx, k, s)))
+        t = interleaved(funcs, repeat)
+        gbps = x.nbytes / t[0] / 1e9
+        row = {"name": name, "algorithm": plan.algorithms["forward"], "s": t[0], "gbps": gbps,
+               "pct_bandwidth": 100 * gbps / bandwidth,
+               "torch_s": t[1] if has_t else None, "ratio": t[0] / t[1] if has_t else None}
+        rows.append(row)
+        cells = [name, row["algorithm"].split(".")[-1], _fmt(t[0] * 1e3, 3), _fmt(gbps, 1),
+                 _fmt(row["pct_bandwidth"], 0)]
+        if has_t:
+            cells += [_fmt(t[1] * 1e3, 3), _fmt(row["ratio"])]
+        print("| " + " | ".join(cells) + " |", file=out, flush=True)
+    if has_t:
+        print(f"\nglobal pooling vs torch: geomean ratio "
+              f"{_fmt(geomean([r['ratio'] for r in rows]), 3)}", file=out)
+    return rows
+
+
+# ------------------------------------------------------------ real networks
+
+
+def network_calls(layer, torch, rng=None):
+    """The timed calls of one layer: ``(fastconv fwd, torch fwd, fastconv bwd, torch bwd)``,
+    the backward ones None where fastconv has none (the transposed convolution).
+
+    conv: ``conv{1,2}d`` and ``conv{1,2}d_backward`` (grad_input, grad_weight, grad_bias)
+    against ``torch.nn.functional`` and ``aten.convolution_backward`` with output_mask all
+    True.  max pool: with indices, and its backward from them; avg pool: its backward.
+    """
+    from . import _networks as nets
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    F = torch.nn.functional
+    kw = layer.kwargs
+    nd = layer.nd
+    x = rng.standard_normal(layer.x, dtype=np.float32)
+    tx = torch.from_numpy(x)
+    y_shape = nets.out_shape(layer)
+    go = rng.standard_normal(y_shape, dtype=np.float32)
+    tgo = torch.from_numpy(go)
+    if layer.is_conv:
+        w = rng.standard_normal(layer.w, dtype=np.float32)
+        O = y_shape[1]
+        b = rng.standard_normal(O, dtype=np.float32) if layer.bias else None
+        tw, tb = torch.from_numpy(w), (torch.from_numpy(b) if layer.bias else None)
+        if layer.op == "conv_transpose2d":
+            return (lambda: fastconv.conv_transpose2d(x, w, b, **kw),
+                    lambda: F.conv_transpose2d(tx, tw, tb, **kw), None, None)
+        fwd = getattr(fastconv, layer.op)
+        bwd = getattr(fastconv, layer.op + "_backward")
+        tfwd = getattr(F, layer.op)
+        lists = [[kw[a]] * nd for a in ("stride", "padding", "dilation")]
+        g = kw["groups"]
+        return (lambda: fwd(x, w, b, **kw), lambda: tfwd(tx, tw, tb, **kw),
+                lambda: bwd(go, x, w, **kw),
+                lambda: torch.ops.aten.convolution_backward(
+                    tgo, tx, tw, [O], *lists, False, [0] * nd, g, [True, True, True]))
+    k = kw["kernel_size"]
+    s, p = kw["stride"], kw["padding"]
+    K, S, P = (list(nets._tup(v, 2)) for v in (k, s, p))
+    if layer.op == "max_pool2d":
+        _, idx = fastconv.max_pool2d(x, k, s, p, return_indices=True)
+        _, tidx = F.max_pool2d(tx, k, s, p, return_indices=True)
+        return (lambda: fastconv.max_pool2d(x, k, s, p, return_indices=True),
+                lambda: F.max_pool2d(tx, k, s, p, return_indices=True),
+                lambda: fastconv.max_pool2d_backward(go, idx, x.shape),
+                lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+                    tgo, tx, K, S, P, [1, 1], False, tidx))
+    return (lambda: fastconv.avg_pool2d(x, k, s, p), lambda: F.avg_pool2d(tx, k, s, p),
+            lambda: fastconv.avg_pool2d_backward(go, x.shape, k, s, p),
+            lambda: torch.ops.aten.avg_pool2d_backward(tgo, tx, K, S, P, False, True, None))
+
+
+def _zeros(shape):
+    return np.zeros(shape, np.float32)   # calloc: the pages are never touched by plan()
+
+
+def layer_plans(layer):
+    """``{direction: description}`` of fastconv's plans for the layer's calls (forward;
+    grad_input, grad_weight, grad_bias; a pooling's grad_input), from :func:`fastconv.plan`."""
+    from . import _networks as nets
+
+    kw = layer.kwargs
+    x = _zeros(layer.x)
+    go = _zeros(nets.out_shape(layer))
+    if layer.is_conv:
+        w = _zeros(layer.w)
+        b = _zeros(layer.w[1] if layer.op == "conv_transpose2d" else layer.w[0]) \
+            if layer.bias else None
+        plans = [fastconv.plan(getattr(fastconv, layer.op), x, w, b, **kw)]
+        if layer.has_backward:
+            plans.append(fastconv.plan(getattr(fastconv, layer.op + "_backward"), go, x, w,
+                                       **kw))
+    elif layer.op == "max_pool2d":
+        k, s, p = kw["kernel_size"], kw["stride"], kw["padding"]
+        plans = [fastconv.plan(fastconv.max_pool2d, x, k, s, p, return_indices=True),
+                 fastconv.plan(fastconv.max_pool2d_backward, go, np.zeros(go.shape, np.int64),
+                               layer.x)]
+    else:
+        k, s, p = kw["kernel_size"], kw["stride"], kw["padding"]
+        plans = [fastconv.plan(fastconv.avg_pool2d, x, k, s, p),
+                 fastconv.plan(fastconv.avg_pool2d_backward, go, layer.x, k, s, p)]
+    return plans
+
+
+def _algorithms(plans):
+    """``fwd strip; gi as_forward>strip, gw strip``: the plans' algorithms, in brief."""
+    names = []
+    short = {"forward": "fwd", "grad_input": "gi", "grad_weight": "gw"}
+    for i, pl in enumerate(plans):
+        for d in pl.describe():
+            if d["direction"] == "grad_bias":
+                continue
+            tag = short.get(d["direction"], d["direction"])
+            if i and tag == "gi" and not pl.problem.op == "conv":
+                tag = "bwd"
+            a = d["algorithm"].split(".")[-1] + (f">{d['runs'].split('.')[-1]}" if "runs" in d
+                                                 else "")
+            names.append(f"{tag} {a}")
+    return ", ".join(names)
+
+
+def time_network_layers(names, repeat, torch, out):
+    """Time every distinct layer of the networks ``names`` once (a layer shared by two
+    networks too), fastconv and torch interleaved, forward and backward.
+
+    Returns ``{network: [row]}``; a row has the layer, its count in that network and
+    the medians ``fwd``, ``fwd_torch``, ``bwd``, ``bwd_torch`` in seconds (the backward
+    ones None for the transposed convolution), ``flops`` and ``algorithms``.
+    """
+    from . import _networks as nets
+
+    timed = {}
+    per_net = {}
+    for net in names:
+        layers = nets.distinct(nets.layers(net))
+        print(f"  -- {net}: {sum(la.count for la in layers)} layers, {len(layers)} distinct",
+              file=out, flush=True)
+        rows = []
+        for layer in layers:
+            if layer.key not in timed:
+                f, tf, b, tb = network_calls(layer, torch)
+                t_f, t_tf = interleaved([f, tf], repeat)
+                t_b, t_tb = interleaved([b, tb], repeat) if b is not None else (None, None)
+                del f, tf, b, tb
+                timed[layer.key] = {"fwd": t_f, "fwd_torch": t_tf, "bwd": t_b,
+                                    "bwd_torch": t_tb, "algorithms": _algorithms(
+                                        layer_plans(layer))}
+                again = ""
+            else:
+                again = " (timed before)"
+            r = timed[layer.key]
+            rows.append({"name": layer.name, "layer": layer, "count": layer.count,
+                         "kind": nets.kind(layer), "flops": nets.flops(layer), **r})
+            bwd = (f"bwd {r['bwd'] * 1e3:9.3f} ms ratio {r['bwd'] / r['bwd_torch']:5.2f}"
+                   if r["bwd"] is not None else "bwd -  (no conv_transpose backward)")
+            print(f"  {layer.name[:30]:30s} x{layer.count:<3d} fwd {r['fwd'] * 1e3:9.3f} ms "
+                  f"ratio {r['fwd'] / r['fwd_torch']:5.2f} | {bwd}{again}", file=out,
+                  flush=True)
+        per_net[net] = rows
+    return per_net
+
+
+def aggregate(rows, worst=3):
+    """A network's totals from its layer rows (``count``, ``fwd``, ``fwd_torch``, ``bwd``,
+    ``bwd_torch``; backward None where not timed).  Time-weighted ratios:
+    ``sum(count * t_fastconv) / sum(count * t_torch)`` over the layers -- forward, backward
+    (layers with one), and both together; the ``worst`` layers by ratio, forward and
+    backward, as ``(name, ratio)``."""
+    fwd = sum(r["count"] * r["fwd"] for r in rows)
+    fwd_t = sum(r["count"] * r["fwd_torch"] for r in rows)
+    with_b = [r for r in rows if r["bwd"] is not None]
+    bwd = sum(r["count"] * r["bwd"] for r in with_b)
+    bwd_t = sum(r["count"] * r["bwd_torch"] for r in with_b)
+
+    def ratio(a, b):
+        return a / b if b > 0 else float("nan")
+
+    def worst_of(key, sub):
+        ranked = sorted(sub, key=lambda r: r[key] / r[key + "_torch"], reverse=True)
+        return [(r["name"], r[key] / r[key + "_torch"]) for r in ranked[:worst]]
+    return {"layers": sum(r["count"] for r in rows), "distinct": len(rows),
+            "fwd_flops": sum(r["count"] * r.get("flops", 0) for r in rows),
+            "fwd_s": fwd, "fwd_torch_s": fwd_t, "bwd_s": bwd, "bwd_torch_s": bwd_t,
+            "fwd_ratio": ratio(fwd, fwd_t), "bwd_ratio": ratio(bwd, bwd_t),
+            "ratio": ratio(fwd + bwd, fwd_t + bwd_t),
+            "no_backward": [r["name"] for r in rows if r["bwd"] is None],
+            "worst_fwd": worst_of("fwd", rows), "worst_bwd": worst_of("bwd", with_b)}
+
+
+def summarize(aggs):
+    """Over networks (``{name: aggregate(...)}``): the geometric means of their ratios and
+    the overall ratios of the total times (every network's layers with their counts)."""
+    tot = {k: sum(a[k] for a in aggs.values())
+           for k in ("fwd_s", "fwd_torch_s", "bwd_s", "bwd_torch_s")}
+
+    def ratio(a, b):
+        return a / b if b > 0 else float("nan")
+    return {"geomean_fwd": geomean([a["fwd_ratio"] for a in aggs.values()]),
+            "geomean_bwd": geomean([a["bwd_ratio"] for a in aggs.values()]),
+            "geomean": geomean([a["ratio"] for a in aggs.values()]),
+            "overall_fwd": ratio(tot["fwd_s"], tot["fwd_torch_s"]),
+            "overall_bwd": ratio(tot["bwd_s"], tot["bwd_torch_s"]),
+            "overall": ratio(tot["fwd_s"] + tot["bwd_s"], tot["fwd_torch_s"] + tot["bwd_torch_s"]),
+            **tot}
+
+
+def by_kind(per_net):
+    """Count-weighted totals per layer kind over all networks: ``{kind: aggregate}``."""
+    groups = {}
+    for rows in per_net.values():
+        for r in rows:
+            groups.setdefault(r["kind"], []).append(r)
+    return {k: aggregate(v) for k, v in groups.items()}
+
+
+def report_networks(per_net, out):
+    """The per-network table, the geomean and overall lines, the per-layer-kind table and
+    the per-layer table."""
+    aggs = {net: aggregate(rows) for net, rows in per_net.items()}
+    summ = summarize(aggs)
+    print("\n## real networks, float32, fastconv vs torch (ratio = time(fastconv) / "
+          "time(torch), time-weighted: sum of count x median over the layers)\n", file=out)
+    print("| network | layers (distinct) | fwd GFLOP | fwd ms | torch fwd ms | fwd ratio | "
+          "bwd ms | torch bwd ms | bwd ratio | fwd+bwd ratio | worst fwd | worst bwd |",
+          file=out)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", file=out)
+
+    def worst(ws):
+        return "; ".join(f"{n} {v:.2f}" for n, v in ws) or "-"
+    for net, a in aggs.items():
+        print(f"| {net} | {a['layers']} ({a['distinct']}) | {a['fwd_flops'] / 1e9:.1f} | "
+              f"{a['fwd_s'] * 1e3:.1f} | {a['fwd_torch_s'] * 1e3:.1f} | {_fmt(a['fwd_ratio'])} | "
+              f"{a['bwd_s'] * 1e3:.1f} | {a['bwd_torch_s'] * 1e3:.1f} | {_fmt(a['bwd_ratio'])} | "
+              f"**{_fmt(a['ratio'])}** | {worst(a['worst_fwd'])} | {worst(a['worst_bwd'])} |",
+              file=out)
+    print(f"| **geomean over networks** | | | | | {_fmt(summ['geomean_fwd'])} | | | "
+          f"{_fmt(summ['geomean_bwd'])} | **{_fmt(summ['geomean'])}** | | |", file=out)
+    print(f"| **overall (total time)** | | | {summ['fwd_s'] * 1e3:.1f} | "
+          f"{summ['fwd_torch_s'] * 1e3:.1f} | {_fmt(summ['overall_fwd'])} | "
+          f"{summ['bwd_s'] * 1e3:.1f} | {summ['bwd_torch_s'] * 1e3:.1f} | "
+          f"{_fmt(summ['overall_bwd'])} | **{_fmt(summ['overall'])}** | | |", file=out)
+    fwd_only = {net: a["no_backward"] for net, a in aggs.items() if a["no_backward"]}
+    if fwd_only:
+        print("\nforward only (fastconv has no conv_transpose backward yet; these layers count "
+              "in fwd and fwd+bwd with their forward time only, for both libraries): "
+              + "; ".join(f"{net}: {', '.join(v)}" for net, v in fwd_only.items()), file=out)
+    kinds = by_kind(per_net)
+    total = summ["fwd_s"] + summ["bwd_s"]
+    print("\n## real networks by layer kind (all networks, count-weighted)\n", file=out)
+    print("| kind | layer calls (distinct) | fastconv ms | share of suite % | fwd ratio | "
+          "bwd ratio | fwd+bwd ratio |", file=out)
+    print("|---|---|---|---|---|---|---|", file=out)
+    for k, a in sorted(kinds.items(), key=lambda kv: -(kv[1]["fwd_s"] + kv[1]["bwd_s"])):
+        ms = (a["fwd_s"] + a["bwd_s"]) * 1e3
+        print(f"| {k} | {a['layers']} ({a['distinct']}) | {ms:.1f} | "
+              f"{_fmt(100 * ms / 1e3 / total, 1)} | {_fmt(a['fwd_ratio'])} | "
+              f"{_fmt(a['bwd_ratio'])} | {_fmt(a['ratio'])} |", file=out)
+    print("\n## real networks, per layer (ms: one call's median; share: count x (fwd + bwd) "
+          "of the network's fastconv time)\n", file=out)
+    print("| network | layer | kind | call | count | fwd GFLOP | fwd ms | fwd ratio | bwd ms | "
+          "bwd ratio | share % | algorithms |", file=out)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", file=out)
+    from . import _networks as nets
+    for net, rows in per_net.items():
+        net_total = aggs[net]["fwd_s"] + aggs[net]["bwd_s"]
+        for r in rows:
+            both = r["fwd"] + (r["bwd"] or 0)
+            print(f"| {net} | {r['name']} | {r['kind']} | {nets.describe(r['layer'])} | "
+                  f"{r['count']} | {r['flops'] / 1e9:.2f} | {r['fwd'] * 1e3:.3f} | "
+                  f"{_fmt(r['fwd'] / r['fwd_torch'])} | "
+                  + (f"{r['bwd'] * 1e3:.3f} | {_fmt(r['bwd'] / r['bwd_torch'])}"
+                     if r["bwd"] is not None else "- | - (no backward)")
+                  + f" | {_fmt(100 * r['count'] * both / net_total, 1)} | {r['algorithms']} |",
+                  file=out)
+    return aggs, summ
+
+
+# ------------------------------------------------------ many-core balance model
+
+BALANCE_THREADS = (16, 32, 64)
+
+
+def static_balance(tasks, threads, work=None):
+    """Load balance of libgomp's static schedule (no chunk) of ``tasks`` tasks on
+    ``threads`` threads: thread t gets one contiguous block, the first ``tasks % threads``
+    threads ``tasks // threads + 1`` tasks, the others ``tasks // threads``.
+
+    ``work`` is each task's relative cost (None: all equal).  The balance is
+    ``(total work / threads) / (largest work of one thread)``: 1.0 when every thread has
+    the same, ``tasks / threads`` when there are fewer tasks than threads (equal costs).
+    NaN for no work at all.
+    """
+    if tasks < 0 or threads < 1:
+        raise ValueError(f"need tasks >= 0 and threads >= 1, got {tasks} and {threads}")
+    q, r = divmod(tasks, threads)
+    if work is None:
+        biggest = q + (1 if r else 0)
+        return tasks / threads / biggest if biggest else float("nan")
+    work = [float(c) for c in work]
+    if len(work) != tasks:
+        raise ValueError(f"`work` has {len(work)} costs for {tasks} tasks")
+    total = sum(work)
+    if total <= 0:
+        return float("nan")
+    biggest, start = 0.0, 0
+    for t in range(threads):
+        n = q + (1 if t < r else 0)
+        biggest = max(biggest, sum(work[start:start + n]))
+        start += n
+    return total / threads / biggest
+
+
+def balance_rows(names, min_flops=1e9, threads=BALANCE_THREADS):
+    """Every distinct layer of the networks ``names`` whose forward does more than
+    ``min_flops`` (each of grad_input and grad_weight does as many): per direction of its
+    plans (forward, grad_input, grad_weight), the tasks and the static-schedule balance at
+    each thread count (``task_work`` of the plan's description as the costs when it has
+    them, else equal costs)."""
+    from . import _networks as nets
+
+    seen, rows = set(), []
+    for net in names:
+        for layer in nets.distinct(nets.layers(net)):
+            if layer.key in seen or not layer.is_conv or nets.flops(layer) <= min_flops:
+                continue
+            seen.add(layer.key)
+            for pl in layer_plans(layer):
+                for d in pl.describe(max(threads)):
+                    if d["direction"] == "grad_bias":
+                        continue
+                    work = d.get("task_work")
+                    rows.append({"network": net, "layer": layer.name, "call": nets.describe(layer),
+                                 "direction": d["direction"], "algorithm": d["algorithm"],
+                                 "tasks": d["tasks"], "costs": "task_work" if work else "equal",
+                                 "gflops": nets.flops(layer) / 1e9,
+                                 "balance": {t: static_balance(d["tasks"], t, work)
+                                             for t in threads}})
+    return rows
+
+
+def report_balance(rows, out, threads=BALANCE_THREADS, limit=0.9):
+    print(f"\n## many-core balance model: static schedule of each plan's tasks (layers above "
+          f"1 GFLOP per direction; balance = mean / max work per thread)\n", file=out)
+    print("| network | layer | direction | algorithm | tasks | costs | "
+          + " | ".join(f"{t} threads" for t in threads) + " |", file=out)
+    print("|---|---|---|---|---|---|" + "---|" * len(threads), file=out)
+    for r in rows:
+        print(f"| {r['network']} | {r['layer']} | {r['direction']} | "
+              f"{r['algorithm'].split('.')[-1]} | {r['tasks']} | {r['costs']} | "
+              + " | ".join(f"{100 * r['balance'][t]:.0f}%" for t in threads) + " |", file=out)
+    below = {t: sum(1 for r in rows if r["balance"][t] < limit) for t in threads}
+    print(f"\nlayer-directions below {100 * limit:.0f}% balance, of {len(rows)}: "
+          + ", ".join(f"{below[t]} at {t} threads" for t in threads), file=out)
+    return below
+
+
+def run_isa_child(argv, isa, out):
+    """Run this bench again in a child process whose environment holds both libraries to
+    ``isa`` (set before either loads: fastconv's GEMM variant, oneDNN's and ATen's
+    kernels); its output is copied to ``out``.  Returns the child's exit status."""
+    import subprocess
+
+    env = _package_env(extra={**_ISA_ENV[isa], "FASTCONV_BENCH_ISA": isa})
+    print(f"--isa {isa}: running the bench in a child process with "
+          + ", ".join(f"{k}={v}" for k, v in _ISA_ENV[isa].items()), file=out, flush=True)
+    proc = subprocess.Popen([sys.executable, "-m", "fastconv", "bench", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        out.write(line)
+        out.flush()
+    return proc.wait()
+
+
 # ------------------------------------------------------- --json and --plot
 
 
-def results(conv_rows, pool_rows, roof, torch, quick, repeat):
+def results(conv_rows, pool_rows, roof, torch, quick, repeat, extra=None):
     """The measured results as plain data (what ``--json`` writes).
 
     Times are medians in seconds; GFLOP/s count 2 flops per multiply-add of the
@@ -435,6 +1046,9 @@ def results(conv_rows, pool_rows, roof, torch, quick, repeat):
     ``fwd_s``/``bwd_s`` come from the first peer's round; each peer's entry also has
     fastconv's medians from that peer's interleaved round, which its ratios use.
     ``config`` is :func:`fastconv.show_config`'s (build, OpenMP runtime, GEMM variant).
+    ``extra`` (merged in): ``header`` (CPU, SIMD variants, FMA peak, roofs, bandwidth),
+    ``bandwidth_pooling``, ``networks`` (per network: totals, ratios, worst layers and its
+    layers), ``network_summary``, ``network_kinds`` and ``balance``.
     """
     config = fastconv.show_config(mode="dicts")
     conv = []
@@ -456,7 +1070,8 @@ def results(conv_rows, pool_rows, roof, torch, quick, repeat):
             "openmp": fastconv.openmp_enabled(), "gemm_kernel": config["simd"]["gemm_variant"],
             "numpy": np.__version__, "torch": torch.__version__ if torch else None,
             "dtype": "float32", "repeat": repeat, "quick": quick,
-            "gemm_roof_gflops": roof, "conv2d": conv, "pooling": pool, "config": config}
+            "gemm_roof_gflops": roof, "conv2d": conv, "pooling": pool, "config": config,
+            **(extra or {})}
 
 
 def _need_matplotlib():
@@ -510,7 +1125,25 @@ def plot_gflops(data, path):
     fig.savefig(path, dpi=110)
 
 
+def _networks_json(per_net, aggs, summ):
+    from . import _networks as nets
+
+    def row(r):
+        la = r["layer"]
+        return {"name": r["name"], "op": la.op, "kind": r["kind"], "x": list(la.x),
+                "w": list(la.w) if la.w else None, "bias": la.bias,
+                "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in la.args},
+                "out": list(nets.out_shape(la)), "count": r["count"], "fwd_flops": r["flops"],
+                "fwd_s": r["fwd"], "torch_fwd_s": r["fwd_torch"], "bwd_s": r["bwd"],
+                "torch_bwd_s": r["bwd_torch"], "algorithms": r["algorithms"]}
+    return {net: {**aggs[net], "layers": [row(r) for r in rows],
+                  "layer_calls": aggs[net]["layers"]} for net, rows in per_net.items()}
+
+
 def main(argv=None, out=sys.stdout):
+    from . import _networks as nets
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m fastconv bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few layers, fewer repeats")
@@ -518,6 +1151,21 @@ def main(argv=None, out=sys.stdout):
     parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) plain-NumPy peer")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--layers", nargs="*", default=None, help="layer names to run")
+    parser.add_argument("--networks", default=None, metavar="NAME[,NAME]",
+                        help="real networks to run against torch: all, quick, none, or names "
+                             f"({', '.join([*nets.NETWORKS, *nets.EXTRA])}); default: all, "
+                             f"with --quick: {','.join(nets.QUICK)}")
+    parser.add_argument("--only-networks", action="store_true",
+                        help="skip the standard-layer sections (conv2d table, pooling, thread "
+                             "scaling, memory, algorithms): header, probes, global pooling, "
+                             "networks and the balance model only")
+    parser.add_argument("--header-only", action="store_true",
+                        help="print the header (CPU, SIMD variants, threads, versions, FMA "
+                             "peak, GEMM roofs, memory bandwidth) and stop")
+    parser.add_argument("--isa", choices=sorted(_ISA_ENV), default=None,
+                        help="hold both libraries to this instruction set: run the bench in a "
+                             "child process with FASTCONV_GEMM, ONEDNN_MAX_CPU_ISA and "
+                             "ATEN_CPU_CAPABILITY set")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the measured results to FILE as JSON")
     parser.add_argument("--plot", metavar="FILE", default=None,
@@ -526,39 +1174,83 @@ def main(argv=None, out=sys.stdout):
     args = parser.parse_args(argv)
     if args.plot:
         _need_matplotlib()   # fail before the long measurement, not after it
+    try:
+        net_names = nets.select(args.networks if args.networks is not None
+                                else ("quick" if args.quick else "all"))
+    except ValueError as e:
+        parser.error(str(e))
+    if args.isa and os.environ.get("FASTCONV_BENCH_ISA") != args.isa:
+        return run_isa_child(argv, args.isa, out)
     repeat = args.repeat or (3 if args.quick else 7)
     names = args.layers or (list(QUICK) if args.quick else list(LAYERS))
+    if args.only_networks:
+        names = []
     torch = None if args.no_torch else _torch()
     if torch is not None:
         torch.set_num_threads(fastconv.get_num_threads())
-    config = fastconv.show_config(mode="dicts")
-    runtime = " ".join(os.path.basename(p) for p in config["openmp"]["runtime"]) or "none"
-    print(f"fastconv {fastconv.__version__}: {config['threads']['default']} threads "
-          f"({config['threads']['source']}), OpenMP {config['openmp']['enabled']} "
-          f"(runtime {runtime}), GEMM kernel {config['simd']['gemm_variant']}; "
-          f"compiler {config['build']['compiler_version']}; numpy {np.__version__}"
-          + (f", torch {torch.__version__}" if torch else ", torch not installed"), file=out)
-    roof = gemm_roof()
-    print(f"GEMM roof (NumPy's BLAS, best of 2048^3 float32): {roof:.1f} GFLOP/s", file=out,
-          flush=True)
+    head = header(torch, out, quick=args.quick)
+    if args.isa:
+        want = args.isa
+        if head["fastconv_variant"] != want:
+            print(f"warning: --isa {want} but fastconv runs its {head['fastconv_variant']} "
+                  f"variant (this CPU lacks {want}?)", file=out)
+    if args.header_only:
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"header": head}, f, indent=2, default=_json_default)
+        return 0
+    roof = head["gemm_roof_gflops"]
+    peak = head["fma_peak"].get(f"float32_{head['threads']}")
     time.sleep(0.3)  # let OpenBLAS's threads stop spinning
     # the BLAS-based peers run last (in bench_conv): their after-effects must not
     # reach the other measurements
-    pool_rows = [] if args.quick and not torch else bench_pool(repeat, torch, out)
-    if not args.quick:
+    pool_rows = ([] if (args.quick and not torch) or args.only_networks
+                 else bench_pool(repeat, torch, out))
+    if not args.quick and not args.only_networks:
         if fastconv.get_num_threads() > 1:
             bench_threads(repeat, out)
         bench_memory(out)
-    bench_routes(names, out)
-    conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
-    report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out)
+    bw_rows = bench_bandwidth_pools(repeat, torch, head["bandwidth_gbps"], out)
+    extra = {"header": head, "bandwidth_pooling": bw_rows}
+    if net_names:
+        if torch is None:
+            print("\n(the real-network suite compares with torch, which is not available: "
+                  "skipped)", file=out)
+        else:
+            print(f"\n## real networks: timing {', '.join(net_names)} (fastconv and torch "
+                  f"interleaved, {repeat} rounds)", file=out, flush=True)
+            per_net = time_network_layers(net_names, repeat, torch, out)
+            aggs, summ = report_networks(per_net, out)
+            extra["networks"] = _networks_json(per_net, aggs, summ)
+            extra["network_summary"] = summ
+            extra["network_kinds"] = by_kind(per_net)
+        brows = balance_rows(net_names)
+        below = report_balance(brows, out)
+        extra["balance"] = {"rows": brows, "below_90": below}
+    if names:
+        bench_routes(names, out)
+        conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)
+        report(conv_rows, pool_rows, roof, torch, not args.no_numpy, out, peak=peak)
+    else:
+        conv_rows = []
     if args.json or args.plot:
-        data = results(conv_rows, pool_rows, roof, torch, args.quick, repeat)
+        data = results(conv_rows, pool_rows, roof, torch, args.quick, repeat, extra)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(data, f, indent=2)
+                json.dump(data, f, indent=2, default=_json_default)
             print(f"\nresults written to {args.json}", file=out)
-        if args.plot:
+        if args.plot and conv_rows:
             plot_gflops(data, args.plot)
             print(f"plot written to {args.plot}", file=out)
+        elif args.plot:
+            print("no plot: it draws the standard-layer conv2d table, which --only-networks "
+                  "skips", file=out)
     return 0
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -30,7 +30,10 @@ def _arrays(nd, x, weight, bias=None):
 
 
 def run_route(r, arrays, n_threads, dtype):
-    """Run one route's kernel with this thread's reused workspace; returns its status."""
+    """Run one route's kernel with this thread's reused workspace; returns its status.
+    A forward kernel with shared scratch (conv.forward.regions) gets it here."""
+    if r.shared and r.direction == "forward":
+        arrays = arrays + (np.empty((r.shared,), dtype),)
     return _k.run(r.desc, arrays, workspace(n_threads, r.per_thread, dtype), n_threads)
 
 
@@ -105,9 +108,23 @@ def grad_weight(r, p, goc, xc, n_threads):
     """grad_weight (O, Kg) of the convolution ``p``, by its route ``r``.  The chunked
     routes leave one partial per chunk of samples, summed here in chunk order (the
     same sums for any thread count)."""
-    if r.shared == 0:
+    if r.algorithm == "conv.grad_weight.regions":
         gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
-        run_route(r, (goc, xc, gw), n_threads, p.dtype)
+        # (its shared scratch is x channels-last, not partials)
+        run_route(r, (goc, xc, gw, np.empty((r.shared,), p.dtype)), n_threads, p.dtype)
+        return gw
+    if r.shared == 0:
+        chunks = r.extra.get("chunks", 1) if r.extra else 1
+        if chunks <= 1:
+            gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
+            run_route(r, (goc, xc, gw), n_threads, p.dtype)
+            return gw
+        # rows in chunks of samples: one (O, Kg) partial per chunk, summed in chunk order
+        partial = np.empty((chunks, p.O, p.Kg), p.dtype)
+        run_route(r, (goc, xc, partial), n_threads, p.dtype)
+        gw = partial[0].copy()
+        for c in range(1, chunks):
+            gw += partial[c]
         return gw
     partial = np.empty((r.shared,), p.dtype)  # at most grad_weight_chunks x grad_weight
     run_route(r, (goc, xc, partial), n_threads, p.dtype)

@@ -18,28 +18,30 @@ RNG = np.random.default_rng(42)
 
 # (rank, x shape, w shape, kwargs): each supports every algorithm listed with it
 CASES = [
-    (1, (3, 4, 40), (6, 4, 3), dict(padding=1), ["strip", "im2col"]),
+    (1, (3, 4, 40), (6, 4, 3), dict(padding=1), ["strip", "regions", "im2col", "grouped"]),
     (2, (2, 4, 9, 11), (6, 2, 3, 2), dict(padding=((2, 0), (1, 1)), dilation=(1, 2), groups=2),
-     ["strip", "im2col"]),
+     ["strip", "regions", "im2col", "grouped"]),
     (3, (2, 3, 5, 6, 7), (4, 3, 2, 3, 2), dict(stride=(1, 2, 1), padding=1, dilation=(2, 1, 1)),
-     ["strip", "im2col"]),
-    (3, (2, 4, 4, 5, 6), (8, 4, 1, 1, 1), {}, ["direct", "im2col"]),
+     ["strip", "regions", "im2col"]),
+    (3, (2, 4, 4, 5, 6), (8, 4, 1, 1, 1), {}, ["direct", "regions", "im2col"]),
     (3, (2, 4, 4, 5, 9), (6, 2, 2, 3, 3), dict(padding=((1, 0), (1, 1), (2, 1)),
                                                dilation=(1, 1, 2), groups=2),
-     ["strip", "im2col"]),
-    (2, (3, 2, 6, 7), (4, 2, 3, 3), dict(stride=2, padding=1), ["strip", "im2col"]),
+     ["strip", "regions", "im2col"]),
+    (2, (3, 2, 6, 7), (4, 2, 3, 3), dict(stride=2, padding=1),
+     ["strip", "regions", "im2col", "grouped"]),
     (2, (2, 4, 9, 11), (8, 1, 3, 3), dict(stride=(2, 1), padding=((1, 0), (2, 1)),
                                           dilation=(1, 2), groups=4),
-     ["depthwise", "strip", "im2col"]),
+     ["depthwise", "strip", "regions", "im2col", "grouped"]),
 ]
 
 GRAD_INPUT = {"direct", "col2im", "as_forward", "depthwise"}
-GRAD_WEIGHT = {"rows", "chunked", "strip", "depthwise"}
+GRAD_WEIGHT = {"rows", "chunked", "strip", "depthwise", "grouped", "regions"}
 OPEN = dict(strip_min_o=1, strip_min_ow=1, forward_grad_input_channels=0,
             grad_weight_strip_min_rows=1, grad_weight_strip_min_ow=1)
 # the chunked route is for planes small enough, the strip route for the others
 OPEN_GW = {"rows": {}, "chunked": dict(chunked_grad_weight_bytes=10**9),
-           "strip": dict(chunked_grad_weight_bytes=0), "depthwise": {}}
+           "strip": dict(chunked_grad_weight_bytes=0), "depthwise": {}, "grouped": {},
+           "regions": {}}
 
 
 def _conv(nd):
@@ -205,7 +207,8 @@ def test_plan_describes_routes():
     d = {r["direction"]: r for r in p.describe(4)}
     assert d["grad_input"]["algorithm"] == "conv.grad_input.as_forward"
     assert d["grad_input"]["runs"] == "conv.forward.strip"
-    assert d["grad_weight"]["tasks"] == 8
+    # a 1.85 GMAC direction: its chunks are balanced for many cores (more than N)
+    assert d["grad_weight"]["tasks"] == len(d["grad_weight"]["task_work"]) >= 16
     r = p.route("grad_weight")
     per_thread, shared = r.desc.workspace[:2]
     assert d["grad_weight"]["workspace_bytes"] == (4 * per_thread + shared) * 4

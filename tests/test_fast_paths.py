@@ -106,7 +106,9 @@ _ROUTE_CASES = [
 def test_both_grad_input_routes(route, case):
     # stride-1 grad_input runs either through col2im or as a forward convolution,
     # chosen by the channel count: force each, on the same cases
-    with fc.tuning(forward_grad_input_channels=10**9 if route == "col2im" else 0):
+    # (grouped_as_forward: a grouped case would run as a grouped forward otherwise)
+    with fc.tuning(forward_grad_input_channels=10**9 if route == "col2im" else 0,
+                   grouped_as_forward=route != "col2im"):
         _check_grad_input_route(route, case)
 
 
@@ -137,7 +139,8 @@ def _check_grad_input_route(route, case):
 @pytest.mark.parametrize("case", range(len(_ROUTE_CASES)))
 def test_both_grad_weight_routes(route, case):
     # grad_weight splits the im2col rows, or (small planes) the batch into chunks
-    with fc.tuning(chunked_grad_weight_bytes=0 if route == "rows" else 10**9):
+    with fc.tuning(chunked_grad_weight_bytes=0 if route == "rows" else 10**9,
+                   grouped_max_og=0):   # (not the grouped kernel, for its grouped cases)
         _check_grad_weight_route(route, case)
 
 
@@ -198,7 +201,8 @@ def strip_knobs():
     def set_knobs(**knobs):
         while stack:
             stack.pop().__exit__(None, None, None)
-        cm = fc.tuning(**{_KNOB[k]: val for k, val in knobs.items()})
+        cm = fc.tuning(grouped_max_og=0,   # (the strip path, not the grouped kernel)
+                       **{_KNOB[k]: val for k, val in knobs.items()})
         cm.__enter__()
         stack.append(cm)
     yield set_knobs

@@ -168,14 +168,15 @@ def test_max_reduce_first_zero_and_last_nan():
 
 
 def test_default_routes_keep_the_window_kernels_for_small_windows():
+    # the window kernels, in their SIMD row form (test_pool_rows.py)
     x = np.zeros((2, 3, 56, 56), np.float32)
     assert fastconv.plan(fastconv.max_pool2d, x, 2).algorithms["forward"] == \
-        "max_pool.forward.window"
+        "max_pool.forward.rows"
     assert fastconv.plan(fastconv.avg_pool2d, x, 3, 2, 1).algorithms["forward"] == \
-        "avg_pool.forward.window"
+        "avg_pool.forward.rows"
     go = np.zeros((2, 3, 28, 28), np.float32)
     assert fastconv.plan(fastconv.avg_pool2d_backward, go, x.shape, 2).algorithms == {
-        "grad_input": "avg_pool.grad_input.window"}
+        "grad_input": "avg_pool.grad_input.rows"}
     # a wide window's forward, a large window's gradient
     assert fastconv.plan(fastconv.avg_pool2d, x, 14, 14).algorithms["forward"] == \
         "avg_pool.forward.reduce"

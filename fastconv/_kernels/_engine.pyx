@@ -16,7 +16,8 @@ task that sums in a fixed order, so results are bitwise identical for any number
 threads.  Nothing here raises inside a parallel region; the wrappers validate first.
 
 The kernels themselves are in ``conv_kernels.pxi`` (convolution, im2col, col2im),
-``depthwise_kernels.pxi`` (depthwise convolution; its row loops in ``fc_depthwise.h``)
+``depthwise_kernels.pxi`` (depthwise convolution; its row loops in ``fc_depthwise.h``),
+``regions_kernels.pxi`` (convolutions split into regions of constant valid taps)
 and ``pool_kernels.pxi`` (max and average pooling).
 """
 cimport cython
@@ -64,7 +65,8 @@ cdef extern from "fc_problem.h" nogil:
         Py_ssize_t ints, got, main, per_thread, shared
 
 from fastconv._kernels._gemm cimport (
-    gemm_nn_f32, gemm_nn_f64, gemm_ind_f32, gemm_ind_f64, gemm_rows_f32, gemm_rows_f64)
+    gemm_nn_f32, gemm_nn_f64, gemm_ind_f32, gemm_ind_f64, gemm_ind_acc_f32, gemm_ind_acc_f64,
+    gemm_rows_f32, gemm_rows_f64)
 from fastconv._kernels import _gemm
 
 cnp.import_array()
@@ -100,6 +102,17 @@ cdef inline void gemm_ind(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
         gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
 
 
+cdef inline void gemm_ind_acc(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                              const floating *A, Py_ssize_t lda, const floating *S,
+                              const Py_ssize_t *offs, const Py_ssize_t *cols,
+                              floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C += A . B, B[k][n] = S[offs[k] + cols[n]]."""
+    if floating is float:
+        gemm_ind_acc_f32(M, N, K, A, lda, S, offs, cols, C, ldc)
+    else:
+        gemm_ind_acc_f64(M, N, K, A, lda, S, offs, cols, C, ldc)
+
+
 cdef inline void gemm_rows(Py_ssize_t M, Py_ssize_t N, const floating *S,
                            const Py_ssize_t *aoffs, const Py_ssize_t *seg_src,
                            const Py_ssize_t *seg_len, Py_ssize_t nseg,
@@ -116,4 +129,5 @@ include "conv_kernels.pxi"
 include "depthwise_kernels.pxi"
 include "pool_kernels.pxi"
 include "reduce_kernels.pxi"
+include "regions_kernels.pxi"
 include "entry.pxi"

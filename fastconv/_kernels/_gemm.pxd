@@ -7,6 +7,7 @@ the chosen variant's table entry).  Semantics are those of ``fc_gemm.h``:
 
 * ``gemm_nn_*``:   C[M x N] (+)= A[M x K] . B[K x N], row-major, leading dimensions
 * ``gemm_ind_*``:  C = rowinit + A . B for an implicit B[k][n] = S[offs[k] + cols[n]]
+* ``gemm_ind_acc_*``: C += A . B for the same implicit B
 * ``gemm_rows_*``: C += A . B for an implicit A of row segments of S
 * ``gemm_*``:      C (+)= A . B with row and column strides for A, B and C,
                    blocked by ``blk`` (NULL: the variant's default)
@@ -36,6 +37,14 @@ cdef void gemm_ind_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                        const double *A, Py_ssize_t lda, const double *S,
                        const Py_ssize_t *offs, const Py_ssize_t *cols,
                        double *C, Py_ssize_t ldc, const double *rowinit) noexcept nogil
+cdef void gemm_ind_acc_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                           const float *A, Py_ssize_t lda, const float *S,
+                           const Py_ssize_t *offs, const Py_ssize_t *cols,
+                           float *C, Py_ssize_t ldc) noexcept nogil
+cdef void gemm_ind_acc_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                           const double *A, Py_ssize_t lda, const double *S,
+                           const Py_ssize_t *offs, const Py_ssize_t *cols,
+                           double *C, Py_ssize_t ldc) noexcept nogil
 cdef void gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,
                         const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
                         Py_ssize_t nseg, const float *B, Py_ssize_t ldb,

@@ -1,12 +1,15 @@
 # cython: language_level=3
-"""The GEMM (fc_gemm.c) and its ISA dispatch table, compiled once.
+"""The GEMM (fc_gemm.c) and its ISA dispatch table, compiled once; the FMA-peak probe.
 
 The cdef functions declared in ``_gemm.pxd`` are what the other kernel modules
 call; the ``def`` functions here tell which variant was chosen and expose the
-general strided GEMM to the tests (``gemm``).  The variant is chosen when this
+general strided GEMM to the tests (``gemm``); ``fma_peak`` times the register-only
+FMA loop of ``fc_probe.c`` in the same variant (for the benchmark's header).  The variant is chosen when this
 module is imported, before any kernel runs (``FASTCONV_GEMM`` restricts it).
 """
 cimport numpy as cnp
+
+import time
 
 import numpy as np
 
@@ -28,6 +31,14 @@ cdef extern from "fc_gemm.h" nogil:
                          const double *A, Py_ssize_t lda, const double *S,
                          const Py_ssize_t *offs, const Py_ssize_t *cols,
                          double *C, Py_ssize_t ldc, const double *rowinit)
+    void fc_gemm_ind_acc_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const float *A, Py_ssize_t lda, const float *S,
+                             const Py_ssize_t *offs, const Py_ssize_t *cols,
+                             float *C, Py_ssize_t ldc)
+    void fc_gemm_ind_acc_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const double *A, Py_ssize_t lda, const double *S,
+                             const Py_ssize_t *offs, const Py_ssize_t *cols,
+                             double *C, Py_ssize_t ldc)
     void fc_gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,
                           const Py_ssize_t *seg_src, const Py_ssize_t *seg_len,
                           Py_ssize_t nseg, const float *B, Py_ssize_t ldb,
@@ -49,6 +60,10 @@ cdef extern from "fc_gemm.h" nogil:
     fc_gemm_blocking fc_gemm_default_blocking(int is_f64)
     const char *fc_build_compiler_version()
     long fc_build_openmp()
+
+cdef extern from "fc_probe.h" nogil:
+    double fc_probe_fma(int is_f64, int n_threads, long iters, int *threads_run)
+    const char *fc_probe_variant()
 
 # The compiler command and flags, recorded by setup.py as string macros.
 cdef extern from *:
@@ -100,6 +115,20 @@ cdef void gemm_ind_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                        const Py_ssize_t *offs, const Py_ssize_t *cols,
                        double *C, Py_ssize_t ldc, const double *rowinit) noexcept nogil:
     fc_gemm_ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, rowinit)
+
+
+cdef void gemm_ind_acc_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                           const float *A, Py_ssize_t lda, const float *S,
+                           const Py_ssize_t *offs, const Py_ssize_t *cols,
+                           float *C, Py_ssize_t ldc) noexcept nogil:
+    fc_gemm_ind_acc_f32(M, N, K, A, lda, S, offs, cols, C, ldc)
+
+
+cdef void gemm_ind_acc_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                           const double *A, Py_ssize_t lda, const double *S,
+                           const Py_ssize_t *offs, const Py_ssize_t *cols,
+                           double *C, Py_ssize_t ldc) noexcept nogil:
+    fc_gemm_ind_acc_f64(M, N, K, A, lda, S, offs, cols, C, ldc)
 
 
 cdef void gemm_rows_f32(Py_ssize_t M, Py_ssize_t N, const float *S, const Py_ssize_t *aoffs,
@@ -177,6 +206,45 @@ def build_info():
         "openmp": int(fc_build_openmp()),
         "cpu_features": fc_cpu_features().decode().split(),
     }
+
+
+def fma_peak(bint is_f64=False, int n_threads=1, double seconds=0.3):
+    """Peak GFLOP/s of a register-only FMA loop on ``n_threads`` OpenMP threads.
+
+    The loop of ``fc_probe.c`` (independent accumulators in vector registers, no
+    memory traffic), in the variant the GEMM uses (``variant()``): AVX-512, AVX2+FMA,
+    or the baseline ISA's multiply and add.  A multiply-add counts 2 flops per lane.
+    The best of three runs of about ``seconds / 3`` each (after a calibration run):
+    the rate the cores reach, not a typical one.
+
+    Returns ``{"gflops", "variant", "threads", "dtype"}``; ``threads`` is how many
+    threads ran (1 in a build without OpenMP).
+    """
+    if n_threads < 1:
+        raise ValueError(f"`n_threads` must be a positive int, got {n_threads}")
+    if not seconds > 0:
+        raise ValueError(f"`seconds` must be positive, got {seconds}")
+    cdef long iters = 1 << 16
+    cdef int ran = 0
+    cdef double flops = 0.0
+    cdef int f64 = 1 if is_f64 else 0
+    while True:   # calibrate: iterations for a run of seconds / 3
+        t0 = time.perf_counter()
+        with nogil:
+            flops = fc_probe_fma(f64, n_threads, iters, &ran)
+        dt = time.perf_counter() - t0
+        if dt >= 0.02 or iters >= (1 << 40):
+            break
+        iters *= 8
+    iters = max(1, <long>(iters * (seconds / 3) / max(dt, 1e-9)))
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with nogil:
+            flops = fc_probe_fma(f64, n_threads, iters, &ran)
+        best = min(best, time.perf_counter() - t0)
+    return {"gflops": flops / best / 1e9, "variant": fc_probe_variant().decode(),
+            "threads": ran, "dtype": "float64" if is_f64 else "float32"}
 
 
 # ------------------------------------------------ the test hook

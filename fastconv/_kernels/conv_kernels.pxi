@@ -100,6 +100,40 @@ cdef void im2col_tile(const floating *xc, const fc_problem *p,      # IN: channe
                                                + i * p.d[1]) * W + j * p.d[2]
             next_tap(p, &c, &a, &i, &j)
         return
+    if cs == 1 and ox0 == 0 and nl % OW == 0:
+        # whole output rows (small planes, whole-plane tiles): a row's valid range
+        # along x is the same for every output row, so it is found once per im2col row
+        for r in range(r0, r1):
+            base = xc + c * p.in_vol
+            row = buf + (r - r0) * rs
+            ix0 = -p.pb[2] + j * p.d[2]
+            valid_range(ix0, sw, OW, W, &lo, &hi)
+            oz = oz0
+            oy = oy0
+            q0 = 0
+            while q0 < nl:
+                iz = oz * p.s[0] - p.pb[0] + a * p.d[0]
+                iy = oy * p.s[1] - p.pb[1] + i * p.d[1]
+                if iz < 0 or iz >= D or iy < 0 or iy >= H:
+                    memset(row + q0, 0, OW * sizeof(floating))
+                else:
+                    src = base + (iz * H + iy) * W + ix0
+                    for q in range(lo):
+                        row[q0 + q] = 0
+                    if sw == 1:
+                        memcpy(row + q0 + lo, src + lo, (hi - lo) * sizeof(floating))
+                    else:
+                        for q in range(lo, hi):
+                            row[q0 + q] = src[q * sw]
+                    for q in range(hi, OW):
+                        row[q0 + q] = 0
+                q0 += OW
+                oy += 1
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+            next_tap(p, &c, &a, &i, &j)
+        return
     for r in range(r0, r1):
         base = xc + c * p.in_vol
         row = buf + (r - r0) * rs
@@ -161,6 +195,33 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,            # IN: 
         return
     column_of(l0, p, &oz0, &oy0, &ox0)
     tap_of(r0, p, &c, &a, &i, &j)
+    if ox0 == 0 and nl % OW == 0:
+        # whole output rows: the valid range along x is found once per row (as im2col)
+        for r in range(r0, r1):
+            row = buf + (r - r0) * ldb
+            ix0 = -p.pb[2] + j * p.d[2]
+            valid_range(ix0, sw, OW, W, &lo, &hi)
+            oz = oz0
+            oy = oy0
+            q0 = 0
+            while q0 < nl:
+                iz = oz * p.s[0] - p.pb[0] + a * p.d[0]
+                iy = oy * p.s[1] - p.pb[1] + i * p.d[1]
+                if iz >= 0 and iz < D and iy >= 0 and iy < H:
+                    dst = xc + c * p.in_vol + (iz * H + iy) * W + ix0
+                    if sw == 1:
+                        for q in range(lo, hi):
+                            dst[q] += row[q0 + q]
+                    else:
+                        for q in range(lo, hi):
+                            dst[q * sw] += row[q0 + q]
+                q0 += OW
+                oy += 1
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+            next_tap(p, &c, &a, &i, &j)
+        return
     for r in range(r0, r1):
         row = buf + (r - r0) * ldb
         oz = oz0
@@ -299,16 +360,21 @@ cdef void conv_forward(const fc_problem *p,
                        const floating *x, const floating *w, const floating *bias,  # IN
                        floating *out,                                              # OUT
                        floating *ws, int n_threads) noexcept nogil:                # scratch
-    """The forward convolution: FC_CONV_FWD_DIRECT, _IM2COL or _STRIP."""
+    """The forward convolution: FC_CONV_FWD_DIRECT, _IM2COL or _STRIP.
+
+    Task (n, g, tile, o block): ``blk`` output channels (0: all Og) of one column tile;
+    the o block is innermost, so a thread's consecutive tasks share the tile's input."""
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t G = p.groups, Cg = p.Cg, Og = p.Og, Kg = p.Kg, L = p.L, lt = p.lt
     cdef Py_ssize_t L2 = p.out_plane
+    cdef Py_ssize_t ob = p.blk if p.blk > 0 else Og
+    cdef Py_ssize_t n_ob = cdiv(Og, ob) if Og > 0 else 0
     cdef bint strip = p.algo == FC_CONV_FWD_STRIP
     cdef bint direct = p.algo == FC_CONV_FWD_DIRECT
     cdef Py_ssize_t per_plane = cdiv(L2, lt)
     cdef Py_ssize_t n_tiles = p.out[0] * per_plane if strip else cdiv(L, lt)
-    cdef Py_ssize_t n_tasks = p.N * G * n_tiles
-    cdef Py_ssize_t task, n, gi, t, oz, l0, nl, o, l
+    cdef Py_ssize_t n_tasks = p.N * G * n_tiles * n_ob
+    cdef Py_ssize_t task, n, gi, t, oz, l0, nl, o, l, o0, no
     cdef floating *buf
     cdef floating *dst
     cdef const floating *xc
@@ -317,9 +383,13 @@ cdef void conv_forward(const fc_problem *p,
     if n_tasks == 0 or Og == 0:
         return
     for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-        n = task // (G * n_tiles)
-        gi = (task // n_tiles) % G
-        t = task % n_tiles
+        n = task // (G * n_tiles * n_ob)
+        gi = (task // (n_tiles * n_ob)) % G
+        t = (task // n_ob) % n_tiles
+        o0 = (task % n_ob) * ob
+        no = Og - o0
+        if no > ob:
+            no = ob
         xc = x + (n * p.C + gi * Cg) * p.in_vol
         if strip:
             # per-thread workspace: offs (Kg) and cols (lt) indices, then the strip;
@@ -329,30 +399,30 @@ cdef void conv_forward(const fc_problem *p,
             nl = L2 - l0
             if nl > lt:
                 nl = lt
-            dst = out + (n * p.O + gi * Og) * L + oz * L2 + l0
+            dst = out + (n * p.O + gi * Og + o0) * L + oz * L2 + l0
             ind = <Py_ssize_t *>(ws + threadid() * lay.per_thread)
             buf = ws + threadid() * lay.per_thread + lay.ints
             st = strip_of(p, l0, nl)
             build_strip(xc, p, &st, oz, buf)
             strip_taps(p, &st, ind)
             strip_cols(p, &st, l0, nl, ind + Kg)
-            gemm_ind(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, ind, ind + Kg, dst, L,
-                     bias + gi * Og if bias != NULL else NULL)
+            gemm_ind(no, nl, Kg, w + (gi * Og + o0) * Kg, Kg, buf, ind, ind + Kg, dst, L,
+                     bias + gi * Og + o0 if bias != NULL else NULL)
             continue
         l0 = t * lt
         nl = L - l0
         if nl > lt:
             nl = lt
-        dst = out + (n * p.O + gi * Og) * L + l0
-        for o in range(Og):
+        dst = out + (n * p.O + gi * Og + o0) * L + l0
+        for o in range(no):
             for l in range(nl):
-                dst[o * L + l] = bias[gi * Og + o] if bias != NULL else 0
+                dst[o * L + l] = bias[gi * Og + o0 + o] if bias != NULL else 0
         if direct:
-            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, xc + l0, L, dst, L, 1)
+            gemm_nn(no, nl, Kg, w + (gi * Og + o0) * Kg, Kg, xc + l0, L, dst, L, 1)
         else:
             buf = ws + threadid() * lay.per_thread
             im2col_tile(xc, p, 0, Kg, l0, nl, buf, lt, 1)
-            gemm_nn(Og, nl, Kg, w + gi * Og * Kg, Kg, buf, lt, dst, L, 1)
+            gemm_nn(no, nl, Kg, w + (gi * Og + o0) * Kg, Kg, buf, lt, dst, L, 1)
 
 
 # -------------------------------------------------------------- grad input
@@ -407,18 +477,23 @@ cdef void conv_grad_input(const fc_problem *p,
 
 # ------------------------------------------------------------- grad weight
 
-cdef void transpose_columns(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
-                            Py_ssize_t cols, floating *dst) noexcept nogil:   # OUT cols x rows
-    """dst[l, o] = src[o*lds + l]: a rows x cols block transposed, in blocks of 16
-    columns so that the 16 destination rows being written stay in L1."""
-    cdef Py_ssize_t q, q1, o, l
-    q = 0
-    while q < cols:
-        q1 = q + 16 if q + 16 < cols else cols
-        for o in range(rows):
-            for l in range(q, q1):
-                dst[l * rows + o] = src[o * lds + l]
-        q = q1
+cdef extern from "fc_transpose.h" nogil:
+    void fc_tr_select(int gemm_variant)
+    void fc_transpose_f32(const float *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
+                          float *dst)
+    void fc_transpose_f64(const double *src, Py_ssize_t lds, Py_ssize_t rows,
+                          Py_ssize_t cols, double *dst)
+
+fc_tr_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
+
+
+cdef inline void transpose_columns(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
+                                   Py_ssize_t cols, floating *dst) noexcept nogil:  # OUT cols x rows
+    """dst[l, o] = src[o*lds + l]: a rows x cols block transposed (fc_transpose.h)."""
+    if floating is float:
+        fc_transpose_f32(src, lds, rows, cols, dst)
+    else:
+        fc_transpose_f64(src, lds, rows, cols, dst)
 
 
 cdef void conv_grad_weight(const fc_problem *p,
@@ -445,7 +520,7 @@ cdef void conv_grad_weight(const fc_problem *p,
     cdef Py_ssize_t n_kb = cdiv(Kg, kb) if kb > 0 else 0
     cdef Py_ssize_t n_tiles = cdiv(L, lt) if lt > 0 else 0
     cdef Py_ssize_t per_plane = cdiv(L2, lt) if lt > 0 else 0
-    cdef Py_ssize_t task, n, gi, b, r0, r1, t, l0, nl, o, c, n0, n1, oz, nseg
+    cdef Py_ssize_t task, n, gi, b, r0, r1, t, l0, nl, o, c, oz, nseg, f, f0, f1, tps, NT
     cdef int algo = p.algo
     cdef floating *buf
     cdef floating *part
@@ -457,33 +532,47 @@ cdef void conv_grad_weight(const fc_problem *p,
     cdef Py_ssize_t *seg_src
     cdef Py_ssize_t *seg_len
     cdef Strip st
+    if P < 1:
+        P = 1
     if algo == FC_CONV_BWW_ROWS:
-        for task in prange(G * n_kb, num_threads=n_threads, schedule="static"):
-            gi = task // n_kb
+        # task (chunk, g, row block): chunk c sums the flat (sample, tile) range
+        # [c*NT//P, (c+1)*NT//P) into its own (O, Kg) partial (gw itself when P == 1)
+        NT = N * n_tiles
+        for task in prange(P * G * n_kb, num_threads=n_threads, schedule="static"):
+            c = task // (G * n_kb)
+            gi = (task // n_kb) % G
             b = task % n_kb
             r0 = b * kb
             r1 = r0 + kb
             if r1 > Kg:
                 r1 = Kg
+            part = gw + c * p.O * Kg
             for o in range(Og):
-                memset(gw + (gi * Og + o) * Kg + r0, 0, (r1 - r0) * sizeof(floating))
+                memset(part + (gi * Og + o) * Kg + r0, 0, (r1 - r0) * sizeof(floating))
             buf = ws + threadid() * lay.per_thread
-            for n in range(N):
+            f0 = c * NT // P
+            f1 = (c + 1) * NT // P
+            for f in range(f0, f1):
+                n = f // n_tiles
+                t = f - n * n_tiles
                 xc = x + (n * p.C + gi * Cg) * p.in_vol
                 gop = go + (n * p.O + gi * Og) * L
-                for t in range(n_tiles):
-                    l0 = t * lt
-                    nl = L - l0
-                    if nl > lt:
-                        nl = lt
-                    im2col_tile(xc, p, r0, r1, l0, nl, buf, 1, kb)
-                    gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, gw + gi * Og * Kg + r0, Kg, 1)
+                l0 = t * lt
+                nl = L - l0
+                if nl > lt:
+                    nl = lt
+                im2col_tile(xc, p, r0, r1, l0, nl, buf, 1, kb)
+                gemm_nn(Og, r1 - r0, nl, gop + l0, L, buf, kb, part + gi * Og * Kg + r0, Kg, 1)
         return
+    # task (chunk, g): chunk c sums the flat (sample, tile) range [c*NT//P, (c+1)*NT//P)
+    # (chunked: one tile per sample, the whole im2col matrix)
+    tps = 1 if algo == FC_CONV_BWW_CHUNKED else p.out[0] * per_plane
+    NT = N * tps
     for task in prange(P * G, num_threads=n_threads, schedule="static"):
         c = task // G
         gi = task % G
-        n0 = c * N // P
-        n1 = (c + 1) * N // P
+        f0 = c * NT // P
+        f1 = (c + 1) * NT // P
         part = gw + (c * G + gi) * Kg * Og
         memset(part, 0, Kg * Og * sizeof(floating))
         buf = ws + threadid() * lay.per_thread
@@ -492,7 +581,9 @@ cdef void conv_grad_weight(const fc_problem *p,
         seg_len = seg_src + lt + 2
         got = buf + lay.ints
         S = got + lay.got
-        for n in range(n0, n1):
+        for f in range(f0, f1):
+            n = f // tps
+            t = f - n * tps
             xc = x + (n * p.C + gi * Cg) * p.in_vol
             gop = go + (n * p.O + gi * Og) * L
             if algo == FC_CONV_BWW_CHUNKED:
@@ -500,43 +591,186 @@ cdef void conv_grad_weight(const fc_problem *p,
                 transpose_columns(gop, L, Og, L, got)
                 gemm_nn(Kg, Og, L, S, L, got, Og, part, Og, 1)
                 continue
-            for t in range(p.out[0] * per_plane):
-                oz = t // per_plane
-                l0 = (t - oz * per_plane) * lt
-                nl = L2 - l0
-                if nl > lt:
-                    nl = lt
-                st = strip_of(p, l0, nl)
-                build_strip(xc, p, &st, oz, S)
-                strip_taps(p, &st, aoffs)
-                nseg = strip_segments(p, &st, l0, nl, seg_src, seg_len)
-                transpose_columns(gop + oz * L2 + l0, L, Og, nl, got)
-                gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
+            oz = t // per_plane
+            l0 = (t - oz * per_plane) * lt
+            nl = L2 - l0
+            if nl > lt:
+                nl = lt
+            st = strip_of(p, l0, nl)
+            build_strip(xc, p, &st, oz, S)
+            strip_taps(p, &st, aoffs)
+            nseg = strip_segments(p, &st, l0, nl, seg_src, seg_len)
+            transpose_columns(gop + oz * L2 + l0, L, Og, nl, got)
+            gemm_rows(Kg, Og, S, aoffs, seg_src, seg_len, nseg, got, Og, part, Og)
 
 
-cdef floating channel_sum(const fc_problem *p, const floating *go,
-                          Py_ssize_t o) noexcept nogil:
-    """grad_output[:, o] summed: each sample's plane folded into RLANES lanes in
-    ascending order (lanes_sum, fc_reduce.h), the lanes then combined by a fixed tree.
-    (A single running sum was one dependent add per element: 22% of a depthwise
-    backward.)"""
-    cdef floating acc[RLANES]
-    cdef Py_ssize_t n, l
-    for l in range(RLANES):
-        acc[l] = 0
-    for n in range(p.N):
-        lanes_sum(go + (n * p.O + o) * p.L, p.L, acc)
+# ------------------------------------------------- grouped, small planes
+
+cdef void grouped_build(const floating *x, const fc_problem *p, Py_ssize_t n0,
+                        Py_ssize_t nb, Py_ssize_t gi, floating *S) noexcept nogil:   # OUT
+    """The task's input copy (see problem.pxi): plane (j, pi, c, sample) of T x OW at
+    S + (((j*sH + pi)*Cg + c)*nb + s)*T*OW holds xpad[t*sH + pi, ox*sW + j*dW]."""
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2], H = p.in_[1], W = p.in_[2]
+    cdef Py_ssize_t sh = p.s[1], sw = p.s[2], j, pi, c, sm, t, iy, ix0, lo, hi, q
+    cdef const floating *src
+    cdef floating *row
+    for j in range(p.k[2]):
+        ix0 = j * p.d[2] - p.pb[2]
+        valid_range(ix0, sw, OW, W, &lo, &hi)
+        for pi in range(sh):
+            for c in range(p.Cg):
+                for sm in range(nb):
+                    row = S + (((j * sh + pi) * p.Cg + c) * nb + sm) * T * OW
+                    for t in range(T):
+                        iy = t * sh + pi - p.pb[1]
+                        if iy < 0 or iy >= H:
+                            memset(row, 0, OW * sizeof(floating))
+                        else:
+                            src = x + ((n0 + sm) * p.C + gi * p.Cg + c) * p.in_vol + iy * W + ix0
+                            for q in range(lo):
+                                row[q] = 0
+                            if sw == 1:   # (short rows: a loop, not a memcpy call)
+                                for q in range(lo, hi):
+                                    row[q] = src[q]
+                            else:
+                                for q in range(lo, hi):
+                                    row[q] = src[q * sw]
+                            for q in range(hi, OW):
+                                row[q] = 0
+                        row = row + OW
+
+
+cdef void grouped_taps(const fc_problem *p, Py_ssize_t nb, Py_ssize_t *offs) noexcept nogil:
+    """offs[k] for im2col row k = (c*kH + i)*kW + j: where its run starts in the copy."""
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2], sh = p.s[1], c, i, j, k = 0
+    for c in range(p.Cg):
+        for i in range(p.k[1]):
+            for j in range(p.k[2]):
+                offs[k] = (((j * sh + (i * p.d[1]) % sh) * p.Cg + c) * nb * T
+                           + (i * p.d[1]) // sh) * OW
+                k += 1
+
+
+cdef void conv_grouped_forward(const fc_problem *p,
+                               const floating *x, const floating *w,
+                               const floating *bias,                    # IN
+                               floating *out,                           # OUT
+                               floating *ws, int n_threads) noexcept nogil:
+    """FC_CONV_FWD_GROUPED, task (chunk of blk samples, g): the chunk's copy, then one
+    GEMM ``W_g . cols`` over all its samples' columns (bias as each row's start),
+    copied out per sample."""
+    cdef fc_workspace_layout lay = fc_workspace(p)
+    cdef Py_ssize_t G = p.groups, Og = p.Og, Kg = p.Kg, L = p.L, N = p.N, nb = p.blk
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2]
+    cdef Py_ssize_t P = cdiv(N, nb) if nb > 0 else 0
+    cdef Py_ssize_t task, c, gi, n0, nbc, sm, v, o, ncols
+    cdef Py_ssize_t *offs
+    cdef Py_ssize_t *cols
+    cdef floating *Ct
+    cdef floating *S
+    if P == 0 or Og == 0 or L == 0:
+        return
+    for task in prange(P * G, num_threads=n_threads, schedule="static"):
+        c = task // G
+        gi = task % G
+        n0 = c * nb
+        nbc = N - n0
+        if nbc > nb:
+            nbc = nb
+        ncols = nbc * L
+        offs = <Py_ssize_t *>(ws + threadid() * lay.per_thread)
+        cols = offs + Kg
+        Ct = ws + threadid() * lay.per_thread + lay.ints
+        S = Ct + lay.got
+        grouped_build(x, p, n0, nbc, gi, S)
+        grouped_taps(p, nbc, offs)
+        for sm in range(nbc):
+            for v in range(L):
+                cols[sm * L + v] = sm * T * OW + v
+        gemm_ind(Og, ncols, Kg, w + gi * Og * Kg, Kg, S, offs, cols, Ct, ncols,
+                 bias + gi * Og if bias != NULL else NULL)
+        for sm in range(nbc):
+            for o in range(Og):
+                memcpy(out + ((n0 + sm) * p.O + gi * Og + o) * L, Ct + o * ncols + sm * L,
+                       L * sizeof(floating))
+
+
+cdef void conv_grouped_grad_weight(const fc_problem *p,
+                                   const floating *go,   # IN  (N, O, L)
+                                   const floating *x,    # IN  (N, C, in_vol)
+                                   floating *gw,         # OUT partial (P, G, Kg, Og)
+                                   floating *ws, int n_threads) noexcept nogil:
+    """FC_CONV_BWW_GROUPED, task (chunk of blk samples, g): the chunk's copy and its
+    grad_output transposed, then ``partial[chunk, g] = cols . go^T`` with the im2col
+    rows read from the copy, one segment per sample (``gemm_rows``)."""
+    cdef fc_workspace_layout lay = fc_workspace(p)
+    cdef Py_ssize_t G = p.groups, Og = p.Og, Kg = p.Kg, L = p.L, N = p.N, nb = p.blk
+    cdef Py_ssize_t T = grouped_rows(p), OW = p.out[2]
+    cdef Py_ssize_t P = cdiv(N, nb) if nb > 0 else 0
+    cdef Py_ssize_t task, c, gi, n0, nbc, sm
+    cdef Py_ssize_t *offs
+    cdef Py_ssize_t *seg_src
+    cdef Py_ssize_t *seg_len
+    cdef floating *got
+    cdef floating *S
+    cdef floating *part
+    if P == 0:
+        return
+    for task in prange(P * G, num_threads=n_threads, schedule="static"):
+        c = task // G
+        gi = task % G
+        n0 = c * nb
+        nbc = N - n0
+        if nbc > nb:
+            nbc = nb
+        part = gw + (c * G + gi) * Kg * Og
+        memset(part, 0, Kg * Og * sizeof(floating))
+        offs = <Py_ssize_t *>(ws + threadid() * lay.per_thread)
+        seg_src = offs + Kg
+        seg_len = seg_src + nb
+        got = ws + threadid() * lay.per_thread + lay.ints
+        S = got + lay.got
+        grouped_build(x, p, n0, nbc, gi, S)
+        grouped_taps(p, nbc, offs)
+        for sm in range(nbc):
+            seg_src[sm] = sm * T * OW
+            seg_len[sm] = L
+            transpose_columns(go + ((n0 + sm) * p.O + gi * Og) * L, L, Og, L, got + sm * L * Og)
+        gemm_rows(Kg, Og, S, offs, seg_src, seg_len, nbc, got, Og, part, Og)
+
+
+cdef extern from "fc_sum.h" nogil:
+    void fc_sum_zero_f32(float *acc)
+    void fc_sum_add_f32(float *acc, const float *x, Py_ssize_t n)
+    float fc_sum_finish_f32(const float *acc)
+    void fc_sum_zero_f64(double *acc)
+    void fc_sum_add_f64(double *acc, const double *x, Py_ssize_t n)
+    double fc_sum_finish_f64(const double *acc)
+
+
+cdef inline floating lane_sum(const floating *x, Py_ssize_t rows, Py_ssize_t ld,
+                              Py_ssize_t n) noexcept nogil:
+    """Sum of rows x[r*ld : r*ld + n], r < rows, in fc_sum.h's fixed lane order."""
+    cdef floating acc[16]
+    cdef Py_ssize_t r
     if floating is float:
-        return fc_lanes_total_f32(acc)
+        fc_sum_zero_f32(acc)
+        for r in range(rows):
+            fc_sum_add_f32(acc, x + r * ld, n)
+        return fc_sum_finish_f32(acc)
     else:
-        return fc_lanes_total_f64(acc)
+        fc_sum_zero_f64(acc)
+        for r in range(rows):
+            fc_sum_add_f64(acc, x + r * ld, n)
+        return fc_sum_finish_f64(acc)
 
 
 cdef void conv_grad_bias(const fc_problem *p, const floating *go,   # IN  (N, O, L)
                          floating *gb, int n_threads) noexcept nogil:  # OUT (O,)
+    """grad_bias[o]: the sum over samples and positions, by vector lanes (fc_sum.h)."""
     cdef Py_ssize_t o
     for o in prange(p.O, num_threads=n_threads, schedule="static"):
-        gb[o] = channel_sum(p, go, o)
+        gb[o] = lane_sum(go + o * p.L, p.N, p.O * p.L, p.L)
 
 
 # ---------------------------------------------------------- im2col / col2im

@@ -4,17 +4,21 @@
 # size: a wrapper bug is a ValueError here, never a buffer overrun), then releases
 # the GIL and calls the kernel of the problem's algorithm.  The arrays, by algorithm:
 #
-#   FC_CONV_FWD_*        (x, w, bias or None, out)
+#   FC_CONV_FWD_*        (x, w, bias or None, out)  (also FC_CONV_FWD_GROUPED)
 #   FC_CONV_BWI_*        (grad_output, wt = W^T as (G, Kg, Og), grad_input)
-#   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg))
-#   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE
+#   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg), or (chunks, O, Kg) partials)
+#   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE, FC_CONV_BWW_GROUPED
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
+#   FC_CONV_FWD_REGIONS  (x, w, bias or None, out, shared scratch)
+#   FC_CONV_BWW_REGIONS  (grad_output, x, grad_weight (O, Kg), shared scratch)
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
 #   FC_MAX_POOL_FWD      (x, out, indices or None);  FC_MAX_POOL_BWD (grad_output, indices, grad_input)
 #   FC_AVG_POOL_FWD      (x, out);  FC_AVG_POOL_BWD (grad_output, grad_input)
 #   FC_MAX_POOL_FWD_REDUCE (x, out, indices or None)
 #   FC_AVG_POOL_FWD_REDUCE (x, out);  FC_AVG_POOL_BWD_REDUCE (grad_output, grad_input)
+#   FC_MAX_POOL_FWD_ROWS (x, out, indices or None)
+#   FC_AVG_POOL_FWD_ROWS (x, out);  FC_AVG_POOL_BWD_ROWS (grad_output, grad_input)
 #
 # It returns 0, or for FC_MAX_POOL_BWD the number of indices out of range.
 
@@ -51,6 +55,8 @@ cdef object _ALGORITHMS = {
     FC_CONV_BWW_CHUNKED: ("conv.grad_weight.chunked", (A_GO, A_X, A_PART)),
     FC_CONV_BWW_STRIP: ("conv.grad_weight.strip", (A_GO, A_X, A_PART)),
     FC_CONV_BWB_SUM: ("conv.grad_bias.sum", (A_GO, A_GB)),
+    FC_CONV_FWD_GROUPED: ("conv.forward.grouped", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_BWW_GROUPED: ("conv.grad_weight.grouped", (A_GO, A_X, A_PART)),
     FC_CONV_FWD_DEPTHWISE: ("conv.forward.depthwise", (A_X, A_W, A_BIAS, A_Y)),
     FC_CONV_BWI_DEPTHWISE: ("conv.grad_input.depthwise", (A_GO, A_W, A_GX)),
     FC_CONV_BWW_DEPTHWISE: ("conv.grad_weight.depthwise", (A_GO, A_X, A_PART)),
@@ -63,6 +69,11 @@ cdef object _ALGORITHMS = {
     FC_MAX_POOL_FWD_REDUCE: ("max_pool.forward.reduce", (A_X, A_Y, A_IDX_OUT)),
     FC_AVG_POOL_FWD_REDUCE: ("avg_pool.forward.reduce", (A_X, A_Y)),
     FC_AVG_POOL_BWD_REDUCE: ("avg_pool.grad_input.reduce", (A_GO, A_GX)),
+    FC_MAX_POOL_FWD_ROWS: ("max_pool.forward.rows", (A_X, A_Y, A_IDX_OUT)),
+    FC_AVG_POOL_FWD_ROWS: ("avg_pool.forward.rows", (A_X, A_Y)),
+    FC_AVG_POOL_BWD_ROWS: ("avg_pool.grad_input.rows", (A_GO, A_GX)),
+    FC_CONV_FWD_REGIONS: ("conv.forward.regions", (A_X, A_W, A_BIAS, A_Y, A_PART)),
+    FC_CONV_BWW_REGIONS: ("conv.grad_weight.regions", (A_GO, A_X, A_GW, A_PART)),
 }
 
 
@@ -77,6 +88,8 @@ cdef Py_ssize_t _elements(const fc_problem *p, int kind) noexcept:
         return p.N * p.C * p.in_vol
     if kind == A_Y or kind == A_GO or kind == A_IDX_OUT or kind == A_IDX_IN:
         return p.N * (p.O if p.op == FC_OP_CONV else p.C) * p.L
+    if kind == A_GW and p.algo == FC_CONV_BWW_ROWS and p.chunks > 1:
+        return p.chunks * p.O * p.Kg     # one (O, Kg) partial per chunk of samples
     if kind == A_W or kind == A_GW:
         return p.O * p.Kg
     if kind == A_BIAS or kind == A_GB:
@@ -123,7 +136,7 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
     cdef int algo = p.algo
     cdef object entry = _ALGORITHMS.get(algo)
     cdef tuple kinds
-    cdef void *ptr[4]
+    cdef void *ptr[5]
     cdef void *pws = NULL
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t j, result = 0
@@ -171,6 +184,42 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
             else:
                 conv_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
                                          <double *>ptr[2], <double *>pws, n_threads)
+        elif algo == FC_CONV_FWD_REGIONS:
+            if f32:
+                regions_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                       <const float *>ptr[2], <float *>ptr[3], <float *>ptr[4],
+                                       <float *>pws, n_threads)
+            else:
+                regions_forward[double](p, <const double *>ptr[0], <const double *>ptr[1],
+                                        <const double *>ptr[2], <double *>ptr[3],
+                                        <double *>ptr[4], <double *>pws, n_threads)
+        elif algo == FC_CONV_BWW_REGIONS:
+            if f32:
+                regions_grad_weight[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                           <float *>ptr[2], <float *>ptr[3], <float *>pws,
+                                           n_threads)
+            else:
+                regions_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
+                                            <double *>ptr[2], <double *>ptr[3], <double *>pws,
+                                            n_threads)
+        elif algo == FC_CONV_FWD_GROUPED:
+            if f32:
+                conv_grouped_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                            <const float *>ptr[2], <float *>ptr[3],
+                                            <float *>pws, n_threads)
+            else:
+                conv_grouped_forward[double](p, <const double *>ptr[0],
+                                             <const double *>ptr[1], <const double *>ptr[2],
+                                             <double *>ptr[3], <double *>pws, n_threads)
+        elif algo == FC_CONV_BWW_GROUPED:
+            if f32:
+                conv_grouped_grad_weight[float](p, <const float *>ptr[0],
+                                                <const float *>ptr[1], <float *>ptr[2],
+                                                <float *>pws, n_threads)
+            else:
+                conv_grouped_grad_weight[double](p, <const double *>ptr[0],
+                                                 <const double *>ptr[1], <double *>ptr[2],
+                                                 <double *>pws, n_threads)
         elif algo == FC_CONV_FWD_DEPTHWISE:
             if f32:
                 depthwise_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
@@ -243,6 +292,18 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                 avg_pool_reduce[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)
             else:
                 avg_pool_reduce[double](p, <const double *>ptr[0], <double *>ptr[1], n_threads)
+        elif algo == FC_MAX_POOL_FWD_ROWS:
+            if f32:
+                max_pool_rows[float](p, <const float *>ptr[0], <float *>ptr[1],
+                                     <int64_t *>ptr[2], <float *>pws, n_threads)
+            else:
+                max_pool_rows[double](p, <const double *>ptr[0], <double *>ptr[1],
+                                      <int64_t *>ptr[2], <double *>pws, n_threads)
+        elif algo == FC_AVG_POOL_FWD_ROWS or algo == FC_AVG_POOL_BWD_ROWS:
+            if f32:
+                avg_pool_rows[float](p, <const float *>ptr[0], <float *>ptr[1], n_threads)
+            else:
+                avg_pool_rows[double](p, <const double *>ptr[0], <double *>ptr[1], n_threads)
     return result
 
 

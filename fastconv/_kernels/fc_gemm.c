@@ -131,6 +131,22 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
 #define FC_PRAGMA(x) _Pragma(#x)
 #define FC_UNROLL FC_PRAGMA(GCC unroll 32)
 
+/* One k step of the micro-kernel: MR x NV vectors of C += A[:, k] * B[k, :]. */
+#define FC_KSTEP(T, VT, VL, MR, NV)                                              \
+    {                                                                            \
+        VT b[NV];                                                                \
+        FC_UNROLL                                                                \
+        for (v = 0; v < NV; v++)                                                 \
+            b[v] = *(const VT *)(bp + k * bld + v * VL);                         \
+        FC_UNROLL                                                                \
+        for (r = 0; r < MR; r++) {                                               \
+            T a = ap[r][k];                                                      \
+            FC_UNROLL                                                            \
+            for (v = 0; v < NV; v++)                                             \
+                acc[r][v] += a * b[v];                                           \
+        }                                                                        \
+    }
+
 /* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile.
  * PFX##_panel runs the micro-kernel down one column panel of C (all rows, one
  * k-block); the drivers PFX##_nn, PFX##_ind and PFX##_rows differ only in
@@ -143,7 +159,8 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
                              const ptrdiff_t *aoffs,     /* or rows at A+aoffs[i] */ \
                              const T *bp, ptrdiff_t bld, /* kc x NR panel of B */\
                              T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c,      \
-                             const T *rowinit) /* !load_c: C starts at these */  \
+                             const T *rowinit, /* !load_c: C starts at these */  \
+                             const T *bpf)     /* next panel (ld bld), or NULL */\
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
     static const T zero_row[FC_KC_MAX];                                              \
@@ -182,17 +199,16 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
                     acc[r][v] = *(const VT *)(ctile + r * NR + v * VL);          \
             }                                                                    \
         }                                                                        \
-        for (k = 0; k < kc; k++) {                                               \
-            VT b[NV];                                                            \
-            FC_UNROLL                                                            \
-            for (v = 0; v < NV; v++)                                             \
-                b[v] = *(const VT *)(bp + k * bld + v * VL);                     \
-            FC_UNROLL                                                            \
-            for (r = 0; r < MR; r++) {                                           \
-                T a = ap[r][k];                                                  \
+        if (bpf && i == 0) { /* the first row tile prefetches the next panel */  \
+            for (k = 0; k < kc; k++) {                                           \
                 FC_UNROLL                                                        \
-                for (v = 0; v < NV; v++)                                         \
-                    acc[r][v] += a * b[v];                                       \
+                for (q = 0; q < (ptrdiff_t)(NR * sizeof(T)); q += 64)            \
+                    __builtin_prefetch((const char *)(bpf + k * bld) + q, 0, 3); \
+                FC_KSTEP(T, VT, VL, MR, NV)                                      \
+            }                                                                    \
+        } else {                                                                 \
+            for (k = 0; k < kc; k++) {                                           \
+                FC_KSTEP(T, VT, VL, MR, NV)                                      \
             }                                                                    \
         }                                                                        \
         if (full) {                                                              \
@@ -234,7 +250,8 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
             ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
             if (nr == NR) {                                                      \
                 PFX##_panel(M, kc, A + k0, lda, NULL, B + k0 * ldb + j, ldb,     \
-                            C + j, ldc, nr, accumulate || k0 > 0, NULL);         \
+                            C + j, ldc, nr, accumulate || k0 > 0, NULL,          \
+                            N - j >= 2 * NR ? B + k0 * ldb + j + NR : NULL);     \
                 continue;                                                        \
             }                                                                    \
             for (k = 0; k < kc; k++) {                                           \
@@ -242,7 +259,7 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
                 memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));    \
             }                                                                    \
             PFX##_panel(M, kc, A + k0, lda, NULL, bpad, NR, C + j, ldc, nr,      \
-                        accumulate || k0 > 0, NULL);                             \
+                        accumulate || k0 > 0, NULL, NULL);                       \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -295,7 +312,7 @@ ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,               
                 }                                                                \
             }                                                                    \
             PFX##_panel(M, kc, A + k0, lda, NULL, bpk, NR, C + j, ldc, nr,       \
-                        accumulate || k0 > 0, rowinit);                          \
+                        accumulate || k0 > 0, rowinit, NULL);                    \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -323,7 +340,8 @@ ATTR static void PFX##_rows(ptrdiff_t M, ptrdiff_t N, const T *S,               
                 ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                      \
                 if (nr == NR) {                                                  \
                     PFX##_panel(M, kc, a, 0, aoffs, b + j, ldb, C + j, ldc, nr,  \
-                                load_c, NULL);                                   \
+                                load_c, NULL,                                    \
+                                N - j >= 2 * NR ? b + j + NR : NULL);            \
                     continue;                                                    \
                 }                                                                \
                 for (k = 0; k < kc; k++) {                                       \
@@ -331,7 +349,7 @@ ATTR static void PFX##_rows(ptrdiff_t M, ptrdiff_t N, const T *S,               
                     memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T)); \
                 }                                                                \
                 PFX##_panel(M, kc, a, 0, aoffs, bpad, NR, C + j, ldc, nr, load_c, \
-                            NULL);                                               \
+                            NULL, NULL);                                         \
             }                                                                    \
             kb += kc;                                                            \
         }                                                                        \
@@ -396,7 +414,7 @@ ATTR static void PFX##_gemm_run(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc,       
                     T *cc = C + ic * rsc + (jc + jr) * csc;                      \
                     if (csc == 1) {                                              \
                         PFX##_panel(mcur, kcur, a, lda, NULL, bp, NR, cc, rsc, nr, \
-                                    load_c, NULL);                               \
+                                    load_c, NULL, NULL);                         \
                         continue;                                                \
                     }                                                            \
                     if (load_c)                                                  \
@@ -404,7 +422,7 @@ ATTR static void PFX##_gemm_run(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc,       
                             for (q = 0; q < nr; q++)                             \
                                 cbuf[i * NR + q] = cc[i * rsc + q * csc];        \
                     PFX##_panel(mcur, kcur, a, lda, NULL, bp, NR, cbuf, NR, nr,  \
-                                load_c, NULL);                                   \
+                                load_c, NULL, NULL);                             \
                     for (i = 0; i < mcur; i++)                                   \
                         for (q = 0; q < nr; q++)                                 \
                             cc[i * rsc + q * csc] = cbuf[i * NR + q];            \
@@ -597,6 +615,21 @@ void fc_gemm_ind_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A, ptr
                      ptrdiff_t ldc, const double *rowinit)
 {
     fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 0, rowinit);
+}
+
+/* The same product added into C (C += A . B): a sum over several runs of k. */
+void fc_gemm_ind_acc_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda,
+                         const float *S, const ptrdiff_t *offs, const ptrdiff_t *cols,
+                         float *C, ptrdiff_t ldc)
+{
+    fc_gemm.ind_f32(M, N, K, A, lda, S, offs, cols, C, ldc, 1, NULL);
+}
+
+void fc_gemm_ind_acc_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A, ptrdiff_t lda,
+                         const double *S, const ptrdiff_t *offs, const ptrdiff_t *cols,
+                         double *C, ptrdiff_t ldc)
+{
+    fc_gemm.ind_f64(M, N, K, A, lda, S, offs, cols, C, ldc, 1, NULL);
 }
 
 void fc_gemm_rows_f32(ptrdiff_t M, ptrdiff_t N, const float *S, const ptrdiff_t *aoffs,

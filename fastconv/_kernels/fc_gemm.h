@@ -57,6 +57,14 @@ FC_HIDDEN void fc_gemm_ind_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const doub
                                const ptrdiff_t *cols, double *C, ptrdiff_t ldc,
                                const double *rowinit);
 
+/* C += A . B for the same implicit B (several runs of k summed into one C). */
+FC_HIDDEN void fc_gemm_ind_acc_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
+                                   ptrdiff_t lda, const float *S, const ptrdiff_t *offs,
+                                   const ptrdiff_t *cols, float *C, ptrdiff_t ldc);
+FC_HIDDEN void fc_gemm_ind_acc_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *A,
+                                   ptrdiff_t lda, const double *S, const ptrdiff_t *offs,
+                                   const ptrdiff_t *cols, double *C, ptrdiff_t ldc);
+
 /* C += A . B for A[i][k] = S[aoffs[i] + seg_src[s] + (k - k_s)] (segments of
  * seg_len[s] consecutive k, in order). */
 FC_HIDDEN void fc_gemm_rows_f32(ptrdiff_t M, ptrdiff_t N, const float *S,

@@ -236,3 +236,67 @@ cdef void avg_pool(const fc_problem *p, const floating *src,   # IN  x, or grad_
         if backward:
             memset(dst + vol * out_step, 0, out_step * sizeof(floating))
         avg_volume(p, src + vol * in_step, dst + vol * out_step, backward)
+
+
+# ------------------------------------------------ SIMD row loops (fc_pool.h)
+#
+# max_pool.forward.rows, avg_pool.forward.rows, avg_pool.grad_input.rows: the same
+# per-volume tasks and the same results (bits) as the window kernels above, with the
+# row loops in C compiled for AVX-512, AVX2 and the baseline ISA (the GEMM's variant,
+# chosen at import), the kernel width and stride constants of the common windows.
+
+cdef extern from "fc_pool.h" nogil:
+    void fc_pool_select(int variant)
+    void fc_pmax_vol_f32(const fc_problem *p, const float *x, float *out, int64_t *idx,
+                         int32_t *tap)
+    void fc_pmax_vol_f64(const fc_problem *p, const double *x, double *out, int64_t *idx,
+                         int64_t *tap)
+    void fc_pavg_vol_f32(const fc_problem *p, const float *x, float *out)
+    void fc_pavg_vol_f64(const fc_problem *p, const double *x, double *out)
+    void fc_pavg_bwd_vol_f32(const fc_problem *p, const float *go, float *gx)
+    void fc_pavg_bwd_vol_f64(const fc_problem *p, const double *go, double *gx)
+    Py_ssize_t fc_pargmax_f32(const float *src, Py_ssize_t n, Py_ssize_t base, float *val)
+    Py_ssize_t fc_pargmax_f64(const double *src, Py_ssize_t n, Py_ssize_t base, double *val)
+
+fc_pool_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
+
+
+cdef int max_pool_rows(const fc_problem *p, const floating *x,    # IN  (N, C, in_vol)
+                       floating *out,                              # OUT (N, C, out_vol)
+                       int64_t *indices,                           # OUT, or NULL
+                       floating *ws, int n_threads) noexcept nogil:
+    """FC_MAX_POOL_FWD_ROWS: one volume per task (dilation 1, volumes below 2**31)."""
+    cdef fc_workspace_layout lay = fc_workspace(p)
+    cdef Py_ssize_t vol, ovol = p.L
+    for vol in prange(p.N * p.C, num_threads=n_threads, schedule="static"):
+        if floating is float:
+            fc_pmax_vol_f32(p, x + vol * p.in_vol, out + vol * ovol,
+                            indices + vol * ovol if indices != NULL else NULL,
+                            <int32_t *>(ws + threadid() * lay.per_thread))
+        else:
+            fc_pmax_vol_f64(p, x + vol * p.in_vol, out + vol * ovol,
+                            indices + vol * ovol if indices != NULL else NULL,
+                            <int64_t *>(ws + threadid() * lay.per_thread))
+    return 0
+
+
+cdef void avg_pool_rows(const fc_problem *p, const floating *src,   # IN  x, or grad_output
+                        floating *dst,                              # OUT out, or grad_input
+                        int n_threads) noexcept nogil:
+    """FC_AVG_POOL_FWD_ROWS (dilation 1) and FC_AVG_POOL_BWD_ROWS (no two windows
+    overlap: every grad_input element written once, no zeroing): one volume per task."""
+    cdef Py_ssize_t vol
+    cdef bint backward = p.direction == FC_GRAD_INPUT
+    cdef Py_ssize_t in_step = p.L if backward else p.in_vol
+    cdef Py_ssize_t out_step = p.in_vol if backward else p.L
+    for vol in prange(p.N * p.C, num_threads=n_threads, schedule="static"):
+        if backward:
+            if floating is float:
+                fc_pavg_bwd_vol_f32(p, src + vol * in_step, dst + vol * out_step)
+            else:
+                fc_pavg_bwd_vol_f64(p, src + vol * in_step, dst + vol * out_step)
+        else:
+            if floating is float:
+                fc_pavg_vol_f32(p, src + vol * in_step, dst + vol * out_step)
+            else:
+                fc_pavg_vol_f64(p, src + vol * in_step, dst + vol * out_step)

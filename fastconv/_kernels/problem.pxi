@@ -27,6 +27,13 @@ cdef enum fc_algo:
     FC_MAX_POOL_FWD_REDUCE = 19   # per-window reductions over contiguous runs, blk volumes a task
     FC_AVG_POOL_FWD_REDUCE = 20
     FC_AVG_POOL_BWD_REDUCE = 21
+    FC_CONV_FWD_GROUPED = 22    # small planes, many groups: a group's samples in one GEMM
+    FC_CONV_BWW_GROUPED = 23    # ... its grad_weight, the im2col rows read from the same copy
+    FC_MAX_POOL_FWD_ROWS = 24     # window kernels with SIMD row loops (fc_pool.h), dilation 1
+    FC_AVG_POOL_FWD_ROWS = 25
+    FC_AVG_POOL_BWD_ROWS = 26     # no two windows overlap: each input element written once
+    FC_CONV_FWD_REGIONS = 27    # regions of constant inside taps: no zero multiplied
+    FC_CONV_BWW_REGIONS = 28    # per tap, the positions where it is inside
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -112,6 +119,23 @@ cdef Py_ssize_t fc_strip_elems(const fc_problem *p, Py_ssize_t lt) noexcept nogi
     return p.Cg * p.k[0] * p.s[1] * p.s[2] * one_row
 
 
+# ------------------------------------------------------ grouped small planes
+#
+# FC_CONV_FWD_GROUPED / FC_CONV_BWW_GROUPED (rank <= 2): a task takes one group and a
+# chunk of blk samples.  Its copy of the input holds, for each kernel column j, row
+# phase pi, channel c and sample, the T = OH + halo rows xpad[t*sH + pi, ox*sW + j*dW]
+# (ox < OW): im2col's row (c, i, j) is then a run of OH*OW contiguous elements per
+# sample (rows t = oy + i*dH // sH of phase (i*dH) % sH), so one GEMM covers all the
+# chunk's samples with whole-vector panel gathers.
+
+cdef inline Py_ssize_t grouped_rows(const fc_problem *p) noexcept nogil:
+    return p.out[1] + strip_halo_h(p)
+
+
+cdef inline Py_ssize_t grouped_copy_elems(const fc_problem *p, Py_ssize_t nb) noexcept nogil:
+    return p.k[2] * p.s[1] * p.Cg * nb * grouped_rows(p) * p.out[2]
+
+
 # --------------------------------------------------------- workspace, tasks
 
 cdef extern from "fc_depthwise.h" nogil:
@@ -144,6 +168,15 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.got = round16(p.lt * p.Og)
         w.main = fc_strip_elems(p, p.lt)
         w.shared = p.chunks * p.groups * p.Kg * p.Og
+    elif a == FC_CONV_FWD_GROUPED:
+        w.ints = index_elems(p.Kg + p.blk * p.L, p.itemsize)      # tap offsets, columns
+        w.got = round16(p.Og * p.blk * p.L)                      # the GEMM's result
+        w.main = grouped_copy_elems(p, p.blk)
+    elif a == FC_CONV_BWW_GROUPED:
+        w.ints = index_elems(p.Kg + 2 * p.blk, p.itemsize)       # tap offsets, segments
+        w.got = round16(p.blk * p.L * p.Og)                      # grad_output transposed
+        w.main = grouped_copy_elems(p, p.blk)
+        w.shared = p.chunks * p.groups * p.Kg * p.Og             # per-chunk partials
     elif a == FC_CONV_FWD_DEPTHWISE:
         w.main = fc_dwt_ws(p, 0)                                 # tile, outputs, offsets
     elif a == FC_CONV_BWI_DEPTHWISE:
@@ -153,6 +186,12 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.shared = p.chunks * p.O * p.taps                       # per-chunk partials
     elif a == FC_MAX_POOL_FWD and p.want_indices:
         w.main = ((p.out[2] + 1) * <Py_ssize_t>sizeof(int32_t) + p.itemsize - 1) // p.itemsize
+    elif a == FC_MAX_POOL_FWD_ROWS:
+        w.main = p.out[2] + 1          # a row of tap offsets, integers of the dtype's width
+    elif a == FC_CONV_FWD_REGIONS:
+        reg_fwd_workspace(p, &w)                                 # regions_kernels.pxi
+    elif a == FC_CONV_BWW_REGIONS:
+        reg_bww_workspace(p, &w)
     w.per_thread = 0
     if w.ints + w.got + w.main > 0:
         w.per_thread = round16(w.ints + w.got + w.main)
@@ -162,18 +201,25 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
 cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
     """Independent tasks of the problem's algorithm (fixed by the shape)."""
     cdef int a = p.algo
+    cdef Py_ssize_t n_ob = cdiv(p.Og, p.blk) if p.blk > 0 else 1   # forward o blocks
     if a == FC_CONV_FWD_DIRECT or a == FC_CONV_FWD_IM2COL:
-        return p.N * p.groups * cdiv(p.L, p.lt)
+        return p.N * p.groups * cdiv(p.L, p.lt) * n_ob
     if a == FC_CONV_FWD_STRIP:
-        return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt)
+        return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt) * n_ob
     if a == FC_CONV_BWI_DIRECT or a == FC_CONV_BWI_COL2IM:
         return p.N * p.groups * cdiv(p.Cg, p.blk)
     if a == FC_CONV_BWW_ROWS:
-        return p.groups * cdiv(p.Kg, p.blk)
+        return (p.chunks if p.chunks > 1 else 1) * p.groups * cdiv(p.Kg, p.blk)
     if a == FC_CONV_BWW_CHUNKED or a == FC_CONV_BWW_STRIP:
         return p.chunks * p.groups
+    if a == FC_CONV_FWD_GROUPED or a == FC_CONV_BWW_GROUPED:
+        return p.groups * cdiv(p.N, p.blk) if p.blk > 0 else 0
     if a == FC_CONV_BWB_SUM:
         return p.O
+    if a == FC_CONV_FWD_REGIONS:
+        return reg_fwd_tasks(p)
+    if a == FC_CONV_BWW_REGIONS:
+        return reg_bww_tasks(p)
     if a == FC_CONV_FWD_DEPTHWISE:   # (n, lt groups, blk output rows)
         if p.blk <= 0 or p.lt <= 0:
             return 0

@@ -250,12 +250,14 @@ cdef inline floating box_max(const floating *xp, const Box *b, int64_t *ip) noex
     if ip != NULL and b.z1 == b.z0 + 1 and b.y1 == b.y0 + 1 and (
             floating is double or box_start(b, b.z0, b.y0) + b.rlen < 2147483647):
         # one run: value and offset in one pass (int32 offsets for float lanes)
+        # (the SIMD variant of fc_pool.h: AVX-512 / AVX2 / baseline; the same result as
+        # fc_run_argmax, which fixes it by ATen's rule whatever the lanes)
         if floating is float:
-            k = fc_run_argmax_f32(xp + box_start(b, b.z0, b.y0), b.rlen,
-                                  box_start(b, b.z0, b.y0), &mx)
+            k = fc_pargmax_f32(xp + box_start(b, b.z0, b.y0), b.rlen,
+                               box_start(b, b.z0, b.y0), &mx)
         else:
-            k = fc_run_argmax_f64(xp + box_start(b, b.z0, b.y0), b.rlen,
-                                  box_start(b, b.z0, b.y0), &mx)
+            k = fc_pargmax_f64(xp + box_start(b, b.z0, b.y0), b.rlen,
+                               box_start(b, b.z0, b.y0), &mx)
         if k < 0:           # every element -inf: ATen's first element
             k = box_start(b, b.z0, b.y0)
         ip[0] = k

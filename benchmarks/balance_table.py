@@ -87,7 +87,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--min-gflop", type=float, default=1.0)
     ap.add_argument("--threads", type=int, nargs="+", default=[16, 32, 64])
+    ap.add_argument("--many-core", action="store_true",
+                    help="plan with fastconv.tuning(**fastconv._engine.MANY_CORE)")
     a = ap.parse_args(argv)
+    if a.many_core:
+        from fastconv._engine import MANY_CORE
+        with fastconv.tuning(**MANY_CORE):
+            return _main(a)
+    return _main(a)
+
+
+def _main(a):
     head = (f"{'network':10s} {'layer':18s} {'direction':11s} {'GFLOP':>6s} "
             f"{'algorithm':26s} {'tasks':>6s} " + " ".join(f"{'T=' + str(t):>6s}"
                                                          for t in a.threads))

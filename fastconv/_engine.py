@@ -72,8 +72,9 @@ class Tuning:
     grouped_max_plane: int = 64 * 64     # output planes up to this many positions,
     grouped_bytes: int = 512 * 1024      # a task's copy and result about this size
     grouped_as_forward: bool = True      # stride-1 grouped grad_input as a grouped forward
-    balance_min_work: int = 500_000_000  # many-core balance: directions of at least this many
-                                         # multiply-adds (1 GFLOP) get task lists
+    balance_min_work: int = 1 << 62      # many-core balance: directions of at least this many
+                                         # multiply-adds get task lists (off by default;
+                                         # MANY_CORE below: 1 GFLOP, for 16+ core machines)
     balance_threads: tuple = (16, 32, 64)  # balanced for static schedules of these counts,
     balance_target: float = 0.9          # each at least this balance (static_balance)
     balance_partial_bytes: int = 64 << 20  # grad_weight's chunk partials at most this
@@ -108,6 +109,13 @@ _state = threading.local()
 def get_tuning():
     """The :class:`Tuning` in effect in this thread."""
     return getattr(_state, "tuning", _DEFAULT)
+
+
+#: ``fastconv.tuning(**MANY_CORE)`` balances every direction of 1 GFLOP or more for static
+#: schedules of 16, 32 and 64 threads (``Tuning.balance_*``).  Not the default: measured
+#: on 2 cores (AMD EPYC Zen 5, 2026-12-02) the smaller tasks cost 10-290% on some layers
+#: (VGG-16 conv3_2 backward 1.00 -> 1.72x torch, a WaveNet 1x1 backward 0.82 -> 3.21x).
+MANY_CORE = {"balance_min_work": 500_000_000}
 
 
 @contextlib.contextmanager

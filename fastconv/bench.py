@@ -1002,9 +1002,10 @@ def balance_rows(names, min_flops=1e9, threads=BALANCE_THREADS):
     return rows
 
 
-def report_balance(rows, out, threads=BALANCE_THREADS, limit=0.9):
+def report_balance(rows, out, threads=BALANCE_THREADS, limit=0.9, title=None):
     print(f"\n## many-core balance model: static schedule of each plan's tasks (layers above "
-          f"1 GFLOP per direction; balance = mean / max work per thread)\n", file=out)
+          f"1 GFLOP per direction; balance = mean / max work per thread)"
+          + (f", {title}" if title else "") + "\n", file=out)
     print("| network | layer | direction | algorithm | tasks | costs | "
           + " | ".join(f"{t} threads" for t in threads) + " |", file=out)
     print("|---|---|---|---|---|---|" + "---|" * len(threads), file=out)
@@ -1225,8 +1226,13 @@ def main(argv=None, out=sys.stdout):
             extra["network_summary"] = summ
             extra["network_kinds"] = by_kind(per_net)
         brows = balance_rows(net_names)
-        below = report_balance(brows, out)
-        extra["balance"] = {"rows": brows, "below_90": below}
+        below = report_balance(brows, out, title="default tuning")
+        from fastconv._engine import MANY_CORE
+        with fastconv.tuning(**MANY_CORE):
+            mrows = balance_rows(net_names)
+        mbelow = report_balance(mrows, out, title="with fastconv.tuning(**MANY_CORE)")
+        extra["balance"] = {"rows": brows, "below_90": below,
+                            "many_core_rows": mrows, "many_core_below_90": mbelow}
     if names:
         bench_routes(names, out)
         conv_rows = bench_conv(names, repeat, not args.no_numpy, torch, out)

@@ -207,8 +207,14 @@ def test_plan_describes_routes():
     d = {r["direction"]: r for r in p.describe(4)}
     assert d["grad_input"]["algorithm"] == "conv.grad_input.as_forward"
     assert d["grad_input"]["runs"] == "conv.forward.strip"
-    # a 1.85 GMAC direction: its chunks are balanced for many cores (more than N)
-    assert d["grad_weight"]["tasks"] == len(d["grad_weight"]["task_work"]) >= 16
+    # one chunk per sample by default; with MANY_CORE the 1.85 GMAC direction's chunks
+    # are balanced for many cores (more than N)
+    assert d["grad_weight"]["tasks"] == len(d["grad_weight"]["task_work"]) == 8
+    with fc.tuning(**_engine.MANY_CORE):
+        pm = fc.plan(fc.conv2d_backward, np.zeros((8, 64, 56, 56), np.float32), x, w,
+                     padding=1)
+    dm = {r["direction"]: r for r in pm.describe(4)}
+    assert dm["grad_weight"]["tasks"] == len(dm["grad_weight"]["task_work"]) >= 16
     r = p.route("grad_weight")
     per_thread, shared = r.desc.workspace[:2]
     assert d["grad_weight"]["workspace_bytes"] == (4 * per_thread + shared) * 4

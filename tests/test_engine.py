@@ -333,3 +333,23 @@ def test_one_output_size_rule():
         if isinstance(pad, int) and d == 1:
             q = _problem.pool("max", nd, (1, 1) + sp, k, s, min(pad, 1), 1, False, np.float64)
             assert q.out == fc.conv_output_size(sp, k, s, min(pad, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 8, 8), (3, 7, 13), (1, 33, 17), (2, 0, 5),
+                                   (1, 64, 300), (4, 5, 4)])
+def test_transpose_last2_is_numpys_transpose(dtype, shape):
+    # the wrappers' weight and partial transposes (fc_transpose.h: 8x8 / 4x4 register
+    # blocks and scalar edges; every variant moves the same bits)
+    src = RNG.standard_normal(shape).astype(dtype)
+    dst = np.full((shape[0], shape[2], shape[1]), np.nan, dtype)
+    K.transpose_last2(src, dst)
+    np.testing.assert_array_equal(dst, src.transpose(0, 2, 1))
+
+
+def test_transpose_last2_rejects_mismatched_arrays():
+    src = np.zeros((2, 3, 4), np.float32)
+    for dst in (np.zeros((2, 3, 4), np.float32), np.zeros((2, 4, 3), np.float64),
+                np.zeros((2, 8, 3), np.float32)[:, ::2]):
+        with pytest.raises(ValueError, match="transpose_last2"):
+            K.transpose_last2(src, dst)

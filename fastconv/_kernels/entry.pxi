@@ -312,3 +312,33 @@ def workspace_layout(Desc desc):
     cdef fc_workspace_layout w = fc_workspace(&desc.p)
     return {"per_thread": w.per_thread, "shared": w.shared, "ints": w.ints, "got": w.got,
             "main": w.main}
+
+
+def transpose_last2(src, dst):
+    """dst[b] = src[b].T for C-contiguous arrays src (B, R, K) and dst (B, K, R) of one
+    float dtype (the wrappers' weight and partial transposes: fc_transpose.h's blocked
+    copy through registers, much faster than NumPy's strided copy for large blocks)."""
+    cdef Py_ssize_t B, R, K, b
+    cdef char *s
+    cdef char *d
+    cdef cnp.ndarray a = src
+    cdef cnp.ndarray o = dst
+    if (a.ndim != 3 or o.ndim != 3 or a.dtype != o.dtype
+            or a.dtype.char not in "fd"
+            or not a.flags.c_contiguous or not o.flags.c_contiguous
+            or not o.flags.writeable
+            or o.shape[0] != a.shape[0] or o.shape[1] != a.shape[2]
+            or o.shape[2] != a.shape[1]):
+        raise ValueError("transpose_last2: C-contiguous float arrays (B, R, K) -> (B, K, R)")
+    B, R, K = a.shape[0], a.shape[1], a.shape[2]
+    s = <char *>cnp.PyArray_DATA(a)
+    d = <char *>cnp.PyArray_DATA(o)
+    if a.dtype.char == "f":
+        with nogil:
+            for b in range(B):
+                fc_transpose_f32(<const float *>s + b * R * K, K, R, K, <float *>d + b * R * K)
+    else:
+        with nogil:
+            for b in range(B):
+                fc_transpose_f64(<const double *>s + b * R * K, K, R, K,
+                                 <double *>d + b * R * K)

@@ -1424,8 +1424,7 @@ def algorithms(op=None, direction=None):
     --------
     >>> import fastconv
     >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")]
-    ['direct', 'depthwise', 'grouped', 'strip', 'im2col']
-    ['direct', 'depthwise', 'regions', 'strip', 'im2col']
+    ['direct', 'depthwise', 'grouped', 'regions', 'strip', 'im2col']
     """
     from ._problem import DIRECTIONS, OPS
     if op is not None and op not in OPS:

@@ -494,11 +494,19 @@ def _blas_info():
     return None
 
 
+def _package_root():
+    """The directory holding this very fastconv package (a child started there, with it
+    first on PYTHONPATH, imports it -- not a source tree that happens to be the cwd,
+    which ``python -c`` and ``-m`` put before PYTHONPATH)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
+
+
 def _package_env(extra=None, drop=()):
     """A copy of this process's environment for a child that must import this very
-    fastconv: its package root first on PYTHONPATH; ``extra`` set, ``drop`` removed."""
+    fastconv: its package root first on PYTHONPATH; ``extra`` set, ``drop`` removed.
+    Start the child with ``cwd=_package_root()``."""
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
+    root = _package_root()
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
         os.pathsep) if p])
     env.update(extra or {})
@@ -520,7 +528,8 @@ def gemm_roof_own_dispatch(timeout=300):
     import subprocess
     try:
         done = subprocess.run([sys.executable, "-c", _ROOF_CHILD], capture_output=True,
-                              text=True, timeout=timeout, env=_package_env(drop=_BLAS_HOLDS))
+                              text=True, timeout=timeout, env=_package_env(drop=_BLAS_HOLDS),
+                              cwd=_package_root())
         if done.returncode != 0:
             return {"gflops": None, "error": done.stderr.strip().splitlines()[-1:]}
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -1029,7 +1038,8 @@ def run_isa_child(argv, isa, out):
     print(f"--isa {isa}: running the bench in a child process with "
           + ", ".join(f"{k}={v}" for k, v in _ISA_ENV[isa].items()), file=out, flush=True)
     proc = subprocess.Popen([sys.executable, "-m", "fastconv", "bench", *argv], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=_package_root())
     for line in proc.stdout:
         out.write(line)
         out.flush()

@@ -327,7 +327,7 @@ def test_grouped_forced_on_3d_raises():
 @pytest.mark.parametrize("variant", ["avx2", "generic"])
 def test_grouped_with_lower_gemm_variants(variant):
     import subprocess
-    code = ("import numpy as np, fastconv as fc, sys; sys.path.insert(0, 'tests');"
+    code = ("import numpy as np, fastconv as fc, sys; sys.path.insert(0, '.');"
             "import reference as ref;"
             "r = np.random.default_rng(0); x = r.standard_normal((3, 8, 7, 7));"
             "w = r.standard_normal((8, 2, 3, 3));"
@@ -336,5 +336,7 @@ def test_grouped_with_lower_gemm_variants(variant):
             " == 'conv.forward.grouped';"
             "assert np.allclose(y, ref.conv2d(x, w, None, padding=1, groups=4))")
     env = dict(os.environ, FASTCONV_GEMM=variant)
-    root = os.path.join(os.path.dirname(__file__), "..")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
+    # from the tests directory: the child imports the installed fastconv, not a source
+    # tree in the cwd (CI tests an installed wheel from a clean clone)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env,
+                   cwd=os.path.dirname(os.path.abspath(__file__)))

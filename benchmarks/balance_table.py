@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 
 import fastconv
+from fastconv import _engine
 
 
 def _layers():
@@ -47,20 +48,6 @@ def _layers():
                     (1024, 512, 32), (512, 256, 64), (256, 128, 128), (128, 64, 256)):
         out.append((u, f"3x3 {c}->{o} @{s}", 2, c, s, s, o, 3, 1, 1))
     return out
-
-
-def static_balance(work, threads):
-    fn = getattr(getattr(fastconv, "_engine", None), "static_balance", None)
-    if fn is not None:
-        return fn(work, threads)
-    w = np.asarray(work, np.float64)
-    n = w.size
-    q, r = divmod(n, threads)
-    sizes = np.full(threads, q)
-    sizes[:r] += 1
-    ends = np.cumsum(sizes)
-    cs = np.concatenate(([0.0], np.cumsum(w)))
-    return (w.sum() / threads) / (cs[ends] - cs[ends - sizes]).max()
 
 
 def rows(min_gflop, dtype=np.float32):
@@ -105,7 +92,7 @@ def _main(a):
     print("-" * len(head))
     worst = (2.0, None)
     for net, name, direction, gflop, algo, tasks, work in rows(a.min_gflop):
-        bals = [static_balance(work, t) for t in a.threads]
+        bals = [_engine.static_balance(work, t) for t in a.threads]
         print(f"{net:10s} {name:18s} {direction:11s} {gflop:6.2f} {algo:26s} {tasks:6d} "
               + " ".join(f"{b:6.3f}" for b in bals))
         if min(bals) < worst[0]:

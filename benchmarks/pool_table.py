@@ -23,53 +23,12 @@ import numpy as np
 import fastconv
 from fastconv.bench import POOLS, interleaved
 
+try:  # imported as benchmarks.pool_table (asv) or run as a script
+    from .global_pool_table import case_funcs
+except ImportError:
+    from global_pool_table import case_funcs
+
 WINDOW = {"forward": "window", "grad_input": "window"}
-
-
-def case_funcs(torch, kind, shape, k, s, p, dtype=np.float32):
-    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    tx = torch.from_numpy(x)
-    K, S, P = [k, k], [s, s], [p, p]
-    if kind == "max":
-        y, idx = fastconv.max_pool2d(x, k, s, p, return_indices=True)
-        go = np.ones_like(y)
-        tgo = torch.from_numpy(go)
-
-        def fwd():
-            return fastconv.max_pool2d(x, k, s, p, return_indices=True)
-
-        def both():
-            return fastconv.max_pool2d_backward(go, fwd()[1], x.shape)
-
-        def tfwd():
-            return torch.nn.functional.max_pool2d(tx, k, s, p, return_indices=True)
-
-        def tboth():
-            return torch.ops.aten.max_pool2d_with_indices_backward(tgo, tx, K, S, P, [1, 1],
-                                                                   False, tfwd()[1])
-        moved_f = x.nbytes + y.nbytes * 3
-        moved_b = moved_f + y.nbytes * 3 + x.nbytes
-    else:
-        y = fastconv.avg_pool2d(x, k, s, p)
-        go = np.ones_like(y)
-        tgo = torch.from_numpy(go)
-
-        def fwd():
-            return fastconv.avg_pool2d(x, k, s, p)
-
-        def both():
-            fwd()
-            return fastconv.avg_pool2d_backward(go, x.shape, k, s, p)
-
-        def tfwd():
-            return torch.nn.functional.avg_pool2d(tx, k, s, p)
-
-        def tboth():
-            tfwd()
-            return torch.ops.aten.avg_pool2d_backward(tgo, tx, K, S, P, False, True, None)
-        moved_f = x.nbytes + y.nbytes
-        moved_b = moved_f + y.nbytes + x.nbytes
-    return fwd, both, tfwd, tboth, moved_f, moved_b
 
 
 def cpu_interleaved(funcs, repeat, min_time=0.05):
@@ -121,7 +80,7 @@ def main():
           "fwd+bwd ms: window, new, torch | window/torch | new/torch | GB/s | % sum |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, kind, shape, k, s, p in POOLS:
-        fwd, both, tfwd, tboth, mf, mb = case_funcs(torch, kind, shape, k, s, p)
+        fwd, tfwd, both, tboth, mf, mb, _ = case_funcs(torch, kind, shape, k, s, p)
         t = timer([old(fwd), fwd, tfwd, old(both), both, tboth, big.sum], args.repeat)
         sum_gbps = big.nbytes / t[6] / 1e9
         x = np.zeros(shape, np.float32)

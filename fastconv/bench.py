@@ -963,24 +963,16 @@ def static_balance(tasks, threads, work=None):
     the same, ``tasks / threads`` when there are fewer tasks than threads (equal costs).
     NaN for no work at all.
     """
+    from fastconv._engine import static_balance as model
+
     if tasks < 0 or threads < 1:
         raise ValueError(f"need tasks >= 0 and threads >= 1, got {tasks} and {threads}")
-    q, r = divmod(tasks, threads)
-    if work is None:
-        biggest = q + (1 if r else 0)
-        return tasks / threads / biggest if biggest else float("nan")
-    work = [float(c) for c in work]
+    work = [1.0] * tasks if work is None else [float(c) for c in work]
     if len(work) != tasks:
         raise ValueError(f"`work` has {len(work)} costs for {tasks} tasks")
-    total = sum(work)
-    if total <= 0:
+    if sum(work) <= 0:
         return float("nan")
-    biggest, start = 0.0, 0
-    for t in range(threads):
-        n = q + (1 if t < r else 0)
-        biggest = max(biggest, sum(work[start:start + n]))
-        start += n
-    return total / threads / biggest
+    return model(work, threads)
 
 
 def balance_rows(names, min_flops=1e9, threads=BALANCE_THREADS):
@@ -1012,8 +1004,8 @@ def balance_rows(names, min_flops=1e9, threads=BALANCE_THREADS):
 
 
 def report_balance(rows, out, threads=BALANCE_THREADS, limit=0.9, title=None):
-    print(f"\n## many-core balance model: static schedule of each plan's tasks (layers above "
-          f"1 GFLOP per direction; balance = mean / max work per thread)"
+    print("\n## many-core balance model: static schedule of each plan's tasks (layers above "
+          "1 GFLOP per direction; balance = mean / max work per thread)"
           + (f", {title}" if title else "") + "\n", file=out)
     print("| network | layer | direction | algorithm | tasks | costs | "
           + " | ".join(f"{t} threads" for t in threads) + " |", file=out)

@@ -113,6 +113,37 @@ def assert_close(actual, expected, dtype, scale=None, tol=None, err_msg=""):
             f"(dtype {dtype}); max |diff|={err.max():.3e}; worst:\n" + "\n".join(lines))
 
 
+def conv_reference(x, w, b, kw, seed):
+    """For a forced-algorithm test: the reference forward, a random grad_output, the
+    reference backward, and the error scales of both (the ops on |x|, |w|, |go|)."""
+    import reference as ref
+
+    want = ref.convnd(x, w, b, **kw)
+    scale = ref.convnd(np.abs(x), np.abs(w), None if b is None else np.abs(b), **kw)
+    go = np.random.default_rng(seed + 1).standard_normal(want.shape).astype(x.dtype)
+    rg = ref.convnd_backward(go, x, w, **kw)
+    rs = ref.convnd_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
+    return want, scale, go, rg, rs
+
+
+def check_conv_against_reference(conv, bwd, x, w, b, kw, reference):
+    """``conv`` and ``bwd`` (under the caller's tuning) match ``conv_reference``'s
+    results in dtype and value, and give the same bits on 1, 2 and 3 threads."""
+    want, scale, go, rg, rs = reference
+    dtype = x.dtype
+    got = conv(x, w, b, **kw)
+    assert got.dtype == dtype
+    assert_close(got, want, dtype, scale=scale, err_msg="forward")
+    grads = bwd(go, x, w, **kw)
+    for name, a, e, sc in zip(("grad_input", "grad_weight", "grad_bias"), grads, rg, rs):
+        assert a.dtype == dtype
+        assert_close(a, e, dtype, scale=sc, err_msg=name)
+    for n in (1, 2, 3):
+        assert np.array_equal(conv(x, w, b, num_threads=n, **kw), got), n
+        for a, e in zip(bwd(go, x, w, num_threads=n, **kw), grads):
+            assert np.array_equal(a, e), n
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "torch: test needs PyTorch; skipped when it is missing")
 

@@ -6,10 +6,7 @@ reference (which also stands for finite differences: the reference gradients are
 sums written out); results are bitwise identical for 1, 2 and 3 threads; the plan
 chooses them by default for depthwise layers; forcing them on other problems raises.
 """
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -19,7 +16,7 @@ from hypothesis import strategies as st
 
 import fastconv as fc
 import reference as ref
-from conftest import assert_close
+from conftest import assert_close, check_conv_against_reference, conv_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FORCE = {"forward": "depthwise", "grad_input": "depthwise", "grad_weight": "depthwise"}
@@ -69,27 +66,14 @@ def test_forced_depthwise_matches_reference(problem):
     x, w, b = _arrays(N, C, mult, k, size, dtype, bias, seed)
     kw = dict(stride=s, padding=pads, dilation=d, groups=C)
     conv, bwd = _ops(nd)
-    want = ref.convnd(x, w, b, **kw)
-    scale = ref.convnd(np.abs(x), np.abs(w), None if b is None else np.abs(b), **kw)
-    go = np.random.default_rng(seed + 1).standard_normal(want.shape).astype(dtype)
-    rg = ref.convnd_backward(go, x, w, **kw)
-    rs = ref.convnd_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
+    reference = conv_reference(x, w, b, kw, seed)
+    go = reference[2]
     with fc.tuning(force=FORCE, **blocks):
         assert fc.plan(conv, x, w, b, **kw).algorithms == {"forward": "conv.forward.depthwise"}
         algos = fc.plan(bwd, go, x, w, **kw).algorithms
         assert algos["grad_input"] == "conv.grad_input.depthwise"
         assert algos["grad_weight"] == "conv.grad_weight.depthwise"
-        got = conv(x, w, b, **kw)
-        assert got.dtype == dtype
-        assert_close(got, want, dtype, scale=scale, err_msg="forward")
-        grads = bwd(go, x, w, **kw)
-        for name, a, e, sc in zip(("grad_input", "grad_weight", "grad_bias"), grads, rg, rs):
-            assert a.dtype == dtype
-            assert_close(a, e, dtype, scale=sc, err_msg=name)
-        for n in (1, 2, 3):
-            assert np.array_equal(conv(x, w, b, num_threads=n, **kw), got), n
-            for a, e in zip(bwd(go, x, w, num_threads=n, **kw), grads):
-                assert np.array_equal(a, e), n
+        check_conv_against_reference(conv, bwd, x, w, b, kw, reference)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -265,16 +249,8 @@ def test_depthwise_kernels_of_every_variant(variant):
     """The depthwise kernels follow the GEMM's variant (FASTCONV_GEMM): each one the
     CPU can run gives the reference's results (a child interpreter per variant: the
     choice is made at import)."""
-    from test_gemm_variants import _supported
-    if variant not in _supported():
-        pytest.skip(f"this CPU cannot run the {variant} kernels")
-    env = dict(os.environ, FASTCONV_GEMM=variant)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fc.__file__)))
-    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", VARIANT_CHILD.format(here=HERE)], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=HERE)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    from test_gemm_variants import run_variant_child
+    result = run_variant_child(variant, VARIANT_CHILD.format(here=HERE))
     assert result["variant"] == variant
     assert result["worst"]["float32"] < 1e-5, result
     assert result["worst"]["float64"] < 1e-12, result

@@ -66,17 +66,24 @@ def _supported():
     return variants
 
 
-@pytest.mark.parametrize("variant", ["generic", "avx2", "avx512"])
-def test_gemm_variant(variant):
+def run_variant_child(variant, code):
+    """Run ``code`` in a child interpreter with ``FASTCONV_GEMM=variant`` (skipping when
+    this CPU cannot run that variant), from the tests directory with this fastconv first
+    on the path; returns the JSON object its last output line prints."""
     if variant not in _supported():
-        pytest.skip(f"this CPU cannot run the {variant} kernel")
+        pytest.skip(f"this CPU cannot run the {variant} kernels")
     env = dict(os.environ, FASTCONV_GEMM=variant)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
-    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", CHILD.format(here=HERE)], env=env,
+    env["PYTHONPATH"] = os.pathsep.join([pkg_parent, HERE, env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", code], env=env,
                           capture_output=True, text=True, timeout=300, cwd=HERE)
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("variant", ["generic", "avx2", "avx512"])
+def test_gemm_variant(variant):
+    result = run_variant_child(variant, CHILD.format(here=HERE))
     assert result["variant"] == variant
     assert result["worst"]["float32"] < 1e-5, result
     assert result["worst"]["float64"] < 1e-12, result

@@ -10,10 +10,7 @@ threads and for every SIMD variant (AVX-512, AVX2, baseline: FASTCONV_GEMM, in c
 interpreters); the planner picks them for the bench's layers; forcing them where they do
 not apply raises; torch agrees on the bench's cases (scaled down).
 """
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -187,22 +184,10 @@ VARIANT_CHILD = textwrap.dedent(
 )
 
 
-def _supported():
-    from test_gemm_variants import _supported as supported
-    return supported()
-
-
 @pytest.mark.parametrize("variant", ["generic", "avx2", "avx512"])
 def test_rows_every_simd_variant(variant):
-    if variant not in _supported():
-        pytest.skip(f"this CPU cannot run the {variant} kernels")
-    env = dict(os.environ, FASTCONV_GEMM=variant)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([pkg_parent, HERE, env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", VARIANT_CHILD.format(here=HERE)], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=HERE)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    from test_gemm_variants import run_variant_child
+    result = run_variant_child(variant, VARIANT_CHILD.format(here=HERE))
     assert result["variant"] == variant
     assert result["bad"] == []
 

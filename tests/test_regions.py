@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import fastconv as fc
 import reference as ref
-from conftest import assert_close
+from conftest import assert_close, check_conv_against_reference, conv_reference
 
 FORCE = {"forward": "regions", "grad_weight": "regions"}
 DENSE = {"forward": "im2col", "grad_input": "col2im", "grad_weight": "rows"}
@@ -62,11 +62,8 @@ def test_forced_regions_match_reference(problem):
     x, w, b = _arrays(N, groups, Cg, Og, k, size, dtype, bias, seed)
     kw = dict(stride=s, padding=pads, dilation=d, groups=groups)
     conv, bwd = _ops(nd)
-    want = ref.convnd(x, w, b, **kw)
-    scale = ref.convnd(np.abs(x), np.abs(w), None if b is None else np.abs(b), **kw)
-    go = np.random.default_rng(seed + 1).standard_normal(want.shape).astype(dtype)
-    rg = ref.convnd_backward(go, x, w, **kw)
-    rs = ref.convnd_backward(np.abs(go), np.abs(x), np.abs(w), **kw)
+    reference = conv_reference(x, w, b, kw, seed)
+    go = reference[2]
     # (forward_grad_input_channels=1: grad_input as a forward convolution where it can)
     with fc.tuning(force=FORCE, forward_grad_input_channels=1):
         assert fc.plan(conv, x, w, b, **kw).algorithms == {"forward": "conv.forward.regions"}
@@ -74,17 +71,7 @@ def test_forced_regions_match_reference(problem):
         assert plan.algorithms["grad_weight"] == "conv.grad_weight.regions"
         if plan.algorithms["grad_input"] == "conv.grad_input.as_forward":
             assert plan.describe()[0]["runs"] == "conv.forward.regions"
-        got = conv(x, w, b, **kw)
-        assert got.dtype == dtype
-        assert_close(got, want, dtype, scale=scale, err_msg="forward")
-        grads = bwd(go, x, w, **kw)
-        for name, a, e, sc in zip(("grad_input", "grad_weight", "grad_bias"), grads, rg, rs):
-            assert a.dtype == dtype
-            assert_close(a, e, dtype, scale=sc, err_msg=name)
-        for n in (1, 2, 3):
-            assert np.array_equal(conv(x, w, b, num_threads=n, **kw), got), n
-            for a, e in zip(bwd(go, x, w, num_threads=n, **kw), grads):
-                assert np.array_equal(a, e), n
+        check_conv_against_reference(conv, bwd, x, w, b, kw, reference)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

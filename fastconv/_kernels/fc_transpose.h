@@ -44,7 +44,7 @@ typedef float fc_tr_v8f __attribute__((vector_size(32), aligned(4), may_alias));
 typedef double fc_tr_v4d __attribute__((vector_size(32), aligned(8), may_alias));
 
 /* The edges (columns past the last whole block, rows past the last whole block). */
-#define FC_TR_EDGES(B)                                                           \
+#define FC_TR_EDGES()                                                            \
     for (l = 0; l < cols; l++) {                                                 \
         ptrdiff_t o0 = (l < cb) ? rb : 0;                                        \
         for (o = o0; o < rows; o++)                                              \
@@ -90,7 +90,7 @@ FC_TR_TARGET static void fc_tr_avx2_f32(const float *src, ptrdiff_t lds, ptrdiff
             *(fc_tr_v8f *)(d + 7 * rows) = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
         }
     }
-    FC_TR_EDGES(8)
+    FC_TR_EDGES()
 }
 
 FC_TR_TARGET static void fc_tr_avx2_f64(const double *src, ptrdiff_t lds, ptrdiff_t rows,
@@ -113,7 +113,7 @@ FC_TR_TARGET static void fc_tr_avx2_f64(const double *src, ptrdiff_t lds, ptrdif
             *(fc_tr_v4d *)(d + 3 * rows) = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
         }
     }
-    FC_TR_EDGES(4)
+    FC_TR_EDGES()
 }
 #endif
 

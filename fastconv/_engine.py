@@ -497,6 +497,7 @@ class Algorithm:
     name: str             # "conv.forward.strip": op, direction, short name
     configure: object
     summary: str
+    layouts: tuple = ("channels_first",)   # the data layouts its kernel reads
 
     @property
     def op(self):
@@ -514,11 +515,12 @@ class Algorithm:
 _REGISTRY = {}   # (op, direction) -> [Algorithm, ...] in priority order
 
 
-def register(name, summary):
+def register(name, summary, layouts=("channels_first",)):
     """Decorator: register ``configure`` as algorithm ``name`` (after those already
-    registered for its op and direction: registration order is priority order)."""
+    registered for its op and direction: registration order is priority order), for
+    problems in one of ``layouts``."""
     def deco(configure):
-        alg = Algorithm(name, configure, summary)
+        alg = Algorithm(name, configure, summary, tuple(layouts))
         if name not in ALGO:
             raise AssertionError(f"algorithm {name} has no C enum value")
         _REGISTRY.setdefault((alg.op, alg.direction), []).append(alg)
@@ -576,7 +578,8 @@ def route(problem, direction, t=None, desc=None):
     first in priority order that supports it."""
     t = get_tuning() if t is None else t
     base = (problem.with_(direction=direction).desc() if desc is None else desc)
-    candidates = _REGISTRY.get((problem.op, direction), [])
+    candidates = [a for a in _REGISTRY.get((problem.op, direction), [])
+                  if problem.layout in a.layouts]
     forced = t.forced(direction)
     named = [a for a in candidates if forced in (a.name, a.short)] if forced else []
     if named:
@@ -1330,6 +1333,23 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
          "volume per task")(_always)
 
 
+# ------------------------------------------------- channels-last: depthwise
+#
+# (registered before the general channels-last convolution: the first that
+# supports a problem is chosen)
+# SCAFFOLD: nhwc_depthwise_kernels.pxi's planners go here.
+
+
+# ------------------------------------------------- channels-last: convolution
+#
+# SCAFFOLD: nhwc_conv_kernels.pxi's planners go here.
+
+
+# ---------------------------------------------- channels-last: pool, unfold
+#
+# SCAFFOLD: nhwc_pool_kernels.pxi's planners go here.
+
+
 # ------------------------------------------------------------ public API
 
 
@@ -1408,7 +1428,9 @@ def algorithms(op=None, direction=None):
     Returns
     -------
     list of dict
-        ``name`` (``'op.direction.short'``), ``op``, ``direction`` and ``summary``.
+        ``name`` (``'op.direction.short'``), ``op``, ``direction``, ``summary`` and
+        ``layouts`` (the data layouts its kernel reads: ``'channels_first'``,
+        ``'channels_last'``).
 
     Raises
     ------
@@ -1432,5 +1454,6 @@ def algorithms(op=None, direction=None):
     if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"`direction` must be one of {sorted(DIRECTIONS)} or None, got "
                          f"{direction!r}")
-    return [{"name": a.name, "op": a.op, "direction": a.direction, "summary": a.summary}
+    return [{"name": a.name, "op": a.op, "direction": a.direction, "summary": a.summary,
+             "layouts": a.layouts}
             for a in registered(op, direction)]

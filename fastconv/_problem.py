@@ -60,7 +60,7 @@ class Problem:
     dtype: np.dtype
     direction: str = "forward"
     padding_mode: str = "zeros"
-    layout: str = "channels_first"   # the kernels read channels-first, C-contiguous data
+    layout: str = "channels_first"   # or "channels_last": where the channel axis of x, y is
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor: int = 0        # avg pooling's divisor_override (0: none)
@@ -98,9 +98,41 @@ class Problem:
     def w_shape(self):
         return (self.O, self.Cg) + tuple(self.kernel)
 
+    @cached_property
+    def channels_last(self):
+        return self.layout == "channels_last"
+
+    @cached_property
+    def x_array_shape(self):
+        """The shape of the x (and grad_input) array the kernels take: ``x_shape`` in the
+        problem's layout, ``(N, *spatial, C)`` when channels-last."""
+        return _in_layout(self.x_shape, self.channels_last)
+
+    @cached_property
+    def y_array_shape(self):
+        """The shape of the output (and grad_output) array, in the problem's layout."""
+        return _in_layout(self.y_shape, self.channels_last)
+
+    @cached_property
+    def w_array_shape(self):
+        """The shape of the weight (and grad_weight) array the kernels take: ``w_shape``
+        (O, C/groups, *k) channels-first, ``(*k, C/groups, O)`` channels-last."""
+        if self.channels_last:
+            return tuple(self.kernel) + (self.Cg, self.O)
+        return self.w_shape
+
     @property
     def strides(self):
         """Element strides of x, y and the weight (channels-first, C-contiguous)."""
+        if self.channels_last:   # indexed as x_shape, y_shape, w_shape
+            def perm(st, order):
+                return tuple(st[i] for i in order)
+            nd = self.rank
+            back = (0, nd + 1) + tuple(range(1, nd + 1))        # (N, *sp, C) -> (N, C, *sp)
+            wback = (nd + 1, nd) + tuple(range(nd))              # (*k, Cg, O) -> (O, Cg, *k)
+            return {"x": perm(_c_strides(self.x_array_shape), back),
+                    "y": perm(_c_strides(self.y_array_shape), back),
+                    "weight": perm(_c_strides(self.w_array_shape), wback)}
         return {"x": _c_strides(self.x_shape), "y": _c_strides(self.y_shape),
                 "weight": _c_strides(self.w_shape)}
 
@@ -114,7 +146,14 @@ class Problem:
                             self.spatial, self.out, self.kernel, self.stride, self.dilation,
                             self.pads, padding_mode=PADDING_MODES[self.padding_mode],
                             count_include_pad=self.count_include_pad,
-                            want_indices=self.want_indices, divisor=self.divisor)
+                            want_indices=self.want_indices, divisor=self.divisor,
+                            channels_last=self.channels_last)
+
+
+def _in_layout(shape, channels_last):
+    """A channels-first shape ``(N, C, *sp)`` in the layout: ``(N, *sp, C)`` if last."""
+    shape = tuple(shape)
+    return (shape[0],) + shape[2:] + (shape[1],) if channels_last else shape
 
 
 # ------------------------------------------------------------------- window

@@ -44,8 +44,10 @@ cdef extern from "fc_problem.h" nogil:
         FC_GRAD_WEIGHT
         FC_GRAD_BIAS
         FC_PAD_ZEROS
+        FC_CHANNELS_FIRST
+        FC_CHANNELS_LAST
     ctypedef struct fc_problem:
-        int op, direction, rank, itemsize, padding_mode, algo
+        int op, direction, rank, itemsize, padding_mode, algo, layout
         Py_ssize_t N, C, O, groups, Cg, Og
         Py_ssize_t in_ "in"[3]
         Py_ssize_t out[3]
@@ -130,4 +132,7 @@ include "depthwise_kernels.pxi"
 include "pool_kernels.pxi"
 include "reduce_kernels.pxi"
 include "regions_kernels.pxi"
+include "nhwc_conv_kernels.pxi"
+include "nhwc_depthwise_kernels.pxi"
+include "nhwc_pool_kernels.pxi"
 include "entry.pxi"

@@ -20,7 +20,10 @@
 #   FC_MAX_POOL_FWD_ROWS (x, out, indices or None)
 #   FC_AVG_POOL_FWD_ROWS (x, out);  FC_AVG_POOL_BWD_ROWS (grad_output, grad_input)
 #
-# It returns 0, or for FC_MAX_POOL_BWD the number of indices out of range.
+#   channels-last (FC_*_NHWC): the same arrays in their channels-last shapes, weights
+#   and grad_weight (*k, C/groups, O); see nhwc_*_kernels.pxi
+#
+# It returns 0, or for FC_MAX_POOL_BWD(_NHWC) the number of indices out of range.
 
 # The arrays a kernel takes, by kind: what decides their size and access.
 cdef enum:
@@ -74,6 +77,20 @@ cdef object _ALGORITHMS = {
     FC_AVG_POOL_BWD_ROWS: ("avg_pool.grad_input.rows", (A_GO, A_GX)),
     FC_CONV_FWD_REGIONS: ("conv.forward.regions", (A_X, A_W, A_BIAS, A_Y, A_PART)),
     FC_CONV_BWW_REGIONS: ("conv.grad_weight.regions", (A_GO, A_X, A_GW, A_PART)),
+    # channels-last (weights (*k, C/groups, O), grad_weight the same)
+    FC_CONV_FWD_NHWC: ("conv.forward.nhwc", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_BWI_NHWC: ("conv.grad_input.nhwc", (A_GO, A_W, A_GX)),
+    FC_CONV_BWW_NHWC: ("conv.grad_weight.nhwc", (A_GO, A_X, A_PART)),
+    FC_CONV_BWB_NHWC: ("conv.grad_bias.nhwc", (A_GO, A_GB)),
+    FC_CONV_FWD_DW_NHWC: ("conv.forward.depthwise_nhwc", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_BWI_DW_NHWC: ("conv.grad_input.depthwise_nhwc", (A_GO, A_W, A_GX)),
+    FC_CONV_BWW_DW_NHWC: ("conv.grad_weight.depthwise_nhwc", (A_GO, A_X, A_PART)),
+    FC_MAX_POOL_FWD_NHWC: ("max_pool.forward.nhwc", (A_X, A_Y, A_IDX_OUT)),
+    FC_MAX_POOL_BWD_NHWC: ("max_pool.grad_input.nhwc", (A_GO, A_IDX_IN, A_GX)),
+    FC_AVG_POOL_FWD_NHWC: ("avg_pool.forward.nhwc", (A_X, A_Y)),
+    FC_AVG_POOL_BWD_NHWC: ("avg_pool.grad_input.nhwc", (A_GO, A_GX)),
+    FC_UNFOLD_IM2COL_NHWC: ("unfold.forward.nhwc", (A_X, A_COLS_OUT)),
+    FC_UNFOLD_COL2IM_NHWC: ("unfold.grad_input.nhwc", (A_COLS_IN, A_IMG_OUT)),
 }
 
 
@@ -148,6 +165,9 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
         raise ValueError(f"algorithm {entry[0]} takes {len(kinds)} arrays, got {len(arrays)}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be positive, got {n_threads}")
+    if (algo >= FC_CONV_FWD_NHWC) != (p.layout == FC_CHANNELS_LAST):
+        raise ValueError(f"algorithm {entry[0]} does not read this problem's layout "
+                         f"(layout={p.layout})")
     if p.padding_mode != FC_PAD_ZEROS:
         raise ValueError(f"padding mode {p.padding_mode} is not implemented by the kernels "
                          "(only zeros)")
@@ -161,7 +181,14 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                              f"{lay.per_thread * n_threads} elements of {p.itemsize} bytes")
         pws = cnp.PyArray_DATA(<cnp.ndarray>ws)
     with nogil:
-        if algo == FC_CONV_FWD_DIRECT or algo == FC_CONV_FWD_IM2COL or algo == FC_CONV_FWD_STRIP:
+        if algo >= FC_CONV_FWD_NHWC:   # channels-last: each kernel file dispatches its own
+            if algo <= FC_CONV_BWB_NHWC:
+                result = nhwc_conv_run(p, ptr, pws, n_threads)
+            elif algo <= FC_CONV_BWW_DW_NHWC:
+                result = nhwc_dw_run(p, ptr, pws, n_threads)
+            else:
+                result = nhwc_pool_run(p, ptr, pws, n_threads)
+        elif algo == FC_CONV_FWD_DIRECT or algo == FC_CONV_FWD_IM2COL or algo == FC_CONV_FWD_STRIP:
             if f32:
                 conv_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
                                     <const float *>ptr[2], <float *>ptr[3], <float *>pws,

@@ -34,6 +34,11 @@ enum fc_padding_mode {   /* only zeros is implemented; the field exists for the 
     FC_PAD_CIRCULAR = 3
 };
 
+enum fc_layout {
+    FC_CHANNELS_FIRST = 0,   /* x (N, C, D, H, W), y (N, O, ...); weight (O, C/groups, kD, kH, kW) */
+    FC_CHANNELS_LAST = 1     /* x (N, D, H, W, C), y (N, ..., O); weight (kD, kH, kW, C/groups, O) */
+};
+
 typedef struct fc_problem {
     int op, direction;         /* enum fc_op, enum fc_direction */
     int rank;                  /* spatial dimensions as the user called: 1, 2 or 3 */
@@ -41,11 +46,14 @@ typedef struct fc_problem {
     int padding_mode;          /* enum fc_padding_mode */
     int algo;                  /* the kernel, chosen once by the plan: a value of the
                                   fc_algo enum at the top of problem.pxi */
+    int layout;                /* enum fc_layout: where the channel axis of x and y is */
     Py_ssize_t N, C, O, groups, Cg, Og;
     /* spatial, lifted to (D, H, W) */
     Py_ssize_t in[3], out[3], k[3], s[3], d[3];
     Py_ssize_t pb[3], pa[3];   /* padding before / after */
-    /* element strides of each array: x and y (N, C, D, H, W), w (O, C/groups, kD, kH, kW) */
+    /* element strides of each array, indexed (N, C, D, H, W) for x and y and
+       (O, C/groups, kD, kH, kW) for w whatever the layout (channels-last: the C
+       stride of x and y and the O stride of w are 1) */
     Py_ssize_t x_stride[5], y_stride[5], w_stride[5];
     /* pooling */
     int count_include_pad, want_indices;

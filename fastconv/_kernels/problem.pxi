@@ -34,6 +34,23 @@ cdef enum fc_algo:
     FC_AVG_POOL_BWD_ROWS = 26     # no two windows overlap: each input element written once
     FC_CONV_FWD_REGIONS = 27    # regions of constant inside taps: no zero multiplied
     FC_CONV_BWW_REGIONS = 28    # per tap, the positions where it is inside
+    # channels-last data (x (N, *sp, C), y (N, *out, O)), weight (*k, C/groups, O):
+    # nhwc_conv_kernels.pxi
+    FC_CONV_FWD_NHWC = 29       # rows of output positions: a patch tile (positions x taps*Cg) . W
+    FC_CONV_BWI_NHWC = 30       # grad_output rows . W^T, scattered back into the input rows
+    FC_CONV_BWW_NHWC = 31       # patch tiles^T . grad_output rows, per-chunk partials
+    FC_CONV_BWB_NHWC = 32       # grad_bias: grad_output rows summed per channel
+    # nhwc_depthwise_kernels.pxi: depthwise (Cg == 1), vectorised along the channels
+    FC_CONV_FWD_DW_NHWC = 33
+    FC_CONV_BWI_DW_NHWC = 34
+    FC_CONV_BWW_DW_NHWC = 35
+    # nhwc_pool_kernels.pxi: pooling and unfold, vectorised along the channels
+    FC_MAX_POOL_FWD_NHWC = 36
+    FC_MAX_POOL_BWD_NHWC = 37
+    FC_AVG_POOL_FWD_NHWC = 38
+    FC_AVG_POOL_BWD_NHWC = 39
+    FC_UNFOLD_IM2COL_NHWC = 40  # patches (N, *out, taps*C), TensorFlow's extract_patches order
+    FC_UNFOLD_COL2IM_NHWC = 41
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -192,6 +209,12 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         reg_fwd_workspace(p, &w)                                 # regions_kernels.pxi
     elif a == FC_CONV_BWW_REGIONS:
         reg_bww_workspace(p, &w)
+    elif FC_CONV_FWD_NHWC <= a <= FC_CONV_BWB_NHWC:
+        nhwc_conv_workspace(p, &w)                               # nhwc_conv_kernels.pxi
+    elif FC_CONV_FWD_DW_NHWC <= a <= FC_CONV_BWW_DW_NHWC:
+        nhwc_dw_workspace(p, &w)                                 # nhwc_depthwise_kernels.pxi
+    elif FC_MAX_POOL_FWD_NHWC <= a <= FC_UNFOLD_COL2IM_NHWC:
+        nhwc_pool_workspace(p, &w)                               # nhwc_pool_kernels.pxi
     w.per_thread = 0
     if w.ints + w.got + w.main > 0:
         w.per_thread = round16(w.ints + w.got + w.main)
@@ -220,6 +243,12 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return reg_fwd_tasks(p)
     if a == FC_CONV_BWW_REGIONS:
         return reg_bww_tasks(p)
+    if FC_CONV_FWD_NHWC <= a <= FC_CONV_BWB_NHWC:
+        return nhwc_conv_tasks(p)
+    if FC_CONV_FWD_DW_NHWC <= a <= FC_CONV_BWW_DW_NHWC:
+        return nhwc_dw_tasks(p)
+    if FC_MAX_POOL_FWD_NHWC <= a <= FC_UNFOLD_COL2IM_NHWC:
+        return nhwc_pool_tasks(p)
     if a == FC_CONV_FWD_DEPTHWISE:   # (n, lt groups, blk output rows)
         if p.blk <= 0 or p.lt <= 0:
             return 0
@@ -255,6 +284,25 @@ cdef void _c_strides(Py_ssize_t *dst, Py_ssize_t a, Py_ssize_t b, const Py_ssize
     dst[0] = b * dst[1]
 
 
+cdef void _last_strides(Py_ssize_t *dst, Py_ssize_t a, Py_ssize_t b, const Py_ssize_t *sp) noexcept:
+    """Element strides, indexed (a, b, *sp), of a C-contiguous (a, *sp[0:3], b) array."""
+    dst[1] = 1
+    dst[4] = b
+    dst[3] = sp[2] * b
+    dst[2] = sp[1] * sp[2] * b
+    dst[0] = sp[0] * sp[1] * sp[2] * b
+
+
+cdef void _weight_last_strides(Py_ssize_t *dst, Py_ssize_t O, Py_ssize_t Cg,
+                               const Py_ssize_t *k) noexcept:
+    """Element strides, indexed (O, Cg, *k), of a C-contiguous (*k[0:3], Cg, O) array."""
+    dst[0] = 1
+    dst[1] = O
+    dst[4] = Cg * O
+    dst[3] = k[2] * Cg * O
+    dst[2] = k[1] * k[2] * Cg * O
+
+
 cdef class Desc:
     """The C problem struct of one op and direction, filled once per plan.
 
@@ -269,7 +317,7 @@ cdef class Desc:
                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t O, Py_ssize_t groups,
                  spatial, out, kernel, stride, dilation, pads, *,
                  int padding_mode=FC_PAD_ZEROS, bint count_include_pad=True,
-                 bint want_indices=False, Py_ssize_t divisor=0):
+                 bint want_indices=False, Py_ssize_t divisor=0, bint channels_last=False):
         cdef Py_ssize_t kern[3]
         cdef int j
         memset(&self.p, 0, sizeof(fc_problem))
@@ -299,10 +347,16 @@ cdef class Desc:
         self.p.in_vol = self.p.in_[0] * self.p.in_[1] * self.p.in_[2]
         self.p.out_plane = self.p.out[1] * self.p.out[2]
         self.p.L = self.p.out[0] * self.p.out_plane
-        # channels-first, C-contiguous (the only layout the kernels read today)
-        _c_strides(self.p.x_stride, N, C, self.p.in_)
-        _c_strides(self.p.y_stride, N, O, self.p.out)
-        _c_strides(self.p.w_stride, O, self.p.Cg, self.p.k)
+        # C-contiguous arrays in the problem's layout
+        self.p.layout = FC_CHANNELS_LAST if channels_last else FC_CHANNELS_FIRST
+        if channels_last:
+            _last_strides(self.p.x_stride, N, C, self.p.in_)
+            _last_strides(self.p.y_stride, N, O, self.p.out)
+            _weight_last_strides(self.p.w_stride, O, self.p.Cg, self.p.k)
+        else:
+            _c_strides(self.p.x_stride, N, C, self.p.in_)
+            _c_strides(self.p.y_stride, N, O, self.p.out)
+            _c_strides(self.p.w_stride, O, self.p.Cg, self.p.k)
 
     def configured(self, int algo, Py_ssize_t lt=0, Py_ssize_t blk=0, Py_ssize_t chunks=0):
         """A copy with the algorithm and its parameters set."""
@@ -327,6 +381,10 @@ cdef class Desc:
         return self.p.algo
 
     @property
+    def channels_last(self):
+        return self.p.layout == FC_CHANNELS_LAST
+
+    @property
     def tasks(self):
         return fc_tasks(&self.p)
 
@@ -340,7 +398,7 @@ cdef class Desc:
         """The struct's fields as a dict (for debugging and tests)."""
         cdef fc_problem *p = &self.p
         return {"op": p.op, "direction": p.direction, "rank": p.rank, "itemsize": p.itemsize,
-                "padding_mode": p.padding_mode, "algo": p.algo, "N": p.N, "C": p.C, "O": p.O,
+                "padding_mode": p.padding_mode, "algo": p.algo, "layout": p.layout, "N": p.N, "C": p.C, "O": p.O,
                 "groups": p.groups, "Cg": p.Cg, "Og": p.Og,
                 "count_include_pad": p.count_include_pad, "want_indices": p.want_indices,
                 "divisor": p.divisor, "taps": p.taps, "Kg": p.Kg, "in_vol": p.in_vol,

@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _validation as v
+from ._layout import data_shape
 from ._kernels import _engine
 
 OPS = {"conv": 0, "max_pool": 1, "avg_pool": 2, "unfold": 3}
@@ -106,12 +107,12 @@ class Problem:
     def x_array_shape(self):
         """The shape of the x (and grad_input) array the kernels take: ``x_shape`` in the
         problem's layout, ``(N, *spatial, C)`` when channels-last."""
-        return _in_layout(self.x_shape, self.channels_last)
+        return data_shape(self.x_shape, self.channels_last)
 
     @cached_property
     def y_array_shape(self):
         """The shape of the output (and grad_output) array, in the problem's layout."""
-        return _in_layout(self.y_shape, self.channels_last)
+        return data_shape(self.y_shape, self.channels_last)
 
     @cached_property
     def w_array_shape(self):
@@ -148,12 +149,6 @@ class Problem:
                             count_include_pad=self.count_include_pad,
                             want_indices=self.want_indices, divisor=self.divisor,
                             channels_last=self.channels_last)
-
-
-def _in_layout(shape, channels_last):
-    """A channels-first shape ``(N, C, *sp)`` in the layout: ``(N, *sp, C)`` if last."""
-    shape = tuple(shape)
-    return (shape[0],) + shape[2:] + (shape[1],) if channels_last else shape
 
 
 # ------------------------------------------------------------------- window

@@ -16,7 +16,8 @@ _WORDS = {
                  " + 1`` (:func:`fastconv.conv_output_size`)",
             size_t="``Lout = (L-1)*stride - pad_before - pad_after + dilation*(k-1)"
                    " + output_padding + 1``",
-            axes="the length"),
+            axes="the length", dfs=("NCW", "NWC"), wfs=("OIW", "WIO", "OWI"),
+            x_last="(N, L, C)", w_hwio="(k, C/groups, O)", w_ohwi="(O, k, C/groups)"),
     2: dict(x="(N, C, H, W)", w="(O, C/groups, kH, kW)", y="(N, O, Hout, Wout)",
             xin="(N, Cin, H, W)", wt="(Cin, Cout/groups, kH, kW)", yt="(N, Cout, Hout, Wout)",
             ints="2 ints", what="images", elem="output pixel", plane="H*W plane", vol="H*W",
@@ -26,7 +27,9 @@ _WORDS = {
             size="Sizes from :func:`fastconv.conv_output_size`",
             size_t="``Hout = (H-1)*sh - pad_top - pad_bottom + dh*(kH-1) + output_padding"
                    " + 1``, and likewise ``Wout``",
-            axes="both spatial axes"),
+            axes="both spatial axes", dfs=("NCHW", "NHWC"), wfs=("OIHW", "HWIO", "OHWI"),
+            x_last="(N, H, W, C)", w_hwio="(kH, kW, C/groups, O)",
+            w_ohwi="(O, kH, kW, C/groups)"),
     3: dict(x="(N, C, D, H, W)", w="(O, C/groups, kD, kH, kW)", y="(N, O, Dout, Hout, Wout)",
             xin="(N, Cin, D, H, W)", wt="(Cin, Cout/groups, kD, kH, kW)",
             yt="(N, Cout, Dout, Hout, Wout)", ints="3 ints", what="volumes",
@@ -37,7 +40,9 @@ _WORDS = {
             size="Sizes from :func:`fastconv.conv_output_size`",
             size_t="``Dout = (D-1)*sd - pad_front - pad_back + dd*(kD-1) + output_padding"
                    " + 1``, and likewise ``Hout`` and ``Wout``",
-            axes="the three spatial axes"),
+            axes="the three spatial axes", dfs=("NCDHW", "NDHWC"),
+            wfs=("OIDHW", "DHWIO", "ODHWI"), x_last="(N, D, H, W, C)",
+            w_hwio="(kD, kH, kW, C/groups, O)", w_ohwi="(O, kD, kH, kW, C/groups)"),
 }
 
 
@@ -59,6 +64,21 @@ stride : int or tuple of {ints}, optional
     Threads for this call. Default: :func:`fastconv.get_num_threads`.""",
     "grad_input_shape": """grad_output : ndarray, shape {pool_y}
     Gradient of the loss with respect to the pooled output.""",
+}
+
+# Layout keywords (formatted after the rank's words: dfs and wfs are tuples there).
+_LAYOUT_SNIPPETS = {
+    "data_format": """data_format : {{{df0!r}, {df1!r}}}, optional
+    The layout of the data arrays (TensorFlow's names): channels-first
+    ``{df0!r}`` (the default, torch's) or channels-last ``{df1!r}``, where every
+    data array above is ``{x_last}``-shaped instead (its channel axis last).
+    Results come back in the same layout, as C-contiguous arrays; the
+    channels-last kernels read and write that layout directly (no transposing
+    copy of the data).""",
+    "weight_format": """weight_format : {{{wf0!r}, {wf1!r}, {wf2!r}}}, optional
+    The layout of ``weight``: ``{wf0!r}`` (torch, {w}), ``{wf1!r}`` (TensorFlow /
+    JAX, {w_hwio}) or ``{wf2!r}`` (oneDNN / XNNPACK / TFLite, {w_ohwi}). Default:
+    ``{wf0!r}`` for channels-first data, ``{wf1!r}`` for channels-last data.""",
 }
 
 _TEMPLATES = {}
@@ -90,6 +110,8 @@ groups : int, default 1
 flip : bool, default False
     Flip the kernel along every spatial axis: compute the true (mathematical)
     convolution instead of the cross-correlation.
+{data_format}
+{weight_format}
 {threads}
 
 Returns
@@ -145,6 +167,9 @@ groups : int, default 1
 flip : bool, default False
     As passed to :func:`conv{nd}d`; ``grad_weight`` is then with respect to the
     unflipped ``weight``.
+{data_format}
+{weight_format}
+    ``grad_weight`` comes back in this format.
 {threads}
 
 Returns
@@ -202,6 +227,11 @@ groups : int, default 1
     Number of channel groups; must divide Cin.
 dilation : int or tuple of {ints}, default 1
     Spacing between kernel taps.
+{data_format}
+{weight_format}
+    The letters name the axes of the convolution whose input gradient this is
+    (``O`` is this op's Cin): ``{wf0}`` is torch's {wt}, ``{wf1}`` is
+    TensorFlow's ``conv{nd}d_transpose`` filter (``..., Cout/groups, Cin``).
 {threads}
 
 Returns
@@ -603,6 +633,10 @@ def docstring(family, nd):
     """The docstring of ``family`` (``'conv'``, ``'max_pool_backward'``, ...) at rank ``nd``."""
     words = dict(_WORDS[nd], nd=nd, others=_others(_OTHERS.get(family, family), nd))
     words.update({k: v.format(**words) for k, v in _SNIPPETS.items()})
+    lw = dict(words, df0=words["dfs"][0], df1=words["dfs"][1], wf0=words["wfs"][0],
+              wf1=words["wfs"][1], wf2=words["wfs"][2])
+    words.update({k: v.format(**lw) for k, v in _LAYOUT_SNIPPETS.items()})
+    words.update(df0=lw["df0"], df1=lw["df1"], wf0=lw["wf0"], wf1=lw["wf1"], wf2=lw["wf2"])
     text = _TEMPLATES[family].format(**words)
     return text + "\nExamples\n--------\n" + _EXAMPLES[(family, nd)]
 

@@ -1350,6 +1350,14 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 # SCAFFOLD: nhwc_pool_kernels.pxi's planners go here.
 
 
+# -------------------------------------------------- channels-last: unfold
+
+register("unfold.forward.nhwc", "channels-last: patches in extract_patches order, one "
+         "output row per task", layouts=("channels_last",))(_always)
+register("unfold.grad_input.nhwc", "channels-last: each image row gathers its patches' "
+         "entries, taps in order, one image row per task", layouts=("channels_last",))(_always)
+
+
 # ------------------------------------------------------------ public API
 
 

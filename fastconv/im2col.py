@@ -1,6 +1,7 @@
 """im2col / col2im: the unfold and fold of ``torch.nn.functional``."""
 import numpy as np
 
+from . import _layout
 from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
@@ -8,41 +9,55 @@ from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
 from .conv import run_route
 
 
-def _plan_im2col(x, kernel_size, dilation, padding, stride):
+def _plan_im2col(x, kernel_size, dilation, padding, stride, data_format):
+    last, fmt = _layout.data_format(2, data_format)
     x = v.as_array("x", x)
-    v.check_ndim("x", x, 4, "(N, C, H, W)")
+    v.check_ndim("x", x, 4, _layout.data_axes(2, last))
     dt = v.compute_dtype(x=x)
-    N, C, H, W = x.shape
+    N, C, H, W = _layout.first_shape(x.shape, last)
     if min(H, W) < 1:
-        raise ValueError(f"`x` of shape {x.shape} must have non-empty spatial dimensions")
+        raise ValueError(f"`x` of shape {x.shape} ({fmt}) must have non-empty spatial "
+                         "dimensions")
     p = P.unfold(N, C, (H, W), kernel_size, dilation, padding, stride, dt)
-    shape = (N, C * p.taps, p.L)
+    if last:
+        p = p.with_(layout="channels_last")
+        shape = (N,) + tuple(p.out) + (p.taps * C,)
+    else:
+        shape = (N, C * p.taps, p.L)
     v.check_alloc("output", shape, dt.itemsize)
     return Plan("im2col", p, (route(p, "forward"),), N * C * p.taps * p.L, {"shape": shape})
 
 
-def _plan_col2im(cols, output_size, kernel_size, dilation, padding, stride):
+def _plan_col2im(cols, output_size, kernel_size, dilation, padding, stride, data_format):
+    last, fmt = _layout.data_format(2, data_format)
     cols = v.as_array("cols", cols)
-    v.check_ndim("cols", cols, 3, "(N, C*kH*kW, L)")
+    v.check_ndim("cols", cols, 4 if last else 3,
+                 "(N, Hout, Wout, kH*kW*C)" if last else "(N, C*kH*kW, L)")
     dt = v.compute_dtype(cols=cols)
     size = v.int_tuple("output_size", output_size, 2)
-    N, K, L = cols.shape
+    N, K = cols.shape[0], cols.shape[-1 if last else 1]
     p = P.unfold(N, 1, size, kernel_size, dilation, padding, stride, dt)
     kernel, khw = p.kernel, p.taps
     if K % khw:
-        raise ValueError(f"`cols` of shape {cols.shape}: dimension 1 must be a multiple of "
-                         f"kH*kW={khw} for `kernel_size`={kernel}")
+        raise ValueError(f"`cols` of shape {cols.shape}: dimension {3 if last else 1} must be "
+                         f"a multiple of kH*kW={khw} for `kernel_size`={kernel}")
     OH, OW = p.out
-    if L != OH * OW:
-        raise ValueError(f"`cols` of shape {cols.shape} has {L} columns, but `output_size`={size} "
-                         f"with `kernel_size`={kernel}, `dilation`={p.dilation}, `padding`={padding!r}, "
-                         f"`stride`={p.stride} gives {OH}x{OW}={OH * OW} windows")
-    p = p.with_(C=K // khw, O=K // khw, direction="grad_input")
+    windows = (f"`output_size`={size} with `kernel_size`={kernel}, `dilation`={p.dilation}, "
+               f"`padding`={padding!r}, `stride`={p.stride} gives {OH}x{OW}={OH * OW} windows")
+    if last and tuple(cols.shape[1:3]) != (OH, OW):
+        raise ValueError(f"`cols` of shape {cols.shape} ({fmt}) has {cols.shape[1]}x"
+                         f"{cols.shape[2]} windows, but {windows}")
+    if not last and cols.shape[2] != OH * OW:
+        raise ValueError(f"`cols` of shape {cols.shape} has {cols.shape[2]} columns, but "
+                         f"{windows}")
+    p = p.with_(C=K // khw, O=K // khw, direction="grad_input",
+                layout="channels_last" if last else "channels_first")
     v.check_alloc("output", p.x_shape, dt.itemsize)
     return Plan("col2im", p, (route(p, "grad_input"),), cols.size)
 
 
-def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
+def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
+           num_threads=None):
     """Extract sliding windows into columns (``torch.nn.functional.unfold``).
 
     Each column holds one window of the padded input, all channels stacked, so that
@@ -51,7 +66,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W)
+    x : ndarray, shape (N, C, H, W), or (N, H, W, C) for ``data_format='NHWC'``
         The batch of input images.
     kernel_size : int or tuple of 2 ints
         Window size ``(kH, kW)``.
@@ -61,22 +76,31 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
         Zeros added around the image.
     stride : int or tuple of 2 ints, default 1
         Step between windows.
+    data_format : {'NCHW', 'NHWC'}, optional
+        The layout of ``x`` (default ``'NCHW'``); it also decides the layout of the
+        result (see Returns).
     num_threads : int, optional
         Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray, shape (N, C*kH*kW, L)
-        ``L = Hout*Wout`` windows. Row ``c*kH*kW + i*kW + j`` holds kernel tap
-        ``(i, j)`` of channel ``c``; column ``oy*Wout + ox`` is the window at output
-        position ``(oy, ox)``.
+    ndarray, shape (N, C*kH*kW, L), or (N, Hout, Wout, kH*kW*C) for NHWC
+        ``'NCHW'`` (torch's ``unfold``): ``L = Hout*Wout`` windows; row
+        ``c*kH*kW + i*kW + j`` holds kernel tap ``(i, j)`` of channel ``c``; column
+        ``oy*Wout + ox`` is the window at output position ``(oy, ox)``.
+        ``'NHWC'`` (TensorFlow's ``tf.image.extract_patches``): element
+        ``[n, oy, ox, (i*kW + j)*C + c]`` is tap ``(i, j)`` of channel ``c`` of the
+        window at ``(oy, ox)``, so ``conv2d(x, w, data_format='NHWC')`` equals
+        ``im2col(x, ..., data_format='NHWC') @ w.reshape(-1, O)`` for an HWIO
+        weight ``w``.
 
     Raises
     ------
     TypeError
         ``x`` has an unsupported dtype, or a size argument is not an int.
     ValueError
-        ``x`` is not 4-D or has an empty spatial dimension; ``kernel_size``,
+        ``x`` is not 4-D or has an empty spatial dimension; ``data_format`` is not
+        ``'NCHW'`` or ``'NHWC'``; ``kernel_size``,
         ``dilation`` or ``stride`` is not positive or ``padding`` is negative; or the
         window is larger than the padded input.
     MemoryError
@@ -97,8 +121,9 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
             [4., 5., 7., 8.]]])
     """
     check_num_threads(num_threads)
-    key = make_key("im2col", (x,), (kernel_size, dilation, padding, stride))
-    plan = PLANS.get(key, lambda: _plan_im2col(x, kernel_size, dilation, padding, stride))
+    key = make_key("im2col", (x,), (kernel_size, dilation, padding, stride, data_format))
+    plan = PLANS.get(key, lambda: _plan_im2col(x, kernel_size, dilation, padding, stride,
+                                               data_format))
     x = v.as_array("x", x)
     if num_threads is PLAN_ONLY:
         return plan
@@ -110,7 +135,8 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None)
     return cols
 
 
-def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, num_threads=None):
+def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
+           num_threads=None):
     """Sum columns back into images (``torch.nn.functional.fold``), the adjoint of :func:`im2col`.
 
     Every column entry is added to the image pixel it was taken from; entries that
@@ -120,8 +146,8 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
 
     Parameters
     ----------
-    cols : ndarray, shape (N, C*kH*kW, L)
-        Columns laid out as :func:`im2col` returns them.
+    cols : ndarray, shape (N, C*kH*kW, L), or (N, Hout, Wout, kH*kW*C) for NHWC
+        Columns laid out as :func:`im2col` returns them for the same ``data_format``.
     output_size : int or tuple of 2 ints
         The image size ``(H, W)``.
     kernel_size : int or tuple of 2 ints
@@ -132,12 +158,14 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
         Padding of the images the columns were taken from.
     stride : int or tuple of 2 ints, default 1
         Step between windows.
+    data_format : {'NCHW', 'NHWC'}, optional
+        The layout of the images (default ``'NCHW'``), and so of ``cols``.
     num_threads : int, optional
         Threads for this call. Default: :func:`fastconv.get_num_threads`.
 
     Returns
     -------
-    ndarray, shape (N, C, H, W)
+    ndarray, shape (N, C, H, W), or (N, H, W, C) for NHWC
         The images; overlapping contributions are summed.
 
     Raises
@@ -145,8 +173,9 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
     TypeError
         ``cols`` has an unsupported dtype, or a size argument is not an int.
     ValueError
-        ``cols`` is not 3-D; ``cols.shape[1]`` is not a multiple of ``kH*kW``;
-        ``cols.shape[2]`` is not the number of windows of ``output_size``; a size
+        ``cols`` is not 3-D (4-D for NHWC); its channel dimension is not a multiple
+        of ``kH*kW``; it does not hold the windows of ``output_size``;
+        ``data_format`` is not ``'NCHW'`` or ``'NHWC'``; a size
         argument is not positive or ``padding`` is negative; or the window is larger
         than the padded image.
     MemoryError
@@ -166,16 +195,17 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, n
              [1., 2., 1.]]]])
     """
     check_num_threads(num_threads)
-    key = make_key("col2im", (cols,), (output_size, kernel_size, dilation, padding, stride))
+    key = make_key("col2im", (cols,), (output_size, kernel_size, dilation, padding, stride,
+                                        data_format))
     plan = PLANS.get(key, lambda: _plan_col2im(cols, output_size, kernel_size, dilation, padding,
-                                               stride))
+                                               stride, data_format))
     cols = v.as_array("cols", cols)
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
     if cols.size == 0:
-        return v.zeros("output", p.x_shape, p.dtype)
-    out = np.empty(p.x_shape, p.dtype)  # the kernel zeroes each plane
+        return v.zeros("output", p.x_array_shape, p.dtype)
+    out = np.empty(p.x_array_shape, p.dtype)  # the kernel zeroes each plane (or row)
     run_route(plan.routes[0], (v.contiguous(cols, p.dtype), out),
               resolve_threads(num_threads, plan.work), p.dtype)
     return out

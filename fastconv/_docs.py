@@ -76,9 +76,11 @@ _LAYOUT_SNIPPETS = {
     channels-last kernels read and write that layout directly (no transposing
     copy of the data).""",
     "weight_format": """weight_format : {{{wf0!r}, {wf1!r}, {wf2!r}}}, optional
-    The layout of ``weight``: ``{wf0!r}`` (torch, {w}), ``{wf1!r}`` (TensorFlow /
-    JAX, {w_hwio}) or ``{wf2!r}`` (oneDNN / XNNPACK / TFLite, {w_ohwi}). Default:
-    ``{wf0!r}`` for channels-first data, ``{wf1!r}`` for channels-last data.""",
+    The layout of ``weight``: ``{wf0!r}`` (torch, {w}),
+    ``{wf1!r}`` (TensorFlow / JAX, {w_hwio}) or
+    ``{wf2!r}`` (oneDNN / XNNPACK / TFLite, {w_ohwi}).
+    Default: ``{wf0!r}`` for channels-first data, ``{wf1!r}`` for channels-last
+    data.""",
 }
 
 _TEMPLATES = {}
@@ -126,6 +128,7 @@ TypeError
     double), a size argument is not an int (a bool, float or string), or
     ``flip`` is not a bool.
 ValueError
+    ``data_format`` or ``weight_format`` is not one of the strings above;
     An array has the wrong number of dimensions; ``groups`` does not divide the
     input or output channels, or the weight's channel count does not match the
     input; ``bias`` is not of shape (O,); ``stride``, ``dilation`` or ``groups`` is
@@ -244,6 +247,7 @@ Raises
 TypeError
     An array has an unsupported dtype, or a size argument is not an int.
 ValueError
+    ``data_format`` or ``weight_format`` is not one of the strings above;
     An array has the wrong number of dimensions; the weight's first dimension is
     not the input's channel count; ``groups`` does not divide it; ``bias`` is not
     of shape (Cout,); ``padding`` is ``'same'`` or negative; an
@@ -275,6 +279,9 @@ dilation : int or tuple of {ints}, default 1
 {ceil_mode}
 return_indices : bool, default False
     Also return the argmax positions, for :func:`max_pool{nd}d_backward`.
+{data_format}
+    ``indices`` are laid out like the output; their values are the same in
+    either layout.
 {threads}
 
 Returns
@@ -292,6 +299,7 @@ TypeError
     ``x`` has an unsupported dtype, a size argument is not an int, or a flag is
     not a bool.
 ValueError
+    ``data_format`` is not one of the strings above;
     ``x`` has the wrong number of dimensions or an empty spatial dimension;
     ``kernel_size``, ``stride`` or ``dilation`` is not positive; ``padding`` is
     negative or more than half the dilated window; a window contains no input
@@ -318,6 +326,8 @@ indices : ndarray of ints, shape {pool_y}
     ``[0, {vol})``.
 input_shape : tuple of {shape_n} ints
     ``{pool_x}`` of the pooled input.
+{data_format}
+    ``input_shape`` is the shape of ``x`` as passed, in this layout.
 {threads}
 
 Returns
@@ -333,6 +343,7 @@ TypeError
     ``grad_output`` has an unsupported dtype, ``indices`` is not an integer
     array, or ``input_shape`` is not a sequence of ints.
 ValueError
+    ``data_format`` is not one of the strings above;
     ``grad_output`` has the wrong number of dimensions; ``indices`` does not
     have its shape; its batch and channels differ from ``input_shape``'s; or an
     index lies outside the {plane}, ``[0, {vol})``.
@@ -360,6 +371,7 @@ count_include_pad : bool, default True
     input elements the window covers.
 divisor_override : int, optional
     Divide every window's sum by this positive int instead (as torch's).
+{data_format}
 {threads}
 
 Returns
@@ -374,6 +386,7 @@ TypeError
     ``x`` has an unsupported dtype, a size argument or ``divisor_override`` is
     not an int, or a flag is not a bool.
 ValueError
+    ``data_format`` is not one of the strings above;
     ``x`` has the wrong number of dimensions or an empty spatial dimension;
     ``kernel_size`` or ``stride`` is not positive; ``padding`` is negative or
     more than half the window; ``divisor_override`` is not positive; or the
@@ -407,6 +420,8 @@ count_include_pad : bool, default True
     As passed to :func:`avg_pool{nd}d`.
 divisor_override : int, optional
     As passed to :func:`avg_pool{nd}d`.
+{data_format}
+    ``input_shape`` is the shape of ``x`` as passed, in this layout.
 {threads}
 
 Returns

@@ -487,6 +487,90 @@ def test_layer_shapes_and_counts():
 
 
 # --------------------------------------------------------------------------------------------
+# Seed 004 in its own notation: channels-last X[l, i, j, n], W[k1, k2, n, m] (NHWC / HWIO)
+# --------------------------------------------------------------------------------------------
+
+def _hw8_layer(rng, dtype, L=2, H=6, W=5, N=3, M=4, K=(2, 3)):
+    X = rng.standard_normal((L, H, W, N)).astype(dtype)
+    Wt = rng.standard_normal(K + (N, M)).astype(dtype)
+    b = rng.standard_normal(M).astype(dtype)
+    return X, Wt, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hw8_layer_in_its_own_notation(dtype):
+    """Seed 004, 4(b): Z[l, i, j, m] = sum_{k1, k2, n} W[k1, k2, n, m] X[l, i+k1, j+k2, n] + b[m],
+    the sums written out as the seed writes them, against conv2d on the seed's own arrays
+    (data_format="NHWC"; the HWIO weight is the default for channels-last data)."""
+    rng = np.random.default_rng(4)
+    X, Wt, b = _hw8_layer(rng, dtype)
+    Z = fastconv.conv2d(X, Wt, b, data_format="NHWC")
+    kh, kw, N, M = Wt.shape
+    Ho, Wo = X.shape[1] - kh + 1, X.shape[2] - kw + 1
+    expected = np.zeros((X.shape[0], Ho, Wo, M))
+    for k1 in range(kh):
+        for k2 in range(kw):
+            # sum over n of W[k1, k2, n, m] X[l, i + k1, j + k2, n], for all l, i, j, m
+            expected += np.einsum("lijn,nm->lijm", X[:, k1:k1 + Ho, k2:k2 + Wo, :].astype(
+                np.float64), Wt[k1, k2].astype(np.float64))
+    expected += b
+    _check(Z, expected, dtype)
+    assert Z.flags.c_contiguous and Z.shape == (2, Ho, Wo, M)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hw8_gradients_in_its_own_notation(dtype):
+    """Seed 004, 4(c): dJ/dW[k1, k2, n, m] = sum_{l, i, j} dJ/dZ[l, i, j, m] X[l, i+k1, j+k2, n]
+    and dJ/dX[l, i, j, n] = sum_{k1, k2, m} dJ/dZ[l, i-k1, j-k2, m] W[k1, k2, n, m].
+
+    TYPO: the seed's part 3 writes the last formula with ``sum_n`` (the summed index is m,
+    as its part 4(c) has it; n is free on the left-hand side)."""
+    rng = np.random.default_rng(40)
+    X, Wt, b = _hw8_layer(rng, dtype)
+    kh, kw, N, M = Wt.shape
+    Lb, H, Wd = X.shape[:3]
+    Ho, Wo = H - kh + 1, Wd - kw + 1
+    dZ = rng.standard_normal((Lb, Ho, Wo, M)).astype(dtype)
+    gX, gW, gb = fastconv.conv2d_backward(dZ, X, Wt, data_format="NHWC")
+    X64, W64, dZ64 = (a.astype(np.float64) for a in (X, Wt, dZ))
+    eW = np.zeros(Wt.shape)
+    eX = np.zeros(X.shape)
+    for k1 in range(kh):
+        for k2 in range(kw):
+            eW[k1, k2] = np.einsum("lijm,lijn->nm", dZ64, X64[:, k1:k1 + Ho, k2:k2 + Wo, :])
+            # dJ/dX[l, i, j, n] gets dJ/dZ[l, i - k1, j - k2, m] W[k1, k2, n, m]
+            eX[:, k1:k1 + Ho, k2:k2 + Wo, :] += np.einsum("lijm,nm->lijn", dZ64, W64[k1, k2])
+    _check(gW, eW, dtype)
+    _check(gX, eX, dtype)
+    _check(gb, dZ64.sum(axis=(0, 1, 2)), dtype)
+    assert gX.shape == X.shape and gW.shape == Wt.shape
+
+
+def test_hw8_problem2_shapes_channels_last():
+    """Seed 004, 2 in its own layout: X 48x64x10, W 3x3x10x20 -> Z 46x62x20."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((1, 48, 64, 10))
+    Wt = rng.standard_normal((3, 3, 10, 20))
+    Z = fastconv.conv2d(X, Wt, data_format="NHWC")
+    assert Z.shape == (1, 46, 62, 20)
+    i, j, m = 7, 30, 11
+    assert np.isclose(Z[0, i, j, m], np.sum(X[0, i:i + 3, j:j + 3, :] * Wt[..., m]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_two_filter_conv_tf_nhwc_as_tf_ran_it(dtype):
+    """Seed 001's TF re-run on its own NHWC image and HWIO kernel, no conversion."""
+    x, w, b = _seeds.two_filter_conv_tf_nhwc()
+    x_hwc = np.ascontiguousarray(x.transpose(1, 2, 0))[None].astype(dtype)
+    hwio = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).astype(dtype)
+    out = fastconv.conv2d(x_hwc, hwio, b.astype(dtype), data_format="NHWC")
+    printed_hwc = [[[17.1, -4.8], [3.1, 3.2], [-15.9, 16.2]],
+                   [[10.1, -8.8], [-5.9, -16.8], [-4.9, 1.2]],
+                   [[1.1, -11.8], [5.1, 4.2], [20.1, 2.2]]]  # printed "-20.1": sign typo
+    _check(out, np.array(printed_hwc)[None], dtype)
+
+
+# --------------------------------------------------------------------------------------------
 # The main job
 # --------------------------------------------------------------------------------------------
 

@@ -1169,6 +1169,10 @@ def main(argv=None, out=sys.stdout):
                         help="hold both libraries to this instruction set: run the bench in a "
                              "child process with FASTCONV_GEMM, ONEDNN_MAX_CPU_ISA and "
                              "ATEN_CPU_CAPABILITY set")
+    parser.add_argument("--layouts", action="store_true",
+                        help="instead of the standard run: channels-last (NHWC) against "
+                             "channels-first and torch channels_last on the real-network layers "
+                             "(--networks to choose), and the NHWC memory figure")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the measured results to FILE as JSON")
     parser.add_argument("--plot", metavar="FILE", default=None,
@@ -1202,6 +1206,8 @@ def main(argv=None, out=sys.stdout):
             with open(args.json, "w") as f:
                 json.dump({"header": head}, f, indent=2, default=_json_default)
         return 0
+    if args.layouts:
+        return _run_layouts(net_names, repeat, torch, head, args.json, out)
     roof = head["gemm_roof_gflops"]
     peak = head["fma_peak"].get(f"float32_{head['threads']}")
     time.sleep(0.3)  # let OpenBLAS's threads stop spinning
@@ -1253,6 +1259,26 @@ def main(argv=None, out=sys.stdout):
         elif args.plot:
             print("no plot: it draws the standard-layer conv2d table, which --only-networks "
                   "skips", file=out)
+    return 0
+
+
+def _run_layouts(net_names, repeat, torch, head, json_path, out):
+    """The ``--layouts`` run (see fastconv/_bench_layouts.py)."""
+    from . import _bench_layouts as bl
+    mem = bl.memory(out, peak_extra_bytes)
+    data = {"header": head, "layout_memory": mem}
+    if torch is None:
+        print("\n(the channels-last table compares with torch, which is not available: "
+              "skipped)", file=out)
+    else:
+        print(f"\n## channels-last: timing {', '.join(net_names)} (NHWC, NCHW and torch "
+              f"channels_last interleaved, {repeat} rounds)", file=out, flush=True)
+        per_net = bl.time_layers(net_names, repeat, torch, out, interleaved)
+        data["layout_networks"] = bl.report(per_net, out)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(data, f, indent=2, default=_json_default)
+        print(f"\nresults written to {json_path}", file=out)
     return 0
 
 

@@ -7,6 +7,18 @@ from ._version import __version__
 
 __all__ = [
     "__version__",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_backward",
     "algorithms",
     "avg_pool1d",
     "avg_pool1d_backward",
@@ -91,6 +103,12 @@ except ImportError as _error:
     _raise_build_error(_error)
 else:
     from ._config import show_config
+    from .adaptive import (
+        adaptive_avg_pool1d, adaptive_avg_pool1d_backward, adaptive_avg_pool2d,
+        adaptive_avg_pool2d_backward, adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
+        adaptive_max_pool1d, adaptive_max_pool1d_backward, adaptive_max_pool2d,
+        adaptive_max_pool2d_backward, adaptive_max_pool3d, adaptive_max_pool3d_backward,
+    )
     from ._engine import algorithms, plan, tuning
     from ._parallel import get_num_threads, openmp_enabled, set_num_threads
     from ._validation import conv_output_size

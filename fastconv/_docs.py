@@ -449,7 +449,244 @@ avg_pool{nd}d : The forward function.
 # ------------------------------------------------------------------ examples
 # Each runs as a doctest (docs/build.sh).
 
+_TEMPLATES["adaptive_avg_pool"] = """{nd}-D adaptive average pooling: the output size is given, the windows follow.
+
+Output ``o`` along an axis of input size ``I`` and output size ``O`` is the mean of
+the window ``[floor(o*I/O), ceil((o+1)*I/O))``, as in
+``torch.nn.functional.adaptive_avg_pool{nd}d``; windows may overlap and differ in size
+by one. ``output_size=1`` is global average pooling (every classifier head).
+
+Parameters
+----------
+x : ndarray, shape {pool_x}
+    The batch of input {what}.
+output_size : int, tuple of {ints} or None
+    The output's spatial size; a ``None`` entry (or ``None``) keeps the input's
+    size along that axis, a 1-tuple repeats.
+{data_format}
+{threads}
+
+Returns
+-------
+ndarray, shape {pool_y}
+    float32 for float32 or float16 input, else float64.
+
+Raises
+------
+TypeError
+    ``x`` has an unsupported dtype or ``output_size`` is not an int, tuple or None.
+ValueError
+    ``data_format`` is not one of the strings above; ``x`` has the wrong number of
+    dimensions or an empty spatial dimension; or an ``output_size`` is not
+    positive.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+adaptive_avg_pool{nd}d_backward : Its gradient.
+avg_pool{nd}d : Pooling with a given window.
+"""
+
+_TEMPLATES["adaptive_max_pool"] = """{nd}-D adaptive max pooling: the output size is given, the windows follow.
+
+Output ``o`` along an axis of input size ``I`` and output size ``O`` is the maximum of
+the window ``[floor(o*I/O), ceil((o+1)*I/O))``, as in
+``torch.nn.functional.adaptive_max_pool{nd}d`` (NaN wins; the first maximum wins
+ties; a window of only -inf reports its first element).
+
+Parameters
+----------
+x : ndarray, shape {pool_x}
+    The batch of input {what}.
+output_size : int, tuple of {ints} or None
+    The output's spatial size; a ``None`` entry (or ``None``) keeps the input's
+    size along that axis, a 1-tuple repeats.
+return_indices : bool, default False
+    Also return the argmax indices (for :func:`adaptive_max_pool{nd}d_backward`).
+{data_format}
+    ``indices`` are laid out like the output; their values are the same in
+    either layout.
+{threads}
+
+Returns
+-------
+out : ndarray, shape {pool_y}
+    float32 for float32 or float16 input, else float64.
+indices : ndarray of int64, shape {pool_y}
+    Only with ``return_indices=True``: the flat offset of each maximum within its
+    channel's {plane}, as torch's.
+
+Raises
+------
+TypeError
+    ``x`` has an unsupported dtype, ``output_size`` is not an int, tuple or None,
+    or ``return_indices`` is not a bool.
+ValueError
+    ``data_format`` is not one of the strings above; ``x`` has the wrong number of
+    dimensions or an empty spatial dimension; or an ``output_size`` is not
+    positive.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+adaptive_max_pool{nd}d_backward : Its gradient.
+max_pool{nd}d : Pooling with a given window.
+"""
+
+_TEMPLATES["adaptive_avg_pool_backward"] = """Gradient of :func:`adaptive_avg_pool{nd}d`: each output's gradient spread evenly over its window.
+
+Parameters
+----------
+{grad_input_shape}
+input_shape : tuple of {shape_n} ints
+    The shape of the forward call's ``x``; the output size is ``grad_output``'s.
+{data_format}
+    ``input_shape`` is the shape of ``x`` as passed, in this layout.
+{threads}
+
+Returns
+-------
+ndarray, shape ``input_shape``
+    Gradient with respect to the pooled input (overlapping windows add).
+
+Raises
+------
+TypeError
+    ``grad_output`` has an unsupported dtype or ``input_shape`` is not a sequence
+    of ints.
+ValueError
+    ``data_format`` is not one of the strings above; an array has the wrong number
+    of dimensions; ``input_shape`` has an empty spatial dimension; or
+    ``grad_output``'s batch and channels differ from ``input_shape``'s.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+adaptive_avg_pool{nd}d : The forward function.
+"""
+
+_TEMPLATES["adaptive_max_pool_backward"] = """Gradient of :func:`adaptive_max_pool{nd}d`: ``grad_output`` routed to the argmax positions.
+
+Parameters
+----------
+{grad_input_shape}
+indices : ndarray of ints, the shape of ``grad_output``
+    The indices :func:`adaptive_max_pool{nd}d` returned with ``return_indices=True``.
+input_shape : tuple of {shape_n} ints
+    The shape of the forward call's ``x``.
+{data_format}
+    ``input_shape`` is the shape of ``x`` as passed, in this layout.
+{threads}
+
+Returns
+-------
+ndarray, shape ``input_shape``
+    Gradient with respect to the pooled input (collisions add).
+
+Raises
+------
+TypeError
+    ``grad_output`` has an unsupported dtype, ``indices`` is not an integer array,
+    or ``input_shape`` is not a sequence of ints.
+ValueError
+    ``data_format`` is not one of the strings above; ``indices`` does not have
+    ``grad_output``'s shape or holds an offset outside the channel's {plane};
+    ``grad_output``'s batch and channels differ from ``input_shape``'s.
+MemoryError
+    The result cannot be allocated.
+
+See Also
+--------
+adaptive_max_pool{nd}d : The forward function.
+"""
+
 _EXAMPLES = {
+    ("adaptive_avg_pool", 1): """Windows [0, 2), [1, 3), [2, 4) of a length-4 signal, to 3 outputs:
+
+>>> import numpy as np, fastconv
+>>> fastconv.adaptive_avg_pool1d(np.array([[[1., 2., 3., 4.]]]), 3)
+array([[[1.5, 2.5, 3.5]]])
+""",
+    ("adaptive_avg_pool", 2): """Global average pooling, and a 5x5 image to 2x2 (windows of 3, overlapping):
+
+>>> import numpy as np, fastconv
+>>> x = np.arange(25.).reshape(1, 1, 5, 5)
+>>> fastconv.adaptive_avg_pool2d(x, 1)
+array([[[[12.]]]])
+>>> fastconv.adaptive_avg_pool2d(x, 2)
+array([[[[ 6.,  8.],
+         [16., 18.]]]])
+>>> fastconv.adaptive_avg_pool2d(x, (None, 1)).shape
+(1, 1, 5, 1)
+""",
+    ("adaptive_avg_pool", 3): """>>> import numpy as np, fastconv
+>>> x = np.arange(27.).reshape(1, 1, 3, 3, 3)
+>>> fastconv.adaptive_avg_pool3d(x, 1)
+array([[[[[13.]]]]])
+>>> fastconv.adaptive_avg_pool3d(x, (1, 3, 2)).shape
+(1, 1, 1, 3, 2)
+""",
+    ("adaptive_max_pool", 1): """>>> import numpy as np, fastconv
+>>> out, idx = fastconv.adaptive_max_pool1d(np.array([[[3., 1., 4., 1., 5.]]]), 2,
+...                                         return_indices=True)
+>>> out, idx
+(array([[[4., 5.]]]), array([[[2, 4]]]))
+""",
+    ("adaptive_max_pool", 2): """>>> import numpy as np, fastconv
+>>> x = np.arange(25.).reshape(1, 1, 5, 5)
+>>> out, idx = fastconv.adaptive_max_pool2d(x, 2, return_indices=True)
+>>> out
+array([[[[12., 14.],
+         [22., 24.]]]])
+>>> idx
+array([[[[12, 14],
+         [22, 24]]]])
+""",
+    ("adaptive_max_pool", 3): """>>> import numpy as np, fastconv
+>>> x = np.arange(8.).reshape(1, 1, 2, 2, 2)
+>>> fastconv.adaptive_max_pool3d(x, 1, return_indices=True)
+(array([[[[[7.]]]]]), array([[[[[7]]]]]))
+""",
+    ("adaptive_avg_pool_backward", 1): """Each output's gradient is split over its window:
+
+>>> import numpy as np, fastconv
+>>> fastconv.adaptive_avg_pool1d_backward(np.array([[[2., 2., 2.]]]), (1, 1, 4))
+array([[[1., 2., 2., 1.]]])
+""",
+    ("adaptive_avg_pool_backward", 2): """>>> import numpy as np, fastconv
+>>> fastconv.adaptive_avg_pool2d_backward(np.full((1, 1, 1, 1), 4.), (1, 1, 2, 2))
+array([[[[1., 1.],
+         [1., 1.]]]])
+""",
+    ("adaptive_avg_pool_backward", 3): """>>> import numpy as np, fastconv
+>>> g = fastconv.adaptive_avg_pool3d_backward(np.ones((1, 1, 1, 1, 1)), (1, 1, 2, 2, 2))
+>>> g.shape, g.sum()
+((1, 1, 2, 2, 2), 1.0)
+""",
+    ("adaptive_max_pool_backward", 1): """>>> import numpy as np, fastconv
+>>> x = np.array([[[3., 1., 4., 1., 5.]]])
+>>> out, idx = fastconv.adaptive_max_pool1d(x, 2, return_indices=True)
+>>> fastconv.adaptive_max_pool1d_backward(np.ones_like(out), idx, x.shape)
+array([[[0., 0., 1., 0., 1.]]])
+""",
+    ("adaptive_max_pool_backward", 2): """>>> import numpy as np, fastconv
+>>> x = np.arange(16.).reshape(1, 1, 4, 4)
+>>> out, idx = fastconv.adaptive_max_pool2d(x, 1, return_indices=True)
+>>> fastconv.adaptive_max_pool2d_backward(out, idx, x.shape)[0, 0]
+array([[ 0.,  0.,  0.,  0.],
+       [ 0.,  0.,  0.,  0.],
+       [ 0.,  0.,  0.,  0.],
+       [ 0.,  0.,  0., 15.]])
+""",
+    ("adaptive_max_pool_backward", 3): """>>> import numpy as np, fastconv
+>>> x = np.arange(8.).reshape(1, 1, 2, 2, 2)
+>>> out, idx = fastconv.adaptive_max_pool3d(x, 1, return_indices=True)
+>>> fastconv.adaptive_max_pool3d_backward(np.ones_like(out), idx, x.shape).ravel()
+array([0., 0., 0., 0., 0., 0., 0., 1.])
+""",
     ("conv", 1): """The seeds' 1-D example: correlation, and true convolution with ``flip=True``.
 
 >>> import numpy as np, fastconv
@@ -641,7 +878,8 @@ array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125])
 }
 
 _OTHERS = {"conv": "conv", "conv_transpose": "conv_transpose", "max_pool": "max_pool",
-           "avg_pool": "avg_pool"}
+           "avg_pool": "avg_pool", "adaptive_avg_pool": "adaptive_avg_pool",
+           "adaptive_max_pool": "adaptive_max_pool"}
 
 
 def docstring(family, nd):

@@ -1358,6 +1358,21 @@ register("unfold.grad_input.nhwc", "channels-last: each image row gathers its pa
          "entries, taps in order, one image row per task", layouts=("channels_last",))(_always)
 
 
+# ---------------------------------------------------------- adaptive pooling
+
+_BOTH = ("channels_first", "channels_last")
+register("adaptive_max_pool.forward.window", "torch's windows [floor(o*I/O), ceil((o+1)*I/O)): "
+         "one (n, c) volume (channels-last: one output row) per task", layouts=_BOTH)(_always)
+register("adaptive_avg_pool.forward.window", "torch's windows: one (n, c) volume "
+         "(channels-last: one output row) per task", layouts=_BOTH)(_always)
+register("adaptive_max_pool.grad_input.scatter", "grad_output routed to the argmax: one "
+         "volume (channels-last: a sample's block of 64 channels) per task",
+         layouts=_BOTH)(_always)
+register("adaptive_avg_pool.grad_input.window", "each output's gradient spread over its "
+         "window: one volume (channels-last: a sample's block of 64 channels) per task",
+         layouts=_BOTH)(_always)
+
+
 # ------------------------------------------------------------ public API
 
 

@@ -19,7 +19,8 @@ from . import _validation as v
 from ._layout import data_shape
 from ._kernels import _engine
 
-OPS = {"conv": 0, "max_pool": 1, "avg_pool": 2, "unfold": 3}
+OPS = {"conv": 0, "max_pool": 1, "avg_pool": 2, "unfold": 3, "adaptive_max_pool": 4,
+       "adaptive_avg_pool": 5}
 DIRECTIONS = {"forward": 0, "grad_input": 1, "grad_weight": 2, "grad_bias": 3}
 PADDING_MODES = {"zeros": 0, "reflect": 1, "replicate": 2, "circular": 3}
 
@@ -318,3 +319,45 @@ def unfold(N, C, image_size, kernel_size, dilation, padding, stride, dtype):
     stride, dil, pads, out = _window(2, tuple(image_size), kernel, strd, padding, dil)
     return Problem("unfold", 2, N, C, C, 1, tuple(image_size), out, kernel, stride, dil, pads,
                    np.dtype(dtype))
+
+
+# --------------------------------------------------------------- adaptive pooling
+
+
+def adaptive_output_size(nd, output_size, spatial):
+    """``output_size`` as ``nd`` positive ints: an int, or a tuple (a 1-tuple repeats)
+    whose ``None`` entries keep the input's size."""
+    if output_size is None:
+        return tuple(spatial)
+    if isinstance(output_size, (tuple, list)):
+        sizes = tuple(output_size)
+        if len(sizes) == 1 and nd > 1:
+            sizes = sizes * nd
+        if len(sizes) != nd:
+            raise ValueError(f"`output_size` must be an int or a tuple of {nd} ints or None, "
+                             f"got {output_size!r}")
+        sizes = tuple(spatial[j] if sizes[j] is None else sizes[j] for j in range(nd))
+    else:
+        sizes = output_size
+    return v.int_tuple("output_size", sizes, nd)
+
+
+def adaptive(kind, nd, x_shape, output_size, dtype, *, want_indices=False, x_name="x"):
+    """The problem of adaptive max (``kind='max'``) or average pooling of ``x_shape``
+    (channels-first) to ``output_size``; ``kernel`` holds the largest window per axis."""
+    N, C, *spatial = x_shape
+    spatial = tuple(spatial)
+    if min(spatial) < 1:
+        raise ValueError(f"`{x_name}` of shape {tuple(x_shape)} must have non-empty spatial "
+                         "dimensions")
+    out = adaptive_output_size(nd, output_size, spatial)
+    for j in range(nd):
+        if spatial[j] * out[j] >= 2**62:
+            raise ValueError(f"`output_size`={output_size!r} is too large for `{x_name}` of "
+                             f"shape {tuple(x_shape)}")
+    kernel = tuple(-(-spatial[j] // out[j]) + (spatial[j] % out[j] != 0) for j in range(nd))
+    kernel = tuple(min(k, s) for k, s in zip(kernel, spatial))
+    ones = (1,) * nd
+    return Problem("adaptive_max_pool" if kind == "max" else "adaptive_avg_pool", nd, N, C, C,
+                   1, spatial, out, kernel, ones, ones, ((0, 0),) * nd, np.dtype(dtype),
+                   want_indices=want_indices)

@@ -39,6 +39,8 @@ cdef extern from "fc_problem.h" nogil:
         FC_OP_MAX_POOL
         FC_OP_AVG_POOL
         FC_OP_UNFOLD
+        FC_OP_ADAPTIVE_MAX_POOL
+        FC_OP_ADAPTIVE_AVG_POOL
         FC_FORWARD
         FC_GRAD_INPUT
         FC_GRAD_WEIGHT
@@ -136,4 +138,5 @@ include "nhwc_conv_kernels.pxi"
 include "nhwc_depthwise_kernels.pxi"
 include "nhwc_pool_kernels.pxi"
 include "nhwc_unfold_kernels.pxi"
+include "adaptive_kernels.pxi"
 include "entry.pxi"

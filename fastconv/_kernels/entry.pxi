@@ -91,7 +91,19 @@ cdef object _ALGORITHMS = {
     FC_AVG_POOL_BWD_NHWC: ("avg_pool.grad_input.nhwc", (A_GO, A_GX)),
     FC_UNFOLD_IM2COL_NHWC: ("unfold.forward.nhwc", (A_X, A_COLS_OUT)),
     FC_UNFOLD_COL2IM_NHWC: ("unfold.grad_input.nhwc", (A_COLS_IN, A_IMG_OUT)),
+    # adaptive pooling (either layout)
+    FC_ADAPTIVE_MAX_FWD: ("adaptive_max_pool.forward.window", (A_X, A_Y, A_IDX_OUT)),
+    FC_ADAPTIVE_AVG_FWD: ("adaptive_avg_pool.forward.window", (A_X, A_Y)),
+    FC_ADAPTIVE_MAX_BWD: ("adaptive_max_pool.grad_input.scatter", (A_GO, A_IDX_IN, A_GX)),
+    FC_ADAPTIVE_AVG_BWD: ("adaptive_avg_pool.grad_input.window", (A_GO, A_GX)),
 }
+
+
+cdef bint _reads_layout(int algo, int layout) noexcept:
+    """Whether the kernel of ``algo`` reads data in ``layout``."""
+    if algo >= FC_ADAPTIVE_MAX_FWD:
+        return True                        # either layout
+    return (algo >= FC_CONV_FWD_NHWC) == (layout == FC_CHANNELS_LAST)
 
 
 def algorithm_codes():
@@ -157,6 +169,8 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
     cdef void *pws = NULL
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t j, result = 0
+    cdef void *ad_dst = NULL
+    cdef void *ad_idx = NULL
     cdef bint f32 = p.itemsize == 4
     if entry is None:
         raise ValueError(f"the problem has no algorithm (algo={algo})")
@@ -165,7 +179,7 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
         raise ValueError(f"algorithm {entry[0]} takes {len(kinds)} arrays, got {len(arrays)}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be positive, got {n_threads}")
-    if (algo >= FC_CONV_FWD_NHWC) != (p.layout == FC_CHANNELS_LAST):
+    if not _reads_layout(algo, p.layout):
         raise ValueError(f"algorithm {entry[0]} does not read this problem's layout "
                          f"(layout={p.layout})")
     if p.padding_mode != FC_PAD_ZEROS:
@@ -173,6 +187,11 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                          "(only zeros)")
     for j in range(len(kinds)):
         ptr[j] = _checked(arrays[j], kinds[j], p)
+    if algo == FC_ADAPTIVE_MAX_BWD:
+        ad_idx, ad_dst = ptr[1], ptr[2]
+    elif algo >= FC_ADAPTIVE_MAX_FWD:
+        ad_dst = ptr[1]
+        ad_idx = ptr[2] if algo == FC_ADAPTIVE_MAX_FWD else NULL
     if lay.per_thread > 0:
         if not isinstance(ws, cnp.ndarray) or cnp.PyArray_ITEMSIZE(<cnp.ndarray>ws) != p.itemsize \
                 or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>ws) \
@@ -181,7 +200,14 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                              f"{lay.per_thread * n_threads} elements of {p.itemsize} bytes")
         pws = cnp.PyArray_DATA(<cnp.ndarray>ws)
     with nogil:
-        if algo >= FC_CONV_FWD_NHWC:   # channels-last: each kernel file dispatches its own
+        if algo >= FC_ADAPTIVE_MAX_FWD:   # (src, dst[, indices]) or (src, indices, dst)
+            if f32:
+                result = adaptive_pool[float](p, <const float *>ptr[0], <float *>ad_dst,
+                                              <int64_t *>ad_idx, n_threads)
+            else:
+                result = adaptive_pool[double](p, <const double *>ptr[0], <double *>ad_dst,
+                                               <int64_t *>ad_idx, n_threads)
+        elif algo >= FC_CONV_FWD_NHWC:   # channels-last: each kernel file dispatches its own
             if algo <= FC_CONV_BWB_NHWC:
                 result = nhwc_conv_run(p, ptr, pws, n_threads)
             elif algo <= FC_CONV_BWW_DW_NHWC:

@@ -17,7 +17,9 @@ enum fc_op {
     FC_OP_CONV = 0,      /* convolution (a transposed convolution is its grad_input) */
     FC_OP_MAX_POOL = 1,
     FC_OP_AVG_POOL = 2,
-    FC_OP_UNFOLD = 3     /* im2col forward, col2im as its grad_input */
+    FC_OP_UNFOLD = 3,    /* im2col forward, col2im as its grad_input */
+    FC_OP_ADAPTIVE_MAX_POOL = 4,
+    FC_OP_ADAPTIVE_AVG_POOL = 5
 };
 
 enum fc_direction {

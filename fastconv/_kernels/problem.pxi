@@ -51,6 +51,11 @@ cdef enum fc_algo:
     FC_AVG_POOL_BWD_NHWC = 39
     FC_UNFOLD_IM2COL_NHWC = 40  # patches (N, *out, taps*C), TensorFlow's extract_patches order
     FC_UNFOLD_COL2IM_NHWC = 41
+    # adaptive_kernels.pxi: adaptive pooling, either layout
+    FC_ADAPTIVE_MAX_FWD = 42
+    FC_ADAPTIVE_AVG_FWD = 43
+    FC_ADAPTIVE_MAX_BWD = 44
+    FC_ADAPTIVE_AVG_BWD = 45
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -249,6 +254,12 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
         return nhwc_dw_tasks(p)
     if FC_MAX_POOL_FWD_NHWC <= a <= FC_UNFOLD_COL2IM_NHWC:
         return nhwc_pool_tasks(p)
+    if FC_ADAPTIVE_MAX_FWD <= a <= FC_ADAPTIVE_AVG_BWD:
+        if p.layout == FC_CHANNELS_FIRST:
+            return p.N * p.C
+        if p.direction == FC_GRAD_INPUT:   # (sample, block of 64 channels)
+            return p.N * cdiv(p.C, 64)
+        return p.N * p.out[0] * p.out[1]   # output rows
     if a == FC_CONV_FWD_DEPTHWISE:   # (n, lt groups, blk output rows)
         if p.blk <= 0 or p.lt <= 0:
             return 0

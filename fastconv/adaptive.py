@@ -128,7 +128,10 @@ def _backward(kind, nd, grad_output, indices, input_shape, data_format, num_thre
     go = v.contiguous(grad_output, p.dtype)
     n = resolve_threads(num_threads, plan.work)
     if kind == "max":
-        idx = np.ascontiguousarray(v.as_array("indices", indices), dtype=np.int64)
+        idx = v.as_array("indices", indices)
+        if idx.dtype.kind == "u" and idx.dtype.itemsize == 8 and idx.size and idx.max() > 2**62:
+            raise ValueError(f"`indices` holds values outside [0, {math.prod(p.spatial)})")
+        idx = v.contiguous(idx, np.int64)
         bad = run_route(plan.routes[0], (go, idx, gx), n, p.dtype)
         if bad:
             raise ValueError(f"`indices` holds {bad} value(s) outside [0, {math.prod(p.spatial)}) "

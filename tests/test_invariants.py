@@ -204,6 +204,18 @@ EMPTY_CALLS = {  # every op with an empty result (N = 0): no kernel runs
         num_threads=nt),
     "avg_pool3d_backward": lambda nt: fc.avg_pool3d_backward(
         np.zeros((0, 1, 2, 2, 2)), (0, 1, 4, 4, 4), 2, num_threads=nt),
+    **{f"adaptive_{k}_pool{nd}d": (lambda nt, k=k, nd=nd: getattr(fc, f"adaptive_{k}_pool{nd}d")(
+        np.zeros((0, 1) + (5,) * nd), 2, num_threads=nt)) for k in ("avg", "max")
+       for nd in (1, 2, 3)},
+    **{f"adaptive_avg_pool{nd}d_backward": (
+        lambda nt, nd=nd: fc.__dict__[f"adaptive_avg_pool{nd}d_backward"](
+            np.zeros((0, 1) + (2,) * nd), (0, 1) + (5,) * nd, num_threads=nt))
+       for nd in (1, 2, 3)},
+    **{f"adaptive_max_pool{nd}d_backward": (
+        lambda nt, nd=nd: fc.__dict__[f"adaptive_max_pool{nd}d_backward"](
+            np.zeros((0, 1) + (2,) * nd), np.zeros((0, 1) + (2,) * nd, np.int64),
+            (0, 1) + (5,) * nd, num_threads=nt))
+       for nd in (1, 2, 3)},
 }
 
 

@@ -162,7 +162,40 @@ def _mp3_bwd_make(rng, dt):
     return dict(grad_output=_randn(rng, MP3_OUT, dt), indices=rng.integers(0, 150, MP3_OUT))
 
 
+def _adaptive_bwd_make(out_shape, n_in, with_indices):
+    def make(rng, dt):
+        a = dict(grad_output=_randn(rng, out_shape, dt))
+        if with_indices:
+            a["indices"] = rng.integers(0, n_in, out_shape)
+        return a
+    return make
+
+
+ADAPTIVE = {}
+for _nd, _shape, _out in ((1, (2, 3, 11), (4,)), (2, (2, 3, 7, 6), (3, 4)),
+                          (3, (2, 3, 5, 6, 5), (2, 3, 2))):
+    _oshape = _shape[:2] + _out
+    ADAPTIVE.update({
+        f"adaptive_avg_pool{_nd}d": (
+            lambda rng, dt, s=_shape: dict(x=_randn(rng, s, dt)),
+            lambda nd=_nd, o=_out, **a: getattr(fc, f"adaptive_avg_pool{nd}d")(
+                **a, output_size=o)),
+        f"adaptive_max_pool{_nd}d": (
+            lambda rng, dt, s=_shape: dict(x=_randn(rng, s, dt)),
+            lambda nd=_nd, o=_out, **a: getattr(fc, f"adaptive_max_pool{nd}d")(
+                **a, output_size=o, return_indices=True)),
+        f"adaptive_avg_pool{_nd}d_backward": (
+            _adaptive_bwd_make(_oshape, int(np.prod(_shape[2:])), False),
+            lambda nd=_nd, s=_shape, **a: getattr(fc, f"adaptive_avg_pool{nd}d_backward")(
+                **a, input_shape=s)),
+        f"adaptive_max_pool{_nd}d_backward": (
+            _adaptive_bwd_make(_oshape, int(np.prod(_shape[2:])), True),
+            lambda nd=_nd, s=_shape, **a: getattr(fc, f"adaptive_max_pool{nd}d_backward")(
+                **a, input_shape=s)),
+    })
+
 OPS = {
+    **ADAPTIVE,
     "conv1d": (_conv1d_make, lambda **a: fc.conv1d(**a, **CONV1D_KW)),
     "conv2d": (_conv2d_make, lambda **a: fc.conv2d(**a, **CONV2D_KW)),
     "conv2d-flip-same": (_conv2d_flip_make, lambda **a: fc.conv2d(**a, padding="same", flip=True)),

@@ -386,6 +386,31 @@ EVERY_OP = {
 }
 
 
+def _adaptive_case(kind, nd, backward):
+    """Adaptive pooling of X1 / X / X3 to sizes that do not divide theirs (the adaptive
+    kernels, overlapping windows), channels-first."""
+    xs = {1: X1, 2: X, 3: X3}[nd]
+    out = (5, 6, 4)[:nd]
+
+    def call(dt, nt):
+        f = getattr(fc, f"adaptive_{kind}_pool{nd}d")
+        if not backward:
+            return f(xs[dt], out, **({"return_indices": True} if kind == "max" else {}),
+                     num_threads=nt)
+        b = getattr(fc, f"adaptive_{kind}_pool{nd}d_backward")
+        if kind == "avg":
+            y = f(xs[dt], out)
+            return b(np.ones_like(y), xs[dt].shape, num_threads=nt)
+        y, idx = f(xs[dt], out, return_indices=True)
+        return b(np.ones_like(y), idx, xs[dt].shape, num_threads=nt)
+    return call
+
+
+EVERY_OP.update({f"adaptive_{k}_pool{nd}d" + ("_backward" if bw else ""):
+                 _adaptive_case(k, nd, bw)
+                 for k in ("avg", "max") for nd in (1, 2, 3) for bw in (False, True)})
+
+
 def test_every_public_op_is_in_the_thread_tables():
     ops = {n for n in fc.__all__ if callable(getattr(fc, n))} - {
         "conv_output_size", "get_num_threads", "set_num_threads", "openmp_enabled",

@@ -688,6 +688,72 @@ def bench_bandwidth_pools(repeat, torch, bandwidth, out):
     return rows
 
 
+# (name, kind, x shape, output size)
+ADAPTIVE_POOLS = [
+    ("adaptive avg ->1 (4,2048,7,7)", "avg", (4, 2048, 7, 7), 1),
+    ("adaptive avg ->1 (32,256,56,56)", "avg", (32, 256, 56, 56), 1),
+    ("adaptive max ->1 (4,2048,7,7)", "max", (4, 2048, 7, 7), 1),
+    ("adaptive avg ->7 (8,512,14,14)", "avg", (8, 512, 14, 14), 7),
+    ("adaptive avg ->5 (8,512,13,13)", "avg", (8, 512, 13, 13), 5),
+    ("adaptive max ->5 (8,512,13,13)", "max", (8, 512, 13, 13), 5),
+    ("adaptive avg ->(6,6) (8,256,15,15)", "avg", (8, 256, 15, 15), (6, 6)),
+]
+
+
+def bench_adaptive_pools(repeat, torch, bandwidth, out):
+    """Adaptive pooling, forward and forward + backward, against torch; GB/s of the
+    forward's input read as % of the streaming-sum bandwidth."""
+    has_t = torch is not None
+    print(f"\n## adaptive pooling, float32 (GB/s of the forward's input read; % of the "
+          f"{bandwidth:.1f} GB/s streaming sum)\n", file=out)
+    print("| case | algorithm | fwd ms | GB/s read | % bandwidth |" +
+          (" fwd vs torch | fwd+bwd vs torch |" if has_t else ""), file=out)
+    print("|---|---|---|---|---|" + ("---|---|" if has_t else ""), file=out)
+    rows = []
+    for name, kind, shape, size in ADAPTIVE_POOLS:
+        x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+        fwd = getattr(fastconv, f"adaptive_{kind}_pool2d")
+        bwd = getattr(fastconv, f"adaptive_{kind}_pool2d_backward")
+        kw = {"return_indices": True} if kind == "max" else {}
+        y = fwd(x, size, **kw)
+        go = np.ones_like(y[0] if kind == "max" else y)
+
+        def both(x=x, fwd=fwd, bwd=bwd, kw=kw, go=go, size=size, kind=kind):
+            r = fwd(x, size, **kw)
+            return bwd(go, r[1], x.shape) if kind == "max" else bwd(go, x.shape)
+        funcs = [lambda x=x, fwd=fwd, kw=kw, size=size: fwd(x, size, **kw)]
+        bfuncs = [both]
+        if has_t:
+            F = torch.nn.functional
+            tx = torch.from_numpy(x)
+            tf = getattr(F, f"adaptive_{kind}_pool2d")
+            tgo = torch.from_numpy(go)
+            funcs.append(lambda tx=tx, tf=tf, size=size: tf(tx, size))
+            if kind == "max":
+                def tboth(tx=tx, size=size, tgo=tgo):
+                    o, i = F.adaptive_max_pool2d(tx, size, return_indices=True)
+                    return torch.ops.aten.adaptive_max_pool2d_backward(tgo, tx, i)
+            else:
+                def tboth(tx=tx, size=size, tgo=tgo):
+                    F.adaptive_avg_pool2d(tx, size)
+                    return torch.ops.aten._adaptive_avg_pool2d_backward(tgo, tx)
+            bfuncs.append(tboth)
+        t = interleaved(funcs, repeat)
+        tb = interleaved(bfuncs, repeat)
+        alg = fastconv.plan(fwd, x, size, **kw).algorithms["forward"]
+        gbps = x.nbytes / t[0] / 1e9
+        row = {"name": name, "algorithm": alg, "s": t[0], "both_s": tb[0], "gbps": gbps,
+               "pct_bandwidth": 100 * gbps / bandwidth,
+               "ratio": t[0] / t[1] if has_t else None,
+               "both_ratio": tb[0] / tb[1] if has_t else None}
+        rows.append(row)
+        cells = [name, alg, _fmt(t[0] * 1e3, 3), _fmt(gbps, 1), _fmt(row["pct_bandwidth"], 0)]
+        if has_t:
+            cells += [_fmt(row["ratio"]), _fmt(row["both_ratio"])]
+        print("| " + " | ".join(cells) + " |", file=out, flush=True)
+    return rows
+
+
 # ------------------------------------------------------------ real networks
 
 
@@ -1221,6 +1287,9 @@ def main(argv=None, out=sys.stdout):
         bench_memory(out)
     bw_rows = bench_bandwidth_pools(repeat, torch, head["bandwidth_gbps"], out)
     extra = {"header": head, "bandwidth_pooling": bw_rows}
+    if not args.only_networks:
+        extra["adaptive_pooling"] = bench_adaptive_pools(repeat, torch, head["bandwidth_gbps"],
+                                                         out)
     if net_names:
         if torch is None:
             print("\n(the real-network suite compares with torch, which is not available: "

@@ -279,6 +279,8 @@ def pool(kind, nd, x_shape, kernel_size, stride, padding, dilation, ceil_mode, d
         raise ValueError(f"`{x_name}` of shape {tuple(x_shape)} must have non-empty spatial "
                          "dimensions")
     kernel = v.int_tuple("kernel_size", kernel_size, nd)
+    if isinstance(stride, (tuple, list)) and len(stride) == 0:
+        stride = None                      # torch: stride=() means the default
     stride = kernel if stride is None else v.int_tuple("stride", stride, nd)
     dilation = v.int_tuple("dilation", dilation, nd)
     pads = v.padding_pairs("padding", padding, nd, spatial=spatial, kernel=kernel, stride=stride,

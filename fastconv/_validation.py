@@ -46,9 +46,14 @@ def _describe(n, what):
     return f"a {what} int or a tuple of {n} {what} int{'s' if n > 1 else ''}"
 
 
-def int_tuple(name, value, n, *, minimum=1):
-    """An int or a length-``n`` sequence of ints -> tuple of ``n`` ints >= ``minimum``."""
+def int_tuple(name, value, n, *, minimum=1, repeat_one=True):
+    """An int or a length-``n`` sequence of ints -> tuple of ``n`` ints >= ``minimum``.
+    With ``repeat_one`` (window sizes, torch's shorthand) a 1-element sequence repeats
+    over the ``n`` dimensions; shapes pass False."""
     what = "positive" if minimum >= 1 else "non-negative"
+    if (repeat_one and n > 1 and isinstance(value, (tuple, list)) and len(value) == 1
+            and _is_int(value[0])):
+        value = tuple(value) * n
     if _is_int(value):
         values = (operator.index(value),) * n
     elif isinstance(value, (tuple, list)):
@@ -87,7 +92,7 @@ def padding_pairs(name, padding, n, *, spatial=None, kernel=None, stride=None, d
                   allow_strings=True):
     """Normalise ``padding`` to a tuple of ``n`` ``(before, after)`` pairs.
 
-    Accepted: an int; a length-``n`` tuple of ints; a length-``n`` tuple of
+    Accepted: an int (or a 1-tuple of one); a length-``n`` tuple of ints; a length-``n`` tuple of
     ``(before, after)`` pairs; for ``n == 1`` also a flat ``(before, after)``
     pair; the strings ``'valid'`` and ``'same'`` (the latter needs
     ``spatial``, ``kernel``, ``stride`` and ``dilation``).
@@ -107,6 +112,8 @@ def padding_pairs(name, padding, n, *, spatial=None, kernel=None, stride=None, d
         pairs = ((p, p),) * n
     elif isinstance(padding, (tuple, list)):
         items = list(padding)
+        if n > 1 and len(items) == 1 and _is_int(items[0]):   # torch's 1-element shorthand
+            items = items * n
         if n == 1 and len(items) == 2 and all(_is_int(v) for v in items):
             pairs = ((operator.index(items[0]), operator.index(items[1])),)
         elif len(items) != n:

@@ -80,7 +80,7 @@ def _forward(kind, nd, x, output_size, return_indices, data_format, num_threads)
 
 
 def _input_shape(nd, input_shape, last):
-    shape = v.int_tuple("input_shape", input_shape, nd + 2, minimum=0)
+    shape = v.int_tuple("input_shape", input_shape, nd + 2, minimum=0, repeat_one=False)
     return _layout.first_shape(shape, last), shape
 
 

@@ -119,8 +119,11 @@ def _dtype_cases():
 
 
 def _size_arg_cases(fn_name, call):
-    """kernel_size/stride/dilation/padding-style checks for `call(**{arg: value})`."""
-    return [
+    """kernel_size/stride/dilation/padding-style checks for `call(**{arg: value})`
+    (``stride=()`` is an error except in pooling, where it means the default)."""
+    empty = [] if "pool" in fn_name else [
+        _bad(f"{fn_name}-stride=()", EITHER, "stride", lambda: call(stride=()))]
+    return empty + [
         _bad(f"{fn_name}-{arg}={value!r}", exc, arg,
              lambda arg=arg, value=value: call(**{arg: value}))
         for arg, value, exc in [
@@ -137,7 +140,6 @@ def _size_arg_cases(fn_name, call):
             ("stride", (1, 1.5), TypeError),
             ("stride", (1, None), TypeError),
             ("stride", (1, 1, 1), EITHER),
-            ("stride", (), EITHER),
             ("dilation", 0, ValueError),
             ("dilation", -2, ValueError),
             ("dilation", (1, 0), ValueError),

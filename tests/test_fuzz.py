@@ -354,8 +354,9 @@ def _param_mutation(draw, kind, value, nd, forward_op):
             return EITHER, "stride-None", None
         return ACCEPT, "size-equivalent", _equivalent(draw, value)
     if outcome == REJECT:
-        bad = draw(st.sampled_from(BAD_INT + [(1,) * (nd + 1), ()]
-                                   + ([None] if kind != "pool_stride" else [])))
+        # (pooling's stride=() means the default, as torch; a 1-tuple repeats)
+        bad = draw(st.sampled_from(BAD_INT + [(1,) * (nd + 1)]
+                                   + ([None, ()] if kind != "pool_stride" else [])))
         if kind == "outpad" and bad in (0, False) and type(bad) is int:
             bad = -1
         return REJECT, f"bad-{kind}", bad

@@ -498,6 +498,7 @@ class Algorithm:
     configure: object
     summary: str
     layouts: tuple = ("channels_first",)   # the data layouts its kernel reads
+    padding_modes: bool = False            # reads reflect / replicate / circular padding
 
     @property
     def op(self):
@@ -515,12 +516,13 @@ class Algorithm:
 _REGISTRY = {}   # (op, direction) -> [Algorithm, ...] in priority order
 
 
-def register(name, summary, layouts=("channels_first",)):
+def register(name, summary, layouts=("channels_first",), padding_modes=False):
     """Decorator: register ``configure`` as algorithm ``name`` (after those already
     registered for its op and direction: registration order is priority order), for
-    problems in one of ``layouts``."""
+    problems in one of ``layouts``; ``padding_modes``: its kernel also reads the reflect,
+    replicate and circular padding modes (else only zeros)."""
     def deco(configure):
-        alg = Algorithm(name, configure, summary, tuple(layouts))
+        alg = Algorithm(name, configure, summary, tuple(layouts), padding_modes)
         if name not in ALGO:
             raise AssertionError(f"algorithm {name} has no C enum value")
         _REGISTRY.setdefault((alg.op, alg.direction), []).append(alg)
@@ -579,7 +581,8 @@ def route(problem, direction, t=None, desc=None):
     t = get_tuning() if t is None else t
     base = (problem.with_(direction=direction).desc() if desc is None else desc)
     candidates = [a for a in _REGISTRY.get((problem.op, direction), [])
-                  if problem.layout in a.layouts]
+                  if problem.layout in a.layouts
+                  and (problem.padding_mode == "zeros" or a.padding_modes)]
     forced = t.forced(direction)
     named = [a for a in candidates if forced in (a.name, a.short)] if forced else []
     if named:
@@ -1054,7 +1057,8 @@ def _fwd_strip(p, desc, t):
     return _balanced_forward(p, desc, t, "conv.forward.strip", lt, f["out_plane"])
 
 
-@register("conv.forward.im2col", "per-thread im2col tiles, one GEMM each")
+@register("conv.forward.im2col", "per-thread im2col tiles, one GEMM each (every padding "
+          "mode: the padding is built in the tile)", padding_modes=True)
 def _fwd_im2col(p, desc, t):
     return _balanced_forward(p, desc, t, "conv.forward.im2col",
                              tile_len(p.Kg, p.L, p.dtype.itemsize, t, p.N * p.groups), p.L)
@@ -1112,7 +1116,8 @@ def _bwi_direct(p, desc, t):
 
 
 @register("conv.grad_input.col2im", "W^T . grad_output tiles per channel block, "
-          "scattered back by col2im")
+          "scattered back by col2im (every padding mode: a padded element's gradient goes "
+          "to the element it was read from)", padding_modes=True)
 def _bwi_col2im(p, desc, t):
     cblk, lt = _bwi_blocks(p, t, desc, "conv.grad_input.col2im")
     return {"blk": cblk, "lt": lt}
@@ -1202,7 +1207,7 @@ def _bww_strip(p, desc, t):
 
 
 @register("conv.grad_weight.chunked", "small planes: chunks of samples, the whole im2col "
-          "matrix of each sample times grad_output transposed")
+          "matrix of each sample times grad_output transposed", padding_modes=True)
 def _bww_chunked(p, desc, t):
     if not (_gw_small(p, t) and p.N > 1):
         return None
@@ -1210,7 +1215,7 @@ def _bww_chunked(p, desc, t):
 
 
 @register("conv.grad_weight.rows", "blocks of im2col rows, each summing over every sample "
-          "and tile (transposed im2col tiles)")
+          "and tile (transposed im2col tiles)", padding_modes=True)
 def _bww_rows(p, desc, t):
     kb = min(p.Kg, 64)
     while p.groups * ceil_div(p.Kg, kb) < t.min_tasks and kb > 16:
@@ -1237,7 +1242,8 @@ def _bww_rows(p, desc, t):
     return _pick(cands, t)
 
 
-@register("conv.grad_bias.sum", "grad_output summed per channel over the batch and positions")
+@register("conv.grad_bias.sum", "grad_output summed per channel over the batch and positions",
+          padding_modes=True)
 def _bwb_sum(p, desc, t):
     return {}
 

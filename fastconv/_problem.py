@@ -177,8 +177,34 @@ def _groups(groups):
 # ------------------------------------------------------------- convolution
 
 
-def conv(nd, x_shape, w_shape, stride, padding, dilation, groups, dtype, *, x_name="x"):
-    """The problem of a convolution ``x (N, C, *sp) * weight (O, C/groups, *k)``."""
+def check_padding_mode(mode, spatial, pads, x_name="x"):
+    """The problem's padding mode: ``mode`` checked (one of PADDING_MODES, and padding the
+    mode can build: reflect below the input size, circular at most it, as torch), and
+    'zeros' when there is no padding at all (every mode is the same then)."""
+    if not isinstance(mode, str):
+        raise TypeError(f"`padding_mode` must be a str (one of "
+                        f"{', '.join(map(repr, PADDING_MODES))}), got {type(mode).__name__}")
+    if mode not in PADDING_MODES:
+        raise ValueError(f"`padding_mode` must be one of {', '.join(map(repr, PADDING_MODES))}, "
+                         f"got {mode!r}")
+    if all(b == 0 and a == 0 for b, a in pads):
+        return "zeros"
+    for j, ((b, a), n) in enumerate(zip(pads, spatial)):
+        if mode == "reflect" and max(b, a) >= n:
+            raise ValueError(f"`padding_mode`='reflect' needs padding smaller than the input: "
+                             f"padding {(b, a)} along spatial axis {j} of `{x_name}`, whose "
+                             f"size is {n}")
+        if mode == "circular" and max(b, a) > n:
+            raise ValueError(f"`padding_mode`='circular' needs padding at most the input size: "
+                             f"padding {(b, a)} along spatial axis {j} of `{x_name}`, whose "
+                             f"size is {n}")
+    return mode
+
+
+def conv(nd, x_shape, w_shape, stride, padding, dilation, groups, dtype, *, x_name="x",
+         padding_mode="zeros"):
+    """The problem of a convolution ``x (N, C, *sp) * weight (O, C/groups, *k)``
+    (``padding_mode``: see :func:`check_padding_mode`)."""
     groups = _groups(groups)
     N, C, *spatial = x_shape
     O, Cg, *kernel = w_shape
@@ -201,7 +227,8 @@ def conv(nd, x_shape, w_shape, stride, padding, dilation, groups, dtype, *, x_na
     stride = v.int_tuple("stride", stride, nd)
     stride, dilation, pads, out = _window(nd, spatial, kernel, stride, padding, dilation)
     return Problem("conv", nd, N, C, O, groups, spatial, out, kernel, stride, dilation, pads,
-                   np.dtype(dtype))
+                   np.dtype(dtype),
+                   padding_mode=check_padding_mode(padding_mode, spatial, pads, x_name))
 
 
 def conv_transpose(nd, x_shape, w_shape, stride, padding, output_padding, groups, dilation,

@@ -46,6 +46,9 @@ cdef extern from "fc_problem.h" nogil:
         FC_GRAD_WEIGHT
         FC_GRAD_BIAS
         FC_PAD_ZEROS
+        FC_PAD_REFLECT
+        FC_PAD_REPLICATE
+        FC_PAD_CIRCULAR
         FC_CHANNELS_FIRST
         FC_CHANNELS_LAST
     ctypedef struct fc_problem:

@@ -57,6 +57,77 @@ cdef inline bint im2col_inside(const fc_problem *p) noexcept nogil:
     return True
 
 
+cdef inline Py_ssize_t pad_index(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil:
+    """Where padded coordinate ``i`` (maybe outside [0, n)) reads the input, for the
+    reflect, replicate and circular modes (the planner keeps the padding below n for
+    reflect and at most n for circular, so one reflection or wrap suffices)."""
+    if i >= 0 and i < n:
+        return i
+    if mode == FC_PAD_REFLECT:
+        return -i if i < 0 else 2 * (n - 1) - i
+    if mode == FC_PAD_REPLICATE:
+        return 0 if i < 0 else n - 1
+    return i + n if i < 0 else i - n      # circular
+
+
+cdef void im2col_tile_mode(const floating *xc, const fc_problem *p, Py_ssize_t r0,
+                           Py_ssize_t r1, Py_ssize_t l0, Py_ssize_t nl, floating *buf,
+                           Py_ssize_t rs, Py_ssize_t cs) noexcept nogil:
+    """im2col_tile for a padding mode other than zeros: every padded coordinate read
+    through pad_index (the padding is built inside the tile, never as a padded copy)."""
+    cdef Py_ssize_t r, c, a, i, j, oz0, oy0, ox0, oz, oy, ox, q, iz, iy, ix
+    cdef Py_ssize_t D = p.in_[0], H = p.in_[1], W = p.in_[2], OH = p.out[1], OW = p.out[2]
+    cdef int mode = p.padding_mode
+    cdef const floating *plane
+    column_of(l0, p, &oz0, &oy0, &ox0)
+    tap_of(r0, p, &c, &a, &i, &j)
+    for r in range(r0, r1):
+        plane = xc + c * p.in_vol
+        oz, oy, ox = oz0, oy0, ox0
+        for q in range(nl):
+            iz = pad_index(oz * p.s[0] - p.pb[0] + a * p.d[0], D, mode)
+            iy = pad_index(oy * p.s[1] - p.pb[1] + i * p.d[1], H, mode)
+            ix = pad_index(ox * p.s[2] - p.pb[2] + j * p.d[2], W, mode)
+            buf[(r - r0) * rs + q * cs] = plane[(iz * H + iy) * W + ix]
+            ox += 1
+            if ox == OW:
+                ox = 0
+                oy += 1
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+        next_tap(p, &c, &a, &i, &j)
+
+
+cdef void col2im_tile_add_mode(const floating *buf, Py_ssize_t ldb, const fc_problem *p,
+                               Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t l0, Py_ssize_t nl,
+                               floating *xc) noexcept nogil:
+    """col2im_tile_add for a padding mode other than zeros: the gradient of a padded
+    element is added to the input element it was read from (the border folds back)."""
+    cdef Py_ssize_t r, c, a, i, j, oz0, oy0, ox0, oz, oy, ox, q, iz, iy, ix
+    cdef Py_ssize_t D = p.in_[0], H = p.in_[1], W = p.in_[2], OH = p.out[1], OW = p.out[2]
+    cdef int mode = p.padding_mode
+    cdef floating *plane
+    column_of(l0, p, &oz0, &oy0, &ox0)
+    tap_of(r0, p, &c, &a, &i, &j)
+    for r in range(r0, r1):
+        plane = xc + c * p.in_vol
+        oz, oy, ox = oz0, oy0, ox0
+        for q in range(nl):
+            iz = pad_index(oz * p.s[0] - p.pb[0] + a * p.d[0], D, mode)
+            iy = pad_index(oy * p.s[1] - p.pb[1] + i * p.d[1], H, mode)
+            ix = pad_index(ox * p.s[2] - p.pb[2] + j * p.d[2], W, mode)
+            plane[(iz * H + iy) * W + ix] += buf[(r - r0) * ldb + q]
+            ox += 1
+            if ox == OW:
+                ox = 0
+                oy += 1
+                if oy == OH:
+                    oy = 0
+                    oz += 1
+        next_tap(p, &c, &a, &i, &j)
+
+
 cdef void im2col_tile(const floating *xc, const fc_problem *p,      # IN: channel-block base
                       Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t l0, Py_ssize_t nl,
                       floating *buf, Py_ssize_t rs, Py_ssize_t cs) noexcept nogil:  # OUT
@@ -74,6 +145,9 @@ cdef void im2col_tile(const floating *xc, const fc_problem *p,      # IN: channe
     cdef const floating *src = xc
     cdef floating *row
     if r1 <= r0 or nl <= 0:
+        return
+    if p.padding_mode != FC_PAD_ZEROS:
+        im2col_tile_mode(xc, p, r0, r1, l0, nl, buf, rs, cs)
         return
     column_of(l0, p, &oz0, &oy0, &ox0)
     tap_of(r0, p, &c, &a, &i, &j)
@@ -192,6 +266,9 @@ cdef void col2im_tile_add(const floating *buf, Py_ssize_t ldb,            # IN: 
     cdef floating *dst
     cdef const floating *row
     if r1 <= r0 or nl <= 0:
+        return
+    if p.padding_mode != FC_PAD_ZEROS:
+        col2im_tile_add_mode(buf, ldb, p, r0, r1, l0, nl, xc)
         return
     column_of(l0, p, &oz0, &oy0, &ox0)
     tap_of(r0, p, &c, &a, &i, &j)

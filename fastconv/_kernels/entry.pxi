@@ -182,9 +182,11 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
     if not _reads_layout(algo, p.layout):
         raise ValueError(f"algorithm {entry[0]} does not read this problem's layout "
                          f"(layout={p.layout})")
-    if p.padding_mode != FC_PAD_ZEROS:
-        raise ValueError(f"padding mode {p.padding_mode} is not implemented by the kernels "
-                         "(only zeros)")
+    if p.padding_mode != FC_PAD_ZEROS and algo not in (
+            FC_CONV_FWD_IM2COL, FC_CONV_BWI_COL2IM, FC_CONV_BWW_ROWS, FC_CONV_BWW_CHUNKED,
+            FC_CONV_BWB_SUM):
+        raise ValueError(f"algorithm {entry[0]} reads only zero padding (padding mode "
+                         f"{p.padding_mode})")
     for j in range(len(kinds)):
         ptr[j] = _checked(arrays[j], kinds[j], p)
     if algo == FC_ADAPTIVE_MAX_BWD:

@@ -323,6 +323,26 @@ def task_work(desc):
         share = _tiles(D * H, blk) / float(D * H) if blk > 0 else np.zeros(0)
         w = (np.tile(np.outer(_tiles(G, lt), share).ravel() * Og * L * taps, N)
              if lt > 0 else [])
+    elif name == "conv.forward.nhwc":                         # (n, tile, g, o block)
+        direct = desc.is_direct
+        tiles = _tiles(N * L if direct else L, lt)
+        obs = _tiles(Og, blk if 0 < blk < Og else Og)
+        one = (tiles[:, None, None] * np.ones(G, np.int64)[None, :, None]
+               * obs[None, None, :]).ravel() * Kg
+        w = np.tile(one, 1 if direct else N)
+    elif name == "conv.grad_input.nhwc":
+        if desc.is_direct:                                    # (tile, g)
+            w = np.repeat(_tiles(N * L, lt), G) * Cg * Og
+        else:                                                 # (g, channel block, n)
+            cbs = _tiles(Cg, blk if 0 < blk < Cg else Cg)
+            w = np.repeat(np.tile(cbs, G), N) * taps * L * Og
+    elif name == "conv.grad_weight.nhwc":                     # (chunk, g, Kg block)
+        chunks = max(P, 1)
+        kbs = _tiles(Kg, blk if 0 < blk < Kg else Kg)
+        per_chunk = _chunk_sums(np.full(N, L, np.int64), chunks)
+        w = np.repeat(per_chunk, G * len(kbs)) * np.tile(kbs, chunks * G) * Og
+    elif name == "conv.grad_bias.nhwc":                       # blocks of 16 channels
+        w = _tiles(f["O"], 16) * N * L
     elif name == "conv.grad_weight.depthwise":                # (chunk, g), all Og
         chunks = max(P, 1)
         w = np.repeat(_chunk_sums(np.full(N, L, np.int64), chunks), G) * taps * Og
@@ -1342,7 +1362,76 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 
 # ------------------------------------------------- channels-last: convolution
 #
-# SCAFFOLD: nhwc_conv_kernels.pxi's planners go here.
+# nhwc_conv_kernels.pxi: one algorithm per direction for every channels-last
+# convolution (grouped and depthwise included: the fallback of the depthwise
+# kernels above).  Tasks aim at NHWC_TASKS (64 threads) where the shape allows,
+# without tiles below NHWC_MIN_ROWS positions or blocks below 16 channels.
+
+NHWC_TASKS = 64
+NHWC_MIN_ROWS = 48
+
+
+def _nhwc_rows(row_elems, itemsize, t, total):
+    """Positions per tile: a tile of about ``t.tile_bytes`` (``row_elems`` elements a
+    position), a multiple of 24 rows (whole micro-tiles of 6 and 8 rows), at most the
+    rows there are."""
+    lt = t.tile_bytes // (itemsize * max(row_elems, 1))
+    lt = min(max(NHWC_MIN_ROWS, lt // 24 * 24), 1536)
+    return max(1, min(lt, total))
+
+
+@register("conv.forward.nhwc", "channels-last: per tile of output positions a patch tile "
+          "(each tap's channel run of x) times the weight; 1x1 stride 1: x's rows are "
+          "the GEMM's A (no copy)", layouts=("channels_last",))
+def _fwd_nhwc(p, desc, t):
+    direct = desc.is_direct
+    rows = p.N * p.L if direct else p.L
+    outside = (1 if direct else p.N) * p.groups
+    lt = _nhwc_rows(p.Kg, p.dtype.itemsize, t, rows)
+    while outside * ceil_div(rows, lt) < NHWC_TASKS and lt > NHWC_MIN_ROWS:
+        lt = max(NHWC_MIN_ROWS, ceil_div(lt // 2, 24) * 24)
+    ob = p.Og
+    while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < NHWC_TASKS and ob > 32:
+        ob = max(32, ceil_div(ob // 2, 16) * 16)
+    return {"lt": min(lt, rows), "blk": ob if ob < p.Og else 0}
+
+
+@register("conv.grad_input.nhwc", "channels-last: per (group, channel block, sample) "
+          "grad_output tiles times the block's weight columns transposed, added back into "
+          "the input rows in order; 1x1 stride 1: grad_output rows times W^T",
+          layouts=("channels_last",))
+def _bwi_nhwc(p, desc, t):
+    if desc.is_direct:
+        rows = p.N * p.L
+        lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
+        while p.groups * ceil_div(rows, lt) < NHWC_TASKS and lt > NHWC_MIN_ROWS:
+            lt = max(NHWC_MIN_ROWS, ceil_div(lt // 2, 24) * 24)
+        return {"lt": min(lt, rows)}
+    cw = max(p.Cg, 1)
+    while p.N * p.groups * ceil_div(p.Cg, cw) < NHWC_TASKS and cw > 16:
+        cw = max(16, ceil_div(cw, 2))
+    lt = _nhwc_rows(p.taps * cw, p.dtype.itemsize, t, p.L)
+    return {"lt": lt, "blk": cw if cw < p.Cg else 0}
+
+
+@register("conv.grad_weight.nhwc", "channels-last: per (chunk of samples, group, block of "
+          "patch columns) grad_output tiles transposed times patch tiles; per-chunk "
+          "partials summed in chunk order", layouts=("channels_last",))
+def _bww_nhwc(p, desc, t):
+    it = p.dtype.itemsize
+    kbw = p.Kg
+    if p.Og * p.Kg * it > 2 * t.tile_bytes:        # the task's sums stay in cache
+        kbw = max(16, 2 * t.tile_bytes // (it * max(p.Og, 1)) // 16 * 16)
+    kbw = min(kbw, p.Kg)
+    lt = _nhwc_rows(kbw + p.Og, it, t, p.L)
+    chunks = max(1, min(p.N, t.grad_weight_chunks))
+    return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
+
+
+@register("conv.grad_bias.nhwc", "channels-last: grad_output rows summed per block of 16 "
+          "channels, in row order", layouts=("channels_last",))
+def _bwb_nhwc(p, desc, t):
+    return {}
 
 
 # ---------------------------------------------- channels-last: pool, unfold

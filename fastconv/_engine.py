@@ -341,8 +341,8 @@ def task_work(desc):
         kbs = _tiles(Kg, blk if 0 < blk < Kg else Kg)
         per_chunk = _chunk_sums(np.full(N, L, np.int64), chunks)
         w = np.repeat(per_chunk, G * len(kbs)) * np.tile(kbs, chunks * G) * Og
-    elif name == "conv.grad_bias.nhwc":                       # blocks of 16 channels
-        w = _tiles(f["O"], 16) * N * L
+    elif name == "conv.grad_bias.nhwc":                       # blocks of 64 channels
+        w = _tiles(f["O"], 64) * N * L
     elif name == "conv.grad_weight.depthwise":                # (chunk, g), all Og
         chunks = max(P, 1)
         w = np.repeat(_chunk_sums(np.full(N, L, np.int64), chunks), G) * taps * Og
@@ -1364,11 +1364,21 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 #
 # nhwc_conv_kernels.pxi: one algorithm per direction for every channels-last
 # convolution (grouped and depthwise included: the fallback of the depthwise
-# kernels above).  Tasks aim at NHWC_TASKS (64 threads) where the shape allows,
-# without tiles below NHWC_MIN_ROWS positions or blocks below 16 channels.
+# kernels above).  Tasks aim at min_tasks, or NHWC_TASKS (64 threads) for the layers
+# the many-core balance applies to (_balance_ok), where the shape allows: tiles not
+# below NHWC_MIN_ROWS positions, output-channel blocks not below 32, grad_input
+# channel blocks not below NHWC_MIN_CW.  Smaller grad_input channel blocks cost much
+# on 2 cores (one thread, float32 ms, blocks of 16 / 32 / 64 / all channels: ResNet
+# 3x3/2 128 -> 128 on 8x56x56 66 / 51 / 45 / 41, VGG block 55 / 47 / 41 / 39, a 1-D
+# 256 -> 256 k3 layer 96 / 91 / 57 / 53): each block's scatter and GEMM get shorter.
 
 NHWC_TASKS = 64
 NHWC_MIN_ROWS = 48
+NHWC_MIN_CW = 64
+
+
+def _nhwc_tasks(p, t):
+    return NHWC_TASKS if _balance_ok(p, t) else t.min_tasks
 
 
 def _nhwc_rows(row_elems, itemsize, t, total):
@@ -1388,10 +1398,11 @@ def _fwd_nhwc(p, desc, t):
     rows = p.N * p.L if direct else p.L
     outside = (1 if direct else p.N) * p.groups
     lt = _nhwc_rows(p.Kg, p.dtype.itemsize, t, rows)
-    while outside * ceil_div(rows, lt) < NHWC_TASKS and lt > NHWC_MIN_ROWS:
+    want = _nhwc_tasks(p, t)
+    while outside * ceil_div(rows, lt) < want and lt > NHWC_MIN_ROWS:
         lt = max(NHWC_MIN_ROWS, ceil_div(lt // 2, 24) * 24)
     ob = p.Og
-    while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < NHWC_TASKS and ob > 32:
+    while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < want and ob > 32:
         ob = max(32, ceil_div(ob // 2, 16) * 16)
     return {"lt": min(lt, rows), "blk": ob if ob < p.Og else 0}
 
@@ -1404,13 +1415,14 @@ def _bwi_nhwc(p, desc, t):
     if desc.is_direct:
         rows = p.N * p.L
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
-        while p.groups * ceil_div(rows, lt) < NHWC_TASKS and lt > NHWC_MIN_ROWS:
+        while p.groups * ceil_div(rows, lt) < _nhwc_tasks(p, t) and lt > NHWC_MIN_ROWS:
             lt = max(NHWC_MIN_ROWS, ceil_div(lt // 2, 24) * 24)
         return {"lt": min(lt, rows)}
     cw = max(p.Cg, 1)
-    while p.N * p.groups * ceil_div(p.Cg, cw) < NHWC_TASKS and cw > 16:
-        cw = max(16, ceil_div(cw, 2))
-    lt = _nhwc_rows(p.taps * cw, p.dtype.itemsize, t, p.L)
+    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > NHWC_MIN_CW:
+        cw = max(NHWC_MIN_CW, ceil_div(cw, 2))
+    # (the tile: its dpatch rows and the grad_output rows the GEMM reads once per panel)
+    lt = _nhwc_rows(p.taps * cw + p.Og, p.dtype.itemsize, t, p.L)
     return {"lt": lt, "blk": cw if cw < p.Cg else 0}
 
 
@@ -1428,7 +1440,7 @@ def _bww_nhwc(p, desc, t):
     return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
 
 
-@register("conv.grad_bias.nhwc", "channels-last: grad_output rows summed per block of 16 "
+@register("conv.grad_bias.nhwc", "channels-last: grad_output rows summed per block of 64 "
           "channels, in row order", layouts=("channels_last",))
 def _bwb_nhwc(p, desc, t):
     return {}

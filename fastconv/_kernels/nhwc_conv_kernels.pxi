@@ -14,7 +14,7 @@
 #                (direct: tiles of the N*L rows, gx rows = go rows . W_g^T)
 #   grad_weight  task (chunk, g, Kg block)    acc = sum go_tile^T . patch_tile, written
 #                                             (transposed) into the chunk's partial
-#   grad_bias    task (block of 16 channels)  sums over the N*L rows, in row order
+#   grad_bias    task (block of 64 channels)  sums over the N*L rows, in row order
 #
 # Every output element is produced by one task in a fixed order: results are the same
 # bits for any thread count.  A task caches what it packs (the patch tile, W_g^T) in
@@ -22,7 +22,7 @@
 # not build it again.
 
 cdef enum:
-    NHWC_BIAS_LANES = 16       # grad_bias: channels per task
+    NHWC_BIAS_LANES = 64       # grad_bias: channels per task
     NHWC_BIAS_ROWS = 256       # grad_bias: rows summed per block before the total
 
 
@@ -457,7 +457,7 @@ cdef void nhwc_grad_weight(const fc_problem *p,
 cdef void nhwc_bias_block(const floating *go, Py_ssize_t rows, Py_ssize_t O,
                           Py_ssize_t o0, Py_ssize_t no,
                           floating *gb) noexcept nogil:     # OUT gb[o0 : o0+no]
-    """One grad_bias task: channels [o0, o0+no) (no <= 16) summed over the rows in
+    """One grad_bias task: channels [o0, o0+no) (no <= 64) summed over the rows in
     blocks of 256 rows (each block in row order, the blocks' sums in block order).
     (A function of its own: its arrays are the calling thread's.)"""
     cdef floating tot[NHWC_BIAS_LANES]
@@ -485,7 +485,7 @@ cdef void nhwc_bias_block(const floating *go, Py_ssize_t rows, Py_ssize_t O,
 
 cdef void nhwc_grad_bias(const fc_problem *p, const floating *go,      # IN  (N*L, O)
                          floating *gb, int n_threads) noexcept nogil:   # OUT (O,)
-    """grad_bias, task (block of 16 channels): see nhwc_bias_block (vectorised along O)."""
+    """grad_bias, task (block of 64 channels): see nhwc_bias_block (vectorised along O)."""
     cdef Py_ssize_t task, no
     for task in prange(cdiv(p.O, NHWC_BIAS_LANES), num_threads=n_threads, schedule="static"):
         no = p.O - task * NHWC_BIAS_LANES

@@ -85,6 +85,9 @@ class Tuning:
     regions_min_madds: int = 1 << 20     # ... for layers of this many dense multiply-adds
     regions_task_madds: int = 1 << 26    # tasks of about this many multiply-adds,
     regions_min_cols: int = 64           # ... with this many columns when the channels allow
+    nhwc_min_rows: int = 48              # channels-last conv: tiles of at least this many
+                                         # positions when split for more tasks,
+    nhwc_min_cw: int = 64                # grad_input channel blocks at least this wide
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -1366,15 +1369,13 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 # convolution (grouped and depthwise included: the fallback of the depthwise
 # kernels above).  Tasks aim at min_tasks, or NHWC_TASKS (64 threads) for the layers
 # the many-core balance applies to (_balance_ok), where the shape allows: tiles not
-# below NHWC_MIN_ROWS positions, output-channel blocks not below 32, grad_input
-# channel blocks not below NHWC_MIN_CW.  Smaller grad_input channel blocks cost much
+# below nhwc_min_rows positions, output-channel blocks not below 32, grad_input
+# channel blocks not below nhwc_min_cw (Tuning).  Smaller grad_input channel blocks cost much
 # on 2 cores (one thread, float32 ms, blocks of 16 / 32 / 64 / all channels: ResNet
 # 3x3/2 128 -> 128 on 8x56x56 66 / 51 / 45 / 41, VGG block 55 / 47 / 41 / 39, a 1-D
 # 256 -> 256 k3 layer 96 / 91 / 57 / 53): each block's scatter and GEMM get shorter.
 
 NHWC_TASKS = 64
-NHWC_MIN_ROWS = 48
-NHWC_MIN_CW = 64
 
 
 def _nhwc_tasks(p, t):
@@ -1386,7 +1387,7 @@ def _nhwc_rows(row_elems, itemsize, t, total):
     position), a multiple of 24 rows (whole micro-tiles of 6 and 8 rows), at most the
     rows there are."""
     lt = t.tile_bytes // (itemsize * max(row_elems, 1))
-    lt = min(max(NHWC_MIN_ROWS, lt // 24 * 24), 1536)
+    lt = min(max(t.nhwc_min_rows, lt // 24 * 24), 1536)
     return max(1, min(lt, total))
 
 
@@ -1399,8 +1400,8 @@ def _fwd_nhwc(p, desc, t):
     outside = (1 if direct else p.N) * p.groups
     lt = _nhwc_rows(p.Kg, p.dtype.itemsize, t, rows)
     want = _nhwc_tasks(p, t)
-    while outside * ceil_div(rows, lt) < want and lt > NHWC_MIN_ROWS:
-        lt = max(NHWC_MIN_ROWS, ceil_div(lt // 2, 24) * 24)
+    while outside * ceil_div(rows, lt) < want and lt > t.nhwc_min_rows:
+        lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
     ob = p.Og
     while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < want and ob > 32:
         ob = max(32, ceil_div(ob // 2, 16) * 16)
@@ -1415,12 +1416,12 @@ def _bwi_nhwc(p, desc, t):
     if desc.is_direct:
         rows = p.N * p.L
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
-        while p.groups * ceil_div(rows, lt) < _nhwc_tasks(p, t) and lt > NHWC_MIN_ROWS:
-            lt = max(NHWC_MIN_ROWS, ceil_div(lt // 2, 24) * 24)
+        while p.groups * ceil_div(rows, lt) < _nhwc_tasks(p, t) and lt > t.nhwc_min_rows:
+            lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
         return {"lt": min(lt, rows)}
     cw = max(p.Cg, 1)
-    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > NHWC_MIN_CW:
-        cw = max(NHWC_MIN_CW, ceil_div(cw, 2))
+    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > t.nhwc_min_cw:
+        cw = max(t.nhwc_min_cw, ceil_div(cw, 2))
     # (the tile: its dpatch rows and the grad_output rows the GEMM reads once per panel)
     lt = _nhwc_rows(p.taps * cw + p.Og, p.dtype.itemsize, t, p.L)
     return {"lt": lt, "blk": cw if cw < p.Cg else 0}

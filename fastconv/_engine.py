@@ -1420,8 +1420,9 @@ def _bwi_nhwc(p, desc, t):
             lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
         return {"lt": min(lt, rows)}
     cw = max(p.Cg, 1)
-    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > t.nhwc_min_cw:
-        cw = max(t.nhwc_min_cw, ceil_div(cw, 2))
+    min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)
+    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > min_cw:
+        cw = max(min_cw, ceil_div(cw, 2))
     # (the tile: its dpatch rows and the grad_output rows the GEMM reads once per panel)
     lt = _nhwc_rows(p.taps * cw + p.Og, p.dtype.itemsize, t, p.L)
     return {"lt": lt, "blk": cw if cw < p.Cg else 0}
@@ -1436,8 +1437,10 @@ def _bww_nhwc(p, desc, t):
     if p.Og * p.Kg * it > 2 * t.tile_bytes:        # the task's sums stay in cache
         kbw = max(16, 2 * t.tile_bytes // (it * max(p.Og, 1)) // 16 * 16)
     kbw = min(kbw, p.Kg)
-    lt = _nhwc_rows(kbw + p.Og, it, t, p.L)
     chunks = max(1, min(p.N, t.grad_weight_chunks))
+    while chunks * p.groups * ceil_div(p.Kg, kbw) < _nhwc_tasks(p, t) and kbw > 64:
+        kbw = max(64, ceil_div(kbw // 2, 16) * 16)
+    lt = _nhwc_rows(kbw + p.Og, it, t, p.L)
     return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
 
 

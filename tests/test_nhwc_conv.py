@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
+from fastconv._engine import MANY_CORE
 import reference as ref
 from conftest import assert_close, conv_reference
 from strategies import conv_cases, conv_transpose_cases
@@ -210,6 +211,39 @@ def test_the_tunings_reach_every_split():
     assert all((k, True) in seen for k in ("fwd direct", "fwd tiles>1", "fwd o blocks",
                                            "gi c blocks", "gw k blocks", "gw chunks>1")), seen
     assert ("fwd direct", False) in seen
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_task_work_model_and_many_core_tasks(many):
+    """task_work has one entry per kernel task and sums to the direction's
+    multiply-adds; with the many-core balance on, a VGG-sized layer splits every
+    GEMM direction into at least 64 tasks."""
+    x = np.zeros((8, 56, 56, 64), np.float32)
+    w = np.zeros((3, 3, 64, 64), np.float32)
+    go = np.zeros((8, 56, 56, 64), np.float32)
+    macs = 8 * 64 * 56 * 56 * 576
+    with fc.tuning(**(MANY_CORE if many else {})):
+        routes = (fc.plan(fc.conv2d, x, w, padding=1, data_format="NHWC").routes
+                  + fc.plan(fc.conv2d_backward, go, x, w, padding=1, data_format="NHWC").routes)
+    for r in routes:
+        work = r.task_work()
+        assert len(work) == r.tasks, r.algorithm
+        assert sum(work) == (8 * 56 * 56 * 64 if r.direction == "grad_bias" else macs)
+        if many and r.direction != "grad_bias":
+            assert r.tasks >= 64, (r.algorithm, r.tasks)
+    # the direct kernels and grouped problems too
+    for xs, ws, kw in (((4, 9, 9, 32), (1, 1, 32, 48), {}),
+                       ((2, 7, 8, 6), (3, 3, 2, 9), dict(groups=3, padding=1))):
+        xa, wa = np.zeros(xs), np.zeros(ws)
+        y = fc.conv2d(xa, wa, data_format="NHWC", **kw)
+        for r in (fc.plan(fc.conv2d, xa, wa, data_format="NHWC", **kw).routes
+                  + fc.plan(fc.conv2d_backward, y, xa, wa, data_format="NHWC", **kw).routes):
+            work = r.task_work()
+            assert len(work) == r.tasks, r.algorithm
+            N, L = y.shape[0], y.shape[1] * y.shape[2]
+            total = N * L * y.shape[3] * (1 if r.direction == "grad_bias"
+                                          else ws[0] * ws[1] * ws[2])
+            assert sum(work) == total, r.algorithm
 
 
 def test_every_channels_last_conv_algorithm_is_forced_here():

@@ -8,7 +8,8 @@
 # Kg = taps*Cg elements, each tap's Cg-run of x (zeros where the tap is padding).
 #
 #   forward      task (n, tile, g, o block)   y[tile, g] = bias + patch_tile . W_g
-#                (1x1 stride 1 unpadded: tiles of the N*L rows, A = x rows, no copy)
+#                (1x1 stride 1 unpadded: tiles of the N*L rows, A = x rows, no copy;
+#                1-D, one group, dilation 1: inner tiles' patch rows are x's rows)
 #   grad_input   task (g, c block, n)         dpatch = go_tile . W_g[:, blk]^T, added
 #                                             into the task's channels of sample n
 #                (direct: tiles of the N*L rows, gx rows = go rows . W_g^T)
@@ -236,6 +237,21 @@ cdef void nhwc_scatter(const floating *dp, Py_ssize_t ldd,      # IN: nl x taps*
                 oz += 1
 
 
+cdef inline bint nhwc_rows_view(const fc_problem *p, Py_ssize_t l0, Py_ssize_t nl,
+                                Py_ssize_t *off, Py_ssize_t *ld) noexcept nogil:
+    """Whether the patch rows of positions [l0, l0+nl) are a strided view of x's rows:
+    a 1-D problem of one group, dilation 1, every window of the tile inside.  Then row
+    l is the kW*C elements at x_n + off + (l - l0)*ld."""
+    cdef Py_ssize_t first = l0 * p.s[2] - p.pb[2]
+    if (p.in_[0] != 1 or p.in_[1] != 1 or p.k[0] != 1 or p.k[1] != 1 or p.Cg != p.C
+            or p.d[2] != 1 or nl <= 0 or first < 0
+            or (l0 + nl - 1) * p.s[2] - p.pb[2] + p.k[2] > p.in_[2]):
+        return False
+    off[0] = first * p.C
+    ld[0] = p.s[2] * p.C
+    return True
+
+
 cdef inline Py_ssize_t *nhwc_tag(floating *ws, const fc_workspace_layout *lay,
                                  Py_ssize_t th) noexcept nogil:
     return <Py_ssize_t *>(ws + th * lay.per_thread)
@@ -259,7 +275,7 @@ cdef void nhwc_forward(const fc_problem *p,
     cdef Py_ssize_t rows = p.N * L if direct else L
     cdef Py_ssize_t n_tiles = cdiv(rows, lt) if lt > 0 else 0
     cdef Py_ssize_t n_tasks = (1 if direct else p.N) * n_tiles * G * n_ob
-    cdef Py_ssize_t task, n, t, gi, o0, no, l0, nl, l, o, key, th
+    cdef Py_ssize_t task, n, t, gi, o0, no, l0, nl, l, o, key, th, voff
     cdef floating *buf
     cdef floating *dst
     cdef Py_ssize_t *tag
@@ -286,6 +302,8 @@ cdef void nhwc_forward(const fc_problem *p,
         if direct:
             a = x + l0 * p.C + gi * Cg
             lda = p.C
+        elif nhwc_rows_view(p, l0, nl, &voff, &lda):
+            a = x + n * p.in_vol * p.C + voff
         else:
             th = threadid()
             tag = nhwc_tag(ws, &lay, th)
@@ -400,7 +418,7 @@ cdef void nhwc_grad_weight(const fc_problem *p,
     cdef Py_ssize_t n_kb = cdiv(Kg, kbw) if Kg > 0 else 0
     cdef Py_ssize_t n_tiles = cdiv(L, lt) if lt > 0 else 0
     cdef bint direct = fc_is_direct(p)
-    cdef Py_ssize_t task, c, gi, kb, r0, r1, nr, n, t, l0, nl, o, r, th
+    cdef Py_ssize_t task, c, gi, kb, r0, r1, nr, n, t, l0, nl, o, r, th, voff
     cdef int first
     cdef floating *got
     cdef floating *acc
@@ -434,6 +452,8 @@ cdef void nhwc_grad_weight(const fc_problem *p,
                 if direct:
                     b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
                     ldb = C
+                elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
+                    b = x + n * p.in_vol * C + voff + r0
                 else:
                     nhwc_patch(x + n * p.in_vol * C, p, gi, l0, nl, r0, r1, pt, nr)
                     b = pt

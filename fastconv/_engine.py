@@ -85,6 +85,9 @@ class Tuning:
     regions_min_madds: int = 1 << 20     # ... for layers of this many dense multiply-adds
     regions_task_madds: int = 1 << 26    # tasks of about this many multiply-adds,
     regions_min_cols: int = 64           # ... with this many columns when the channels allow
+    nhwc_min_rows: int = 48              # channels-last conv: tiles of at least this many
+                                         # positions when split for more tasks,
+    nhwc_min_cw: int = 64                # grad_input channel blocks at least this wide
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -323,6 +326,26 @@ def task_work(desc):
         share = _tiles(D * H, blk) / float(D * H) if blk > 0 else np.zeros(0)
         w = (np.tile(np.outer(_tiles(G, lt), share).ravel() * Og * L * taps, N)
              if lt > 0 else [])
+    elif name == "conv.forward.nhwc":                         # (n, tile, g, o block)
+        direct = desc.is_direct
+        tiles = _tiles(N * L if direct else L, lt)
+        obs = _tiles(Og, blk if 0 < blk < Og else Og)
+        one = (tiles[:, None, None] * np.ones(G, np.int64)[None, :, None]
+               * obs[None, None, :]).ravel() * Kg
+        w = np.tile(one, 1 if direct else N)
+    elif name == "conv.grad_input.nhwc":
+        if desc.is_direct:                                    # (tile, g)
+            w = np.repeat(_tiles(N * L, lt), G) * Cg * Og
+        else:                                                 # (g, channel block, n)
+            cbs = _tiles(Cg, blk if 0 < blk < Cg else Cg)
+            w = np.repeat(np.tile(cbs, G), N) * taps * L * Og
+    elif name == "conv.grad_weight.nhwc":                     # (chunk, g, Kg block)
+        chunks = max(P, 1)
+        kbs = _tiles(Kg, blk if 0 < blk < Kg else Kg)
+        per_chunk = _chunk_sums(np.full(N, L, np.int64), chunks)
+        w = np.repeat(per_chunk, G * len(kbs)) * np.tile(kbs, chunks * G) * Og
+    elif name == "conv.grad_bias.nhwc":                       # blocks of 64 channels
+        w = _tiles(f["O"], 64) * N * L
     elif name == "conv.grad_weight.depthwise":                # (chunk, g), all Og
         chunks = max(P, 1)
         w = np.repeat(_chunk_sums(np.full(N, L, np.int64), chunks), G) * taps * Og
@@ -1348,7 +1371,89 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 
 # ------------------------------------------------- channels-last: convolution
 #
-# SCAFFOLD: nhwc_conv_kernels.pxi's planners go here.
+# nhwc_conv_kernels.pxi: one algorithm per direction for every channels-last
+# convolution (grouped and depthwise included: the fallback of the depthwise
+# kernels above).  Tasks aim at min_tasks, or NHWC_TASKS (64 threads) for the layers
+# the many-core balance applies to (_balance_ok), where the shape allows: tiles not
+# below nhwc_min_rows positions, output-channel blocks not below 32, grad_input
+# channel blocks not below nhwc_min_cw (Tuning).  Smaller grad_input channel blocks cost much
+# on 2 cores (one thread, float32 ms, blocks of 16 / 32 / 64 / all channels: ResNet
+# 3x3/2 128 -> 128 on 8x56x56 66 / 51 / 45 / 41, VGG block 55 / 47 / 41 / 39, a 1-D
+# 256 -> 256 k3 layer 96 / 91 / 57 / 53): each block's scatter and GEMM get shorter.
+
+NHWC_TASKS = 64
+
+
+def _nhwc_tasks(p, t):
+    return NHWC_TASKS if _balance_ok(p, t) else t.min_tasks
+
+
+def _nhwc_rows(row_elems, itemsize, t, total):
+    """Positions per tile: a tile of about ``t.tile_bytes`` (``row_elems`` elements a
+    position), a multiple of 24 rows (whole micro-tiles of 6 and 8 rows), at most the
+    rows there are."""
+    lt = t.tile_bytes // (itemsize * max(row_elems, 1))
+    lt = min(max(t.nhwc_min_rows, lt // 24 * 24), 1536)
+    return max(1, min(lt, total))
+
+
+@register("conv.forward.nhwc", "channels-last: per tile of output positions a patch tile "
+          "(each tap's channel run of x) times the weight; 1x1 stride 1: x's rows are "
+          "the GEMM's A (no copy)", layouts=("channels_last",))
+def _fwd_nhwc(p, desc, t):
+    direct = desc.is_direct
+    rows = p.N * p.L if direct else p.L
+    outside = (1 if direct else p.N) * p.groups
+    lt = _nhwc_rows(p.Kg, p.dtype.itemsize, t, rows)
+    want = _nhwc_tasks(p, t)
+    while outside * ceil_div(rows, lt) < want and lt > t.nhwc_min_rows:
+        lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
+    ob = p.Og
+    while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < want and ob > 32:
+        ob = max(32, ceil_div(ob // 2, 16) * 16)
+    return {"lt": min(lt, rows), "blk": ob if ob < p.Og else 0}
+
+
+@register("conv.grad_input.nhwc", "channels-last: per (group, channel block, sample) "
+          "grad_output tiles times the block's weight columns transposed, added back into "
+          "the input rows in order; 1x1 stride 1: grad_output rows times W^T",
+          layouts=("channels_last",))
+def _bwi_nhwc(p, desc, t):
+    if desc.is_direct:
+        rows = p.N * p.L
+        lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
+        while p.groups * ceil_div(rows, lt) < _nhwc_tasks(p, t) and lt > t.nhwc_min_rows:
+            lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
+        return {"lt": min(lt, rows)}
+    cw = max(p.Cg, 1)
+    min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)
+    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > min_cw:
+        cw = max(min_cw, ceil_div(cw, 2))
+    # (the tile: its dpatch rows and the grad_output rows the GEMM reads once per panel)
+    lt = _nhwc_rows(p.taps * cw + p.Og, p.dtype.itemsize, t, p.L)
+    return {"lt": lt, "blk": cw if cw < p.Cg else 0}
+
+
+@register("conv.grad_weight.nhwc", "channels-last: per (chunk of samples, group, block of "
+          "patch columns) grad_output tiles transposed times patch tiles; per-chunk "
+          "partials summed in chunk order", layouts=("channels_last",))
+def _bww_nhwc(p, desc, t):
+    it = p.dtype.itemsize
+    kbw = p.Kg
+    if p.Og * p.Kg * it > 2 * t.tile_bytes:        # the task's sums stay in cache
+        kbw = max(16, 2 * t.tile_bytes // (it * max(p.Og, 1)) // 16 * 16)
+    kbw = min(kbw, p.Kg)
+    chunks = max(1, min(p.N, t.grad_weight_chunks))
+    while chunks * p.groups * ceil_div(p.Kg, kbw) < _nhwc_tasks(p, t) and kbw > 64:
+        kbw = max(64, ceil_div(kbw // 2, 16) * 16)
+    lt = _nhwc_rows(kbw + p.Og, it, t, p.L)
+    return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
+
+
+@register("conv.grad_bias.nhwc", "channels-last: grad_output rows summed per block of 64 "
+          "channels, in row order", layouts=("channels_last",))
+def _bwb_nhwc(p, desc, t):
+    return {}
 
 
 # ---------------------------------------------- channels-last: pool, unfold

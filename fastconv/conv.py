@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import _docs
+from . import _layout
 from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
@@ -21,14 +22,54 @@ def _flip(weight, nd):
     return weight[(Ellipsis,) + (slice(None, None, -1),) * nd]
 
 
-def _arrays(nd, x, weight, bias=None):
+def _flip_fmt(weight, fmt):
+    """``weight`` flipped along its spatial axes, wherever ``fmt`` puts them."""
+    return weight[tuple(slice(None) if a in "OI" else slice(None, None, -1) for a in fmt)]
+
+
+def _formats(nd, data_format, weight_format):
+    """``(channels_last, data format, weight format)`` of the two keywords."""
+    last, dfmt = _layout.data_format(nd, data_format)
+    return last, dfmt, _layout.weight_format(nd, weight_format, last)
+
+
+def _weight_axes(nd, fmt, o="O", i="C/groups"):
+    """``'(kH, kW, C/groups, O)'``-style description of a weight in ``fmt``."""
+    kernel = iter(P.KERNEL_AXES[nd])
+    return "(" + ", ".join(o if a == "O" else i if a == "I" else next(kernel)
+                           for a in fmt) + ")"
+
+
+def _arrays(nd, x, weight, bias=None, last=False, wfmt=None):
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
-    v.check_ndim("x", x, nd + 2, P.axes(nd))
-    v.check_ndim("weight", weight, nd + 2, P.axes(nd, ("O", "C/groups"), P.KERNEL_AXES))
+    v.check_ndim("x", x, nd + 2, _layout.data_axes(nd, last))
+    v.check_ndim("weight", weight, nd + 2,
+                 _weight_axes(nd, wfmt or _layout.WEIGHT_FORMATS[nd][0]))
     if bias is not None:
         bias = v.as_array("bias", bias)
     return x, weight, bias
+
+
+def _check_channels(x_name, x_shape, C, w_shape, w_in, groups, dfmt, wfmt):
+    """The channel count of ``x`` against the weight's input channels under the two
+    formats (where ``groups`` divides both: else the problem's own message)."""
+    groups = P._groups(groups)
+    if C % groups == 0 and C != w_in * groups:
+        raise ValueError(f"`weight` of shape {tuple(w_shape)} (weight_format={wfmt!r}) "
+                         f"expects {w_in * groups} input channels (C/groups={w_in}, "
+                         f"groups={groups}), but `{x_name}` of shape {tuple(x_shape)} "
+                         f"(data_format={dfmt!r}) has {C}")
+
+
+def _kernel_weight(nd, weight, wfmt, last, flip, dt):
+    """The weight as the kernels take it: (O, C/groups, *k) for channels-first data,
+    (*k, C/groups, O) for channels-last (a view, then a copy only if needed), flipped
+    in space if asked."""
+    if flip:
+        weight = _flip_fmt(weight, wfmt)
+    target = _layout.WEIGHT_FORMATS[nd][1 if last else 0]
+    return v.contiguous(_layout.weight_view(nd, weight, wfmt, target), dt)
 
 
 def run_route(r, arrays, n_threads, dtype):
@@ -42,38 +83,47 @@ def run_route(r, arrays, n_threads, dtype):
 # ------------------------------------------------------------------ forward
 
 
-def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip):
-    x, weight, bias = _arrays(nd, x, weight, bias)
+def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
+                  data_format=None, weight_format=None):
+    last, dfmt, wfmt = _formats(nd, data_format, weight_format)
+    x, weight, bias = _arrays(nd, x, weight, bias, last, wfmt)
     dt = v.compute_dtype(x=x, weight=weight, bias=bias)
     flip = v.as_bool("flip", flip)
-    p = P.conv(nd, x.shape, weight.shape, stride, padding, dilation, groups, dt)
+    x_first = _layout.first_shape(x.shape, last)
+    w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
+    _check_channels("x", x.shape, x_first[1], weight.shape, w_oi[1], groups, dfmt, wfmt)
+    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt)
     if bias is not None and bias.shape != (p.O,):
         raise ValueError(f"`bias` must have shape ({p.O},) to match `weight` of shape "
                          f"{weight.shape}, got {bias.shape}")
+    if last:
+        p = p.with_(layout="channels_last")
     v.check_alloc("output", p.y_shape, dt.itemsize)
     return Plan(f"conv{nd}d", p, (route(p, "forward"),), p.N * p.O * p.L * p.Kg,
-                {"flip": flip})
+                {"flip": flip, "wfmt": wfmt})
 
 
-def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads):
+def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads,
+             data_format=None, weight_format=None):
     check_num_threads(num_threads)
-    key = make_key(("conv", nd), (x, weight, bias), (stride, padding, dilation, groups, flip))
+    key = make_key(("conv", nd), (x, weight, bias),
+                   (stride, padding, dilation, groups, flip, data_format, weight_format))
     plan = PLANS.get(key, lambda: _plan_forward(nd, x, weight, bias, stride, padding,
-                                                dilation, groups, flip))
+                                                dilation, groups, flip, data_format,
+                                                weight_format))
     if key is None:  # perhaps not ndarrays (a key needs them)
-        x, weight, bias = _arrays(nd, x, weight, bias)
+        x, weight, bias = _arrays(nd, x, weight, bias, plan.problem.channels_last,
+                                  plan.info["wfmt"])
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
     dt = p.dtype
-    out = np.empty(p.y_shape, dt)
+    out = np.empty(p.y_array_shape, dt)
     if out.size == 0:
         return out
-    if plan.info["flip"]:
-        weight = _flip(weight, nd)
     # C-contiguous buffers of the compute dtype; the kernel checks them against the problem
     xc = v.contiguous(x, dt)
-    wc = v.contiguous(weight, dt)
+    wc = _kernel_weight(nd, weight, plan.info["wfmt"], p.channels_last, plan.info["flip"], dt)
     b = None if bias is None else v.contiguous(bias, dt)
     n_threads = resolve_threads(num_threads, plan.work)
     run_route(plan.routes[0], (xc, wc, b, out), n_threads, dt)
@@ -150,53 +200,87 @@ def grad_weight(r, p, goc, xc, n_threads):
     return gw.reshape(p.O, p.Kg)
 
 
-def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip):
+def grad_weight_last(r, p, goc, xc, n_threads):
+    """grad_weight (*k, C/groups, O) of the channels-last convolution ``p`` by its route
+    ``r``: the kernel leaves one partial per chunk of samples (``r.shared`` elements in
+    all), summed here in chunk order."""
+    size = p.Kg * p.O
+    partial = np.empty((max(r.shared, size),), p.dtype)
+    run_route(r, (goc, xc, partial), n_threads, p.dtype)
+    partial = partial[:r.shared // size * size].reshape((-1,) + p.w_array_shape)
+    gw = partial[0].copy()
+    for c in range(1, partial.shape[0]):
+        gw += partial[c]
+    return gw
+
+
+def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
+                   data_format=None, weight_format=None):
+    last, dfmt, wfmt = _formats(nd, data_format, weight_format)
     grad_output = v.as_array("grad_output", grad_output)
-    x, weight, _ = _arrays(nd, x, weight)
+    x, weight, _ = _arrays(nd, x, weight, None, last, wfmt)
     v.check_ndim("grad_output", grad_output, nd + 2,
-                 P.axes(nd, ("N", "O"), {nd: tuple(a + "out" for a in P.SPATIAL_AXES[nd])}))
+                 _layout.data_axes(nd, last, ("N", "O"),
+                                   {nd: tuple(a + "out" for a in P.SPATIAL_AXES[nd])}))
     dt = v.compute_dtype(grad_output=grad_output, x=x, weight=weight)
-    p = P.conv(nd, x.shape, weight.shape, stride, padding, dilation, groups, dt)
-    if grad_output.shape != p.y_shape:
-        raise ValueError(f"`grad_output` must have shape {p.y_shape} (the output of `x` "
-                         f"{x.shape} convolved with `weight` {weight.shape}), got "
-                         f"{grad_output.shape}")
+    x_first = _layout.first_shape(x.shape, last)
+    w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
+    _check_channels("x", x.shape, x_first[1], weight.shape, w_oi[1], groups, dfmt, wfmt)
+    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt)
+    if last:
+        p = p.with_(layout="channels_last")
+    if grad_output.shape != p.y_array_shape:
+        raise ValueError(f"`grad_output` must have shape {p.y_array_shape} (the output of "
+                         f"`x` {x.shape} convolved with `weight` {weight.shape}, "
+                         f"data_format={dfmt!r}), got {grad_output.shape}")
     flip = v.as_bool("flip", flip)
     for name, shape in (("grad_input", x.shape), ("grad_weight", weight.shape)):
         v.check_alloc(name, shape, dt.itemsize)
     routes = ()
     if p.N and p.O:
         routes = tuple(route(p, d) for d in ("grad_input", "grad_weight", "grad_bias"))
-    return Plan(f"conv{nd}d_backward", p, routes, p.N * p.O * p.L * p.Kg, {"flip": flip})
+    return Plan(f"conv{nd}d_backward", p, routes, p.N * p.O * p.L * p.Kg,
+                {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape})
 
 
-def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads):
+def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads,
+              data_format=None, weight_format=None):
     check_num_threads(num_threads)
     key = make_key(("conv_backward", nd), (grad_output, x, weight),
-                   (stride, padding, dilation, groups, flip))
+                   (stride, padding, dilation, groups, flip, data_format, weight_format))
     plan = PLANS.get(key, lambda: _plan_backward(nd, grad_output, x, weight, stride, padding,
-                                                 dilation, groups, flip))
+                                                 dilation, groups, flip, data_format,
+                                                 weight_format))
     if key is None:
         grad_output = v.as_array("grad_output", grad_output)
-        x, weight, _ = _arrays(nd, x, weight)
+        x, weight, _ = _arrays(nd, x, weight, None, plan.problem.channels_last,
+                               plan.info["wfmt"])
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
     dt = p.dtype
+    wfmt, flip, last = plan.info["wfmt"], plan.info["flip"], p.channels_last
     if not plan.routes:  # no samples or no output channels
-        return (v.zeros("grad_input", p.x_shape, dt), v.zeros("grad_weight", p.w_shape, dt),
-                np.zeros((p.O,), dt))
-    if plan.info["flip"]:
-        weight = _flip(weight, nd)
+        return (v.zeros("grad_input", p.x_array_shape, dt),
+                v.zeros("grad_weight", plan.info["w_shape"], dt), np.zeros((p.O,), dt))
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
     xc = v.contiguous(x, dt)
-    wc = v.contiguous(weight, dt)
+    wc = _kernel_weight(nd, weight, wfmt, last, flip, dt)
     r_in, r_w, r_b = plan.routes
-    gx = grad_input(r_in, p, goc, wc, n_threads)
-    gw = grad_weight(r_w, p, goc, xc, n_threads).reshape(p.w_shape)
-    if plan.info["flip"]:
-        gw = np.ascontiguousarray(_flip(gw, nd))
+    kernel_fmt = _layout.WEIGHT_FORMATS[nd][1 if last else 0]
+    if last:
+        gx = np.empty(p.x_array_shape, dt)  # (its size was checked by the plan) all written
+        run_route(r_in, (goc, wc, gx), n_threads, dt)
+        gw = grad_weight_last(r_w, p, goc, xc, n_threads)
+    else:
+        gx = grad_input(r_in, p, goc, wc, n_threads)
+        gw = grad_weight(r_w, p, goc, xc, n_threads).reshape(p.w_shape)
+    if flip:
+        gw = _flip_fmt(gw, kernel_fmt)
+    gw = _layout.weight_view(nd, gw, kernel_fmt, wfmt)
+    if not gw.flags.c_contiguous:
+        gw = np.ascontiguousarray(gw)
     gb = np.empty((p.O,), dt)
     run_route(r_b, (goc, gb), resolve_threads(num_threads, p.N * p.O * p.L), dt)
     return gx, gw, gb
@@ -205,33 +289,46 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
 # --------------------------------------------------------------- transposed
 
 
-def _plan_transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
+def _plan_transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                    data_format=None, weight_format=None):
+    last, dfmt, wfmt = _formats(nd, data_format, weight_format)
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
-    v.check_ndim("x", x, nd + 2, P.axes(nd, ("N", "Cin")))
-    v.check_ndim("weight", weight, nd + 2, P.axes(nd, ("Cin", "Cout/groups"), P.KERNEL_AXES))
+    v.check_ndim("x", x, nd + 2, _layout.data_axes(nd, last, ("N", "Cin")))
+    v.check_ndim("weight", weight, nd + 2, _weight_axes(nd, wfmt, "Cin", "Cout/groups"))
     if bias is not None:
         bias = v.as_array("bias", bias)
     dt = v.compute_dtype(x=x, weight=weight, bias=bias)
-    p, out_sp, Cout = P.conv_transpose(nd, x.shape, weight.shape, stride, padding,
+    x_first = _layout.first_shape(x.shape, last)
+    w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
+    if w_oi[0] != x_first[1]:
+        raise ValueError(f"`weight` of shape {weight.shape} (weight_format={wfmt!r}) expects "
+                         f"{w_oi[0]} input channels, but `x` of shape {x.shape} "
+                         f"(data_format={dfmt!r}) has {x_first[1]}")
+    p, out_sp, Cout = P.conv_transpose(nd, x_first, w_oi, stride, padding,
                                        output_padding, groups, dilation, dt)
     if bias is not None and bias.shape != (Cout,):
         raise ValueError(f"`bias` must have shape ({Cout},), got {bias.shape}")
-    out_shape = (x.shape[0], Cout) + out_sp
+    out_shape = _layout.data_shape((x.shape[0], Cout) + out_sp, last)
     v.check_alloc("output", out_shape, dt.itemsize)
+    info = {"out_shape": out_shape, "dtype": dt, "wfmt": wfmt, "last": last}
     if p is None:
-        return Plan(f"conv_transpose{nd}d", None, (), 0, {"out_shape": out_shape, "dtype": dt})
+        return Plan(f"conv_transpose{nd}d", None, (), 0, info)
+    if last:
+        p = p.with_(layout="channels_last")
     return Plan(f"conv_transpose{nd}d", p, (route(p, "grad_input"),), p.N * p.O * p.L * p.Kg,
-                {"out_shape": out_shape, "dtype": dt})
+                info)
 
 
 def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
-               num_threads):
+               num_threads, data_format=None, weight_format=None):
     check_num_threads(num_threads)
     key = make_key(("conv_transpose", nd), (x, weight, bias),
-                   (stride, padding, output_padding, groups, dilation))
+                   (stride, padding, output_padding, groups, dilation, data_format,
+                    weight_format))
     plan = PLANS.get(key, lambda: _plan_transpose(nd, x, weight, bias, stride, padding,
-                                                  output_padding, groups, dilation))
+                                                  output_padding, groups, dilation,
+                                                  data_format, weight_format))
     if num_threads is PLAN_ONLY:
         return plan
     dt = plan.info["dtype"]
@@ -243,8 +340,18 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
         bias = None if bias is None else v.as_array("bias", bias)
     p = plan.problem
     n_threads = resolve_threads(num_threads, plan.work)
-    out = grad_input(plan.routes[0], p, v.contiguous(x, dt), v.contiguous(weight, dt),
-                     n_threads)
+    last = plan.info["last"]
+    # the weight read as the underlying convolution's: (O=Cin, Cout/groups, *k), or
+    # channels-last (*k, Cout/groups, Cin)
+    wc = _kernel_weight(nd, weight, plan.info["wfmt"], last, False, dt)
+    xc = v.contiguous(x, dt)
+    if last:
+        out = np.empty(p.x_array_shape, dt)
+        run_route(plan.routes[0], (xc, wc, out), n_threads, dt)
+        if bias is not None:
+            out += v.contiguous(bias, dt)
+        return out
+    out = grad_input(plan.routes[0], p, xc, wc, n_threads)
     if bias is not None:
         out += v.contiguous(bias, dt).reshape((1, p.C) + (1,) * nd)
     return out
@@ -255,27 +362,27 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
 
 def _conv_fn(nd):
     def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-             num_threads=None):
+             data_format=None, weight_format=None, num_threads=None):
         return _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
-                        num_threads)
+                        num_threads, data_format, weight_format)
 
     return _docs.finish(conv, "conv", nd)
 
 
 def _conv_backward_fn(nd):
     def conv_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
-                      flip=False, num_threads=None):
+                      flip=False, data_format=None, weight_format=None, num_threads=None):
         return _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
-                         num_threads)
+                         num_threads, data_format, weight_format)
 
     return _docs.finish(conv_backward, "conv_backward", nd)
 
 
 def _conv_transpose_fn(nd):
     def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                       dilation=1, *, num_threads=None):
+                       dilation=1, *, data_format=None, weight_format=None, num_threads=None):
         return _transpose(nd, x, weight, bias, stride, padding, output_padding, groups,
-                          dilation, num_threads)
+                          dilation, num_threads, data_format, weight_format)
 
     return _docs.finish(conv_transpose, "conv_transpose", nd)
 

@@ -41,6 +41,11 @@
 #else
 #define FC_NC_INLINE static inline
 #endif
+#if defined(__GNUC__)
+#define FC_NC_RESTRICT __restrict__
+#else
+#define FC_NC_RESTRICT
+#endif
 
 #define FC_T float
 #define FC_I int32_t
@@ -97,12 +102,15 @@
                     Py_ssize_t, const int64_t *, Py_ssize_t, int64_t, T *, int64_t *, int); \
         void (*sum)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const T *, const Py_ssize_t *,   \
                     Py_ssize_t, const T *, T, T *);                                      \
+        void (*expand)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const T *, T *);   \
     }
 
 static FC_NC_FNS(float) fc_nc32 = {fc_nc_dot_f32_generic, fc_nc_dot2_f32_generic,
-                                   fc_nc_max_f32_generic, fc_nc_sum_f32_generic};
+                                   fc_nc_max_f32_generic, fc_nc_sum_f32_generic,
+                                   fc_nc_expand_f32_generic};
 static FC_NC_FNS(double) fc_nc64 = {fc_nc_dot_f64_generic, fc_nc_dot2_f64_generic,
-                                    fc_nc_max_f64_generic, fc_nc_sum_f64_generic};
+                                    fc_nc_max_f64_generic, fc_nc_sum_f64_generic,
+                                    fc_nc_expand_f64_generic};
 
 #define FC_NC_USE(V)                                                                     \
     do {                                                                                 \
@@ -110,10 +118,12 @@ static FC_NC_FNS(double) fc_nc64 = {fc_nc_dot_f64_generic, fc_nc_dot2_f64_generi
         fc_nc32.dot2 = fc_nc_dot2_f32_##V;                                               \
         fc_nc32.max = fc_nc_max_f32_##V;                                                 \
         fc_nc32.sum = fc_nc_sum_f32_##V;                                                 \
+        fc_nc32.expand = fc_nc_expand_f32_##V;                                           \
         fc_nc64.dot = fc_nc_dot_f64_##V;                                                 \
         fc_nc64.dot2 = fc_nc_dot2_f64_##V;                                               \
         fc_nc64.max = fc_nc_max_f64_##V;                                                 \
         fc_nc64.sum = fc_nc_sum_f64_##V;                                                 \
+        fc_nc64.expand = fc_nc_expand_f64_##V;                                           \
     } while (0)
 
 /* 2: AVX-512, 1: AVX2+FMA, else the baseline ISA (called once, at import, with the
@@ -149,7 +159,10 @@ static void fc_nc_select(int variant)
     static inline void fc_nc_sum_##S(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps, Py_ssize_t os, Py_ssize_t R, Py_ssize_t Q, const T *src, \
                                      const Py_ssize_t *soff, Py_ssize_t ss, const T *dv, \
                                      T div, T *out)                                      \
-    { TAB.sum(n, P, ps, os, R, Q, src, soff, ss, dv, div, out); }
+    { TAB.sum(n, P, ps, os, R, Q, src, soff, ss, dv, div, out); }                       \
+    static inline void fc_nc_expand_##S(Py_ssize_t W, Py_ssize_t C, Py_ssize_t nc,        \
+                                        Py_ssize_t Og, const T *x, T *dst)               \
+    { TAB.expand(W, C, nc, Og, x, dst); }
 FC_NC_WRAP(float, f32, fc_nc32)
 FC_NC_WRAP(double, f64, fc_nc64)
 #undef FC_NC_WRAP

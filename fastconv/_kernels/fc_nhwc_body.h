@@ -71,25 +71,23 @@ FC_TGT FC_NC_INLINE void FC_NC_FN(fc_nc_dot2_blk)(int NV, Py_ssize_t Q, const FC
         FC_ST(acc + v * FC_VL, FC_LD(acc + v * FC_VL) + s[v]);
 }
 
-FC_TGT FC_NC_INLINE void FC_NC_FN(fc_nc_max_blk)(int NV, Py_ssize_t P, Py_ssize_t ps,
-                                                 Py_ssize_t os, Py_ssize_t pis, Py_ssize_t R,
-                                                 Py_ssize_t Q, const FC_T *src,
-                                                 const Py_ssize_t *soff, Py_ssize_t ss,
-                                                 const int64_t *ridx, Py_ssize_t qstep,
+FC_TGT FC_NC_INLINE void FC_NC_FN(fc_nc_max_blk)(int NV, Py_ssize_t R, Py_ssize_t Q,
+                                                 const FC_T *src, const Py_ssize_t *soff,
+                                                 Py_ssize_t ss, const int64_t *ridx,
+                                                 Py_ssize_t ishift, Py_ssize_t qstep,
                                                  int64_t first, FC_T *out, int64_t *idx)
 {
     FC_V m[4];
     FC_IV t[4], z = {0};
-    Py_ssize_t r, q, pp;
+    Py_ssize_t r, q;
     int v, l;
-    for (pp = 0; pp < P; pp++, src += ps, out += os, first += pis) {
     for (v = 0; v < NV; v++) {
         m[v] = (FC_V){0} - (FC_T)INFINITY;
         t[v] = z + (FC_I)first;
     }
     for (r = 0; r < R; r++) {
         const FC_T *s = src + soff[r];
-        FC_I ti = (FC_I)(ridx[r] + pp * pis);
+        FC_I ti = (FC_I)(ridx[r] + ishift);
         for (q = 0; q < Q; q++, s += ss, ti += (FC_I)qstep)
             for (v = 0; v < NV; v++) {
                 FC_V x = FC_LD(s + v * FC_VL);
@@ -103,8 +101,7 @@ FC_TGT FC_NC_INLINE void FC_NC_FN(fc_nc_max_blk)(int NV, Py_ssize_t P, Py_ssize_
         FC_ST(out + v * FC_VL, m[v]);
         if (idx)
             for (l = 0; l < FC_VL; l++)
-                idx[pp * os + v * FC_VL + l] = (int64_t)t[v][l];
-    }
+                idx[v * FC_VL + l] = (int64_t)t[v][l];
     }
 }
 
@@ -177,12 +174,13 @@ FC_TGT static void FC_NC_FN(fc_nc_dot)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps
                                        const FC_T *w, const Py_ssize_t *woff, Py_ssize_t ws,
                                        const FC_T *init, FC_T *out)
 {
-#define FC_NC_CALL(NV) FC_NC_FN(fc_nc_dot_blk)(NV, P, ps, os, R, Q, src + c, soff, ss, w + c, woff, ws, \
-                                               init ? init + c : NULL, out + c)
+#define FC_NC_CALL(NV) FC_NC_FN(fc_nc_dot_blk)(NV, 1, 0, 0, R, Q, src + pp * ps + c, soff, ss, \
+                                               w + c, woff, ws, init ? init + c : NULL, \
+                                               out + pp * os + c)
 #define FC_NC_SCALAR                                                                     \
     do {                                                                                 \
-        Py_ssize_t r, q, pp;                                                             \
-        for (pp = 0; pp < P; pp++) {                                                     \
+        Py_ssize_t r, q;                                                                 \
+        {                                                                                \
             FC_T a = init ? init[c] : (FC_T)0;                                           \
             for (r = 0; r < R; r++) {                                                    \
                 const FC_T *s = src + pp * ps + soff[r] + c, *ww = w + woff[r] + c;      \
@@ -192,7 +190,10 @@ FC_TGT static void FC_NC_FN(fc_nc_dot)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps
             out[pp * os + c] = a;                                                        \
         }                                                                                \
     } while (0)
-    FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
+    Py_ssize_t pp;
+    for (pp = 0; pp < P; pp++) {
+        FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
+    }
 #undef FC_NC_CALL
 #undef FC_NC_SCALAR
 }
@@ -215,77 +216,110 @@ FC_TGT static void FC_NC_FN(fc_nc_dot2)(Py_ssize_t n, Py_ssize_t Q, const FC_T *
 #undef FC_NC_SCALAR
 }
 
-/* Max pooling of one window (ATen's rule: from -inf, a tap wins when v > m or v is
- * NaN, so the first maximum and the last NaN are kept; `first` is the index when no
- * tap beats -inf).  Tap (r, q) has index ridx[r] + q*qstep; idx may be NULL.  Tap
- * indices are FC_I in the vector lanes: the caller passes `narrow` = 0 when the
- * volume has 2**31 elements or more (float), and the scalar loop runs. */
+/* Max pooling of P windows (position pp: src + pp*ps, out + pp*os, indices + pp*pis;
+ * ATen's rule: from -inf, a tap wins when v > m or v is NaN, so the first maximum and
+ * the last NaN are kept; `first` is the index when no tap beats -inf).  Tap (r, q)
+ * has index ridx[r] + q*qstep; idx may be NULL.  Tap indices are FC_I in the vector
+ * lanes: the caller passes `narrow` = 0 when the volume has 2**31 elements or more
+ * (float), and the scalar loop runs. */
 FC_TGT static void FC_NC_FN(fc_nc_max)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps,
                                        Py_ssize_t os, Py_ssize_t pis, Py_ssize_t R, Py_ssize_t Q,
                                        const FC_T *src, const Py_ssize_t *soff, Py_ssize_t ss,
                                        const int64_t *ridx, Py_ssize_t qstep, int64_t first,
                                        FC_T *out, int64_t *idx, int narrow)
 {
-#define FC_NC_CALL(NV) FC_NC_FN(fc_nc_max_blk)(NV, P, ps, os, pis, R, Q, src + c, soff, ss, ridx, qstep, \
-                                               first, out + c, idx ? idx + c : NULL)
+#define FC_NC_CALL(NV) FC_NC_FN(fc_nc_max_blk)(NV, R, Q, src + pp * ps + c, soff, ss, ridx, \
+                                               pp * pis, qstep, first, out + pp * os + c, \
+                                               idx ? idx + pp * os + c : NULL)
 #define FC_NC_SCALAR                                                                     \
     do {                                                                                 \
-        Py_ssize_t r, q, pp;                                                             \
-        for (pp = 0; pp < P; pp++) {                                                     \
-            FC_T m = -(FC_T)INFINITY;                                                    \
-            int64_t t = first + pp * pis;                                                \
-            for (r = 0; r < R; r++) {                                                    \
-                const FC_T *s = src + pp * ps + soff[r] + c;                             \
-                for (q = 0; q < Q; q++, s += ss) {                                       \
-                    FC_T x = *s;                                                         \
-                    if (x > m || x != x) {                                               \
-                        m = x;                                                           \
-                        t = ridx[r] + pp * pis + q * qstep;                              \
-                    }                                                                    \
+        Py_ssize_t r, q;                                                                 \
+        FC_T m = -(FC_T)INFINITY;                                                        \
+        int64_t t = first;                                                               \
+        for (r = 0; r < R; r++) {                                                        \
+            const FC_T *s = src + pp * ps + soff[r] + c;                                 \
+            for (q = 0; q < Q; q++, s += ss) {                                           \
+                FC_T x = *s;                                                             \
+                if (x > m || x != x) {                                                   \
+                    m = x;                                                               \
+                    t = ridx[r] + pp * pis + q * qstep;                                  \
                 }                                                                        \
             }                                                                            \
-            out[pp * os + c] = m;                                                        \
-            if (idx)                                                                     \
-                idx[pp * os + c] = t;                                                    \
         }                                                                                \
+        out[pp * os + c] = m;                                                            \
+        if (idx)                                                                         \
+            idx[pp * os + c] = t;                                                        \
     } while (0)
-    if (!narrow) {
-        Py_ssize_t c;
-        for (c = 0; c < n; c++)
-            FC_NC_SCALAR;
-        return;
+    Py_ssize_t pp;
+    for (pp = 0; pp < P; pp++, first += pis) {
+        if (!narrow) {
+            Py_ssize_t c;
+            for (c = 0; c < n; c++)
+                FC_NC_SCALAR;
+        } else {
+            FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
+        }
     }
-    {
+#undef FC_NC_CALL
+#undef FC_NC_SCALAR
+}
+
+/* Average pooling of P windows (position pp: src + pp*ps, out + pp*os): out[c] =
+ * (0 + the taps in order) / div (forward, dv NULL), or (0 + tap (r, q) / dv[r*Q + q],
+ * in order) (the gradient gathered per input element). */
+FC_TGT static void FC_NC_FN(fc_nc_sum)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps,
+                                       Py_ssize_t os, Py_ssize_t R, Py_ssize_t Q,
+                                       const FC_T *src, const Py_ssize_t *soff, Py_ssize_t ss,
+                                       const FC_T *dv, FC_T div, FC_T *out)
+{
+#define FC_NC_CALL(NV) FC_NC_FN(fc_nc_sum_blk)(NV, 1, 0, 0, R, Q, src + pp * ps + c, soff, ss, \
+                                               dv, div, out + pp * os + c)
+#define FC_NC_SCALAR                                                                     \
+    do {                                                                                 \
+        Py_ssize_t r, q;                                                                 \
+        FC_T a = 0;                                                                      \
+        for (r = 0; r < R; r++) {                                                        \
+            const FC_T *s = src + pp * ps + soff[r] + c;                                 \
+            for (q = 0; q < Q; q++, s += ss)                                             \
+                a += dv ? *s / dv[r * Q + q] : *s;                                       \
+        }                                                                                \
+        out[pp * os + c] = dv ? a : a / div;                                             \
+    } while (0)
+    Py_ssize_t pp;
+    for (pp = 0; pp < P; pp++) {
         FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
     }
 #undef FC_NC_CALL
 #undef FC_NC_SCALAR
 }
 
-/* Average pooling: out[c] = (0 + the taps in order) / div (forward, dv NULL), or
- * (0 + tap (r, q) / dv[r*Q + q], in order) (the gradient gathered per input element). */
-FC_TGT static void FC_NC_FN(fc_nc_sum)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps,
-                                       Py_ssize_t os, Py_ssize_t R, Py_ssize_t Q,
-                                       const FC_T *src, const Py_ssize_t *soff, Py_ssize_t ss,
-                                       const FC_T *dv, FC_T div, FC_T *out)
+/* dst[ix, k*Og + m] = x[ix*C + k] (k < nc, m < Og): an input row's channels each
+ * repeated Og times, the o order of the weight and the output (Og = 2 and 4 as
+ * constants: the compiler vectorises them into interleaving stores). */
+FC_TGT static void FC_NC_FN(fc_nc_expand)(Py_ssize_t W, Py_ssize_t C, Py_ssize_t nc,
+                                          Py_ssize_t Og, const FC_T *x, FC_T *FC_NC_RESTRICT dst)
 {
-#define FC_NC_CALL(NV) FC_NC_FN(fc_nc_sum_blk)(NV, P, ps, os, R, Q, src + c, soff, ss, dv, div, out + c)
-#define FC_NC_SCALAR                                                                     \
-    do {                                                                                 \
-        Py_ssize_t r, q, pp;                                                             \
-        for (pp = 0; pp < P; pp++) {                                                     \
-            FC_T a = 0;                                                                  \
-            for (r = 0; r < R; r++) {                                                    \
-                const FC_T *s = src + pp * ps + soff[r] + c;                             \
-                for (q = 0; q < Q; q++, s += ss)                                         \
-                    a += dv ? *s / dv[r * Q + q] : *s;                                   \
-            }                                                                            \
-            out[pp * os + c] = dv ? a : a / div;                                         \
-        }                                                                                \
-    } while (0)
-    FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
-#undef FC_NC_CALL
-#undef FC_NC_SCALAR
+    Py_ssize_t ix, k, m;
+    for (ix = 0; ix < W; ix++, x += C, dst += nc * Og) {
+        const FC_T *FC_NC_RESTRICT s = x;
+        if (Og == 2) {
+            for (k = 0; k < nc; k++) {
+                dst[2 * k] = s[k];
+                dst[2 * k + 1] = s[k];
+            }
+        } else if (Og == 4) {
+            for (k = 0; k < nc; k++) {
+                dst[4 * k] = s[k];
+                dst[4 * k + 1] = s[k];
+                dst[4 * k + 2] = s[k];
+                dst[4 * k + 3] = s[k];
+            }
+        } else {
+            for (k = 0; k < nc; k++)
+                for (m = 0; m < Og; m++)
+                    dst[k * Og + m] = s[k];
+        }
+    }
 }
 
 #undef FC_NC_BLOCKS

@@ -51,6 +51,12 @@ cdef extern from "fc_nhwc.h" nogil:
                        Py_ssize_t Q, const double *src, const Py_ssize_t *soff, Py_ssize_t ss,
                        const double *dv, double div, double *out)
 
+cdef extern from "fc_nhwc.h" nogil:
+    void fc_nc_expand_f32(Py_ssize_t W, Py_ssize_t C, Py_ssize_t nc, Py_ssize_t Og,
+                          const float *x, float *dst)
+    void fc_nc_expand_f64(Py_ssize_t W, Py_ssize_t C, Py_ssize_t nc, Py_ssize_t Og,
+                          const double *x, double *dst)
+
 fc_nc_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
 
 
@@ -79,47 +85,63 @@ cdef inline Py_ssize_t interior_hi(Py_ssize_t span, Py_ssize_t pb_, Py_ssize_t s
     return last if last < count else count
 
 
-cdef inline void nhwc_expand(const floating *xrow, Py_ssize_t W, Py_ssize_t C, Py_ssize_t c0,
-                             Py_ssize_t nc, Py_ssize_t Og, floating *dst) noexcept nogil:
-    """dst[ix, k*Og + m] = xrow[ix, c0 + k]: an input row's channels each repeated Og
-    times (the o order of the weight and output)."""
-    cdef Py_ssize_t ix, k, m
-    cdef const floating *s
-    cdef floating v
-    for ix in range(W):
-        s = xrow + ix * C + c0
-        for k in range(nc):
-            v = s[k]
-            for m in range(Og):
-                dst[k * Og + m] = v
-        dst += nc * Og
-
-
 cdef inline Py_ssize_t dw_rows_setup(const fc_problem *p, const floating *x, Py_ssize_t n,
                                      Py_ssize_t oz, Py_ssize_t oy, Py_ssize_t c0,
-                                     Py_ssize_t nc, floating *ebuf, Py_ssize_t *rowoff,
-                                     Py_ssize_t *tapoff, Py_ssize_t *ldx) noexcept nogil:
+                                     Py_ssize_t nc, floating *ebuf, Py_ssize_t *ints,
+                                     Py_ssize_t *ldx) noexcept nogil:
     """The input rows output row (oz, oy) reads: for each kernel row (a, i) that lies
-    inside, the offset of its column 0 (channel c0, in x, or in the expanded copy
-    ``ebuf`` when Og > 1) and of its tap (a, i, 0) in the weight.  Returns their count."""
+    inside, ints[r] = the offset of its column 0 (channel c0) in x, or (Og > 1) in the
+    expanded copies ``ebuf``, and ints[KR + r] the offset of its tap (a, i, 0) in the
+    weight.  Returns their count.
+
+    Og > 1: ``ebuf`` holds KR slots of one expanded input row each (W*nc*Og); the row
+    cached in a slot is ints[4*KR + slot] (-1: none; the task sets them), so a row
+    read by several output rows of a task is expanded once."""
     cdef Py_ssize_t D = p.in_[0], H = p.in_[1], W = p.in_[2], C = p.C, Og = p.Og
+    cdef Py_ssize_t KR = p.k[0] * p.k[1]
     cdef Py_ssize_t z0 = oz * p.s[0] - p.pb[0], y0 = oy * p.s[1] - p.pb[1]
-    cdef Py_ssize_t a0, a1, i0, i1, a, i, iz, iy, R = 0
+    cdef Py_ssize_t a0, a1, i0, i1, a, i, key, R = 0, r, q, slot
+    cdef Py_ssize_t *tags = ints + 4 * KR
+    cdef Py_ssize_t *mark = ints + 5 * KR
+    cdef Py_ssize_t *keys = ints + 6 * KR
     valid_range(z0, p.d[0], p.k[0], D, &a0, &a1)
     valid_range(y0, p.d[1], p.k[1], H, &i0, &i1)
     ldx[0] = C if Og == 1 else nc * Og
     for a in range(a0, a1):
-        iz = z0 + a * p.d[0]
         for i in range(i0, i1):
-            iy = y0 + i * p.d[1]
+            key = (n * D + z0 + a * p.d[0]) * H + y0 + i * p.d[1]
             if Og == 1:
-                rowoff[R] = ((n * D + iz) * H + iy) * W * C + c0
-            else:
-                nhwc_expand(x + ((n * D + iz) * H + iy) * W * C, W, C, c0, nc, Og,
-                            ebuf + R * W * nc * Og)
-                rowoff[R] = R * W * nc * Og
-            tapoff[R] = (a * p.k[1] + i) * p.k[2] * p.O + c0 * Og
+                ints[R] = key * W * C + c0
+            keys[R] = key
+            ints[KR + R] = (a * p.k[1] + i) * p.k[2] * p.O + c0 * Og
             R = R + 1
+    if Og == 1:
+        return R
+    for q in range(KR):
+        mark[q] = 0
+    for r in range(R):               # the rows already expanded
+        ints[r] = -1
+        for q in range(KR):
+            if tags[q] == keys[r]:
+                ints[r] = q
+                mark[q] = 1
+                break
+    slot = 0
+    for r in range(R):               # the others, into slots no row here uses
+        if ints[r] < 0:
+            while mark[slot]:
+                slot = slot + 1
+            mark[slot] = 1
+            tags[slot] = keys[r]
+            ints[r] = slot
+            if floating is float:
+                fc_nc_expand_f32(W, C, nc, Og, x + keys[r] * W * C + c0,
+                                 ebuf + slot * W * nc * Og)
+            else:
+                fc_nc_expand_f64(W, C, nc, Og, x + keys[r] * W * C + c0,
+                                 ebuf + slot * W * nc * Og)
+    for r in range(R):
+        ints[r] = ints[r] * W * nc * Og
     return R
 
 
@@ -163,10 +185,12 @@ cdef void nhwc_dw_forward(const fc_problem *p,
         init = bias + c0 * Og if bias != NULL else NULL
         src = x if Og == 1 else ebuf
         ldx = j0 = j1 = 0   # (assigned here: private; the calls below set them by address)
+        for r in range(p.k[0] * p.k[1]):
+            ints[4 * p.k[0] * p.k[1] + r] = -1      # no expanded rows cached yet
         for row in range(b * rb, min(rows, (b + 1) * rb)):
             oz = row // OH
             oy = row - oz * OH
-            R = dw_rows_setup(p, x, n, oz, oy, c0, nc, ebuf, ints, ints + p.k[0] * p.k[1], &ldx)
+            R = dw_rows_setup(p, x, n, oz, oy, c0, nc, ebuf, ints, &ldx)
             yrow = y + (n * rows + row) * OW * O + c0 * Og
             for ox in range(OW):
                 if ox == lo and hi > lo:   # the interior: every tap inside, one call
@@ -300,12 +324,14 @@ cdef void nhwc_dw_grad_weight(const fc_problem *p,
         ebuf = acc + lay.got
         src = x if Og == 1 else ebuf
         ldx = lo_ = hi_ = 0   # (assigned here: private; set by address below)
+        for r in range(KR):
+            ints[4 * KR + r] = -1                   # no expanded rows cached yet
         memset(acc, 0, taps * no * sizeof(floating))
         for n in range(chunk * p.N // P, (chunk + 1) * p.N // P):
             for row in range(rows):
                 oz = row // OH
                 oy = row - oz * OH
-                R = dw_rows_setup(p, x, n, oz, oy, c0, nc, ebuf, ints, ints + KR, &ldx)
+                R = dw_rows_setup(p, x, n, oz, oy, c0, nc, ebuf, ints, &ldx)
                 grow = go + (n * rows + row) * OW * O + c0 * Og
                 for r in range(R):
                     tap = ints[KR + r] - c0 * Og
@@ -334,7 +360,8 @@ cdef void nhwc_dw_workspace(const fc_problem *p, fc_workspace_layout *w) noexcep
     cdef Py_ssize_t KR = p.k[0] * p.k[1]
     cdef Py_ssize_t no = (p.blk if p.blk < p.C else p.C) * p.Og
     cdef Py_ssize_t ebuf = KR * p.in_[2] * no if p.Og > 1 else 0
-    w.ints = index_elems(4 * KR + 4, p.itemsize)        # row offsets, tap offsets (x2)
+    # row and tap offsets (twice), the expanded rows' cache: tags, marks, keys
+    w.ints = index_elems(7 * KR + 4, p.itemsize)
     if p.algo == FC_CONV_FWD_DW_NHWC:
         w.main = ebuf
     elif p.algo == FC_CONV_BWI_DW_NHWC:

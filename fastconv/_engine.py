@@ -60,6 +60,8 @@ class Tuning:
     depthwise_tile_bytes: int = 24 * 1024  # depthwise: a task's input tile about this size,
     depthwise_task_elems: int = 4096     # groups per task for about this many outputs,
     depthwise_min_tasks: int = 512       # but no fewer tasks than this (64 threads, 90%)
+    nhwc_min_tasks: int = 256            # channels-last depthwise and pooling: rows and
+                                         # channels split until this many tasks
     reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
                                          # outputs per volume (1: global pooling),
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
@@ -349,6 +351,17 @@ def task_work(desc):
     elif name == "conv.grad_weight.depthwise":                # (chunk, g), all Og
         chunks = max(P, 1)
         w = np.repeat(_chunk_sums(np.full(N, L, np.int64), chunks), G) * taps * Og
+    elif name == "conv.forward.depthwise_nhwc":               # (n, lt rows, blk channels)
+        w = (np.tile(np.outer(_tiles(OD * OH, lt), _tiles(f["C"], blk)).ravel()
+                     * OW * Og * taps, N) if lt > 0 and blk > 0 else [])
+    elif name == "conv.grad_input.depthwise_nhwc":            # (n, lt rows, blk channels)
+        D, H = f["in"][0], f["in"][1]
+        share = _tiles(D * H, lt) / float(D * H) if lt > 0 else np.zeros(0)
+        w = (np.tile(np.outer(share, _tiles(f["C"], blk)).ravel() * Og * L * taps, N)
+             if blk > 0 else [])
+    elif name == "conv.grad_weight.depthwise_nhwc":           # (chunk, blk channels)
+        w = (np.outer(_chunk_sums(np.full(N, L, np.int64), max(P, 1)),
+                      _tiles(f["C"], blk)).ravel() * taps * Og if blk > 0 else [])
     else:
         return None
     return [int(v) if float(v).is_integer() else float(v) for v in np.asarray(w).ravel()]
@@ -1366,7 +1379,82 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 #
 # (registered before the general channels-last convolution: the first that
 # supports a problem is chosen)
-# SCAFFOLD: nhwc_depthwise_kernels.pxi's planners go here.
+#
+# nhwc_depthwise_kernels.pxi: every output position one loop over its channels.  Tasks
+# are (sample, block of rows, block of channels): rows per task for about
+# depthwise_task_elems outputs, then halved, then the channels split (blocks of 16 or
+# more), until there are nhwc_min_tasks tasks (64 threads, 4 each).
+
+
+def _nhwc_dw(p, t, direction):
+    """A depthwise problem (Cg == 1) of several groups, or any Cg == 1 problem when
+    forced."""
+    if p.op != "conv" or p.Cg != 1:
+        return False
+    return t.forced(direction) is not None or p.groups > 1
+
+
+def _nhwc_split(outside, rows, row_elems, C, t, max_blk=None):
+    """``(lt, blk)``: rows and channels per task (see above); ``outside`` tasks per row
+    block and channel block (the samples)."""
+    want = t.nhwc_min_tasks
+    lt = max(1, min(rows, t.depthwise_task_elems // max(1, row_elems)))
+    while lt > 1 and outside * ceil_div(rows, lt) < want:
+        lt = ceil_div(lt, 2)
+    lt = ceil_div(rows, ceil_div(rows, lt)) if rows > 0 else 1   # blocks of even size
+    blk = C if max_blk is None else max(1, min(C, max_blk))
+    while outside * ceil_div(rows, lt) * ceil_div(C, blk) < want and blk > 16:
+        blk = max(16, ceil_div(blk // 2, 16) * 16)
+    return lt, blk
+
+
+def _nhwc_dw_blk_cap(p, f):
+    """Og > 1: channels per task whose expanded input rows (kD*kH rows of W*blk*Og)
+    stay within 256 KB."""
+    if p.Og == 1:
+        return None
+    per = f["k"][0] * f["k"][1] * f["in"][2] * p.Og * p.dtype.itemsize
+    return max(16, (256 * 1024) // max(per, 1) // 16 * 16)
+
+
+@register("conv.forward.depthwise_nhwc", "channels-last depthwise: every output position "
+          "one loop over its channels, accumulators in vector registers over its taps",
+          layouts=("channels_last",))
+def _fwd_dw_nhwc(p, desc, t):
+    if not _nhwc_dw(p, t, "forward"):
+        return None
+    f = desc.fields()
+    lt, blk = _nhwc_split(p.N, f["out"][0] * f["out"][1], f["out"][2] * p.O, p.C, t,
+                          _nhwc_dw_blk_cap(p, f))
+    return {"lt": lt, "blk": blk}
+
+
+@register("conv.grad_input.depthwise_nhwc", "channels-last depthwise: each grad_input "
+          "position gathered from the taps whose output exists, one loop over its channels",
+          layouts=("channels_last",))
+def _bwi_dw_nhwc(p, desc, t):
+    if not _nhwc_dw(p, t, "grad_input"):
+        return None
+    f = desc.fields()
+    lt, blk = _nhwc_split(p.N, f["in"][0] * f["in"][1], f["in"][2] * p.O, p.C, t)
+    return {"lt": lt, "blk": blk}
+
+
+@register("conv.grad_weight.depthwise_nhwc", "channels-last depthwise: per chunk of "
+          "samples and block of channels, each output row's dot products per tap along "
+          "the channels", layouts=("channels_last",))
+def _bww_dw_nhwc(p, desc, t):
+    if not _nhwc_dw(p, t, "grad_weight"):
+        return None
+    f = desc.fields()
+    chunks = max(1, min(p.N, t.grad_weight_chunks))
+    blk = p.C
+    cap = _nhwc_dw_blk_cap(p, f)
+    if cap is not None:
+        blk = min(blk, cap)
+    while chunks * ceil_div(p.C, blk) < t.nhwc_min_tasks and blk > 16:
+        blk = max(16, ceil_div(blk // 2, 16) * 16)
+    return {"chunks": chunks, "blk": blk}
 
 
 # ------------------------------------------------- channels-last: convolution
@@ -1458,7 +1546,42 @@ def _bwb_nhwc(p, desc, t):
 
 # ---------------------------------------------- channels-last: pool, unfold
 #
-# SCAFFOLD: nhwc_pool_kernels.pxi's planners go here.
+# nhwc_pool_kernels.pxi: every output position one loop over its channels; tasks
+# split as the depthwise ones (_nhwc_split).
+
+
+def _nhwc_pool_forward(p, desc, t):
+    f = desc.fields()
+    lt, blk = _nhwc_split(p.N, f["out"][0] * f["out"][1], f["out"][2] * p.C * p.taps, p.C, t)
+    return {"lt": lt, "blk": blk}
+
+
+def _nhwc_avg_grad_input(p, desc, t):
+    f = desc.fields()
+    lt, blk = _nhwc_split(p.N, f["in"][0] * f["in"][1], f["in"][2] * p.C, p.C, t)
+    return {"lt": lt, "blk": blk}
+
+
+def _nhwc_max_grad_input(p, desc, t):
+    """One task per (sample, block of channels): channels split (blocks of 16 or more)
+    until there are min_tasks tasks."""
+    blk = p.C
+    while p.N * ceil_div(p.C, blk) < t.min_tasks and blk > 16:
+        blk = max(16, ceil_div(blk // 2, 16) * 16)
+    return {"blk": blk}
+
+
+register("max_pool.forward.nhwc", "channels-last: each output position one loop over its "
+         "channels (vector lanes), taps in row-major order; global windows one run",
+         layouts=("channels_last",))(_nhwc_pool_forward)
+register("avg_pool.forward.nhwc", "channels-last: each output position one loop over its "
+         "channels (vector lanes); global pooling a column sum", layouts=("channels_last",))(
+    _nhwc_pool_forward)
+register("max_pool.grad_input.nhwc", "channels-last: grad_output added at the argmax, one "
+         "(sample, channel block) per task", layouts=("channels_last",))(_nhwc_max_grad_input)
+register("avg_pool.grad_input.nhwc", "channels-last: each grad_input position gathered from "
+         "the windows holding it, one loop over its channels", layouts=("channels_last",))(
+    _nhwc_avg_grad_input)
 
 
 # -------------------------------------------------- channels-last: unfold

@@ -133,7 +133,7 @@ def test_every_registered_algorithm_is_run_by_a_forced_test():
     forced = {f"conv.forward.{a}" for *_, algos in CASES for a in algos}
     forced |= {f"conv.grad_input.{a}" for a in GRAD_INPUT}
     forced |= {f"conv.grad_weight.{a}" for a in GRAD_WEIGHT}
-    # (the channels-last algorithms are forced by their own tests: test_nhwc_conv.py)
+    # (the channels-last kernels are forced in their own tests: test_nhwc_*.py)
     conv = {a["name"] for a in fc.algorithms()
             if a["op"] == "conv" and "channels_first" in a["layouts"]} - {"conv.grad_bias.sum"}
     assert conv == forced

@@ -17,6 +17,7 @@ from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
+from ._unbatched import unbatched
 from .conv import run_route
 
 
@@ -144,21 +145,25 @@ def _backward(kind, nd, grad_output, indices, input_shape, data_format, num_thre
 def _avg_fn(nd):
     def adaptive_avg_pool(x, output_size, *, data_format=None, num_threads=None):
         return _forward("avg", nd, x, output_size, False, data_format, num_threads)
-    return _docs.finish(adaptive_avg_pool, "adaptive_avg_pool", nd)
+    return _docs.finish(unbatched(adaptive_avg_pool, nd + 2, ((0, "x"),)), "adaptive_avg_pool",
+                        nd)
 
 
 def _max_fn(nd):
     def adaptive_max_pool(x, output_size, return_indices=False, *, data_format=None,
                           num_threads=None):
         return _forward("max", nd, x, output_size, return_indices, data_format, num_threads)
-    return _docs.finish(adaptive_max_pool, "adaptive_max_pool", nd)
+    return _docs.finish(unbatched(adaptive_max_pool, nd + 2, ((0, "x"),), results="all"),
+                        "adaptive_max_pool", nd)
 
 
 def _avg_backward_fn(nd):
     def adaptive_avg_pool_backward(grad_output, input_shape, *, data_format=None,
                                    num_threads=None):
         return _backward("avg", nd, grad_output, None, input_shape, data_format, num_threads)
-    return _docs.finish(adaptive_avg_pool_backward, "adaptive_avg_pool_backward", nd)
+    return _docs.finish(unbatched(adaptive_avg_pool_backward, nd + 2, ((0, "grad_output"),),
+                                  shapes=((1, "input_shape"),)),
+                        "adaptive_avg_pool_backward", nd)
 
 
 def _max_backward_fn(nd):
@@ -166,7 +171,10 @@ def _max_backward_fn(nd):
                                    num_threads=None):
         return _backward("max", nd, grad_output, indices, input_shape, data_format,
                          num_threads)
-    return _docs.finish(adaptive_max_pool_backward, "adaptive_max_pool_backward", nd)
+    return _docs.finish(unbatched(adaptive_max_pool_backward, nd + 2,
+                                  ((0, "grad_output"), (1, "indices")),
+                                  shapes=((2, "input_shape"),)),
+                        "adaptive_max_pool_backward", nd)
 
 
 adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d = (_avg_fn(nd) for nd in (1, 2, 3))

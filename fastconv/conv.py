@@ -16,6 +16,7 @@ from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._kernels import _engine as _k
 from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads, workspace
+from ._unbatched import unbatched
 
 
 def _flip(weight, nd):
@@ -494,7 +495,7 @@ def _conv_fn(nd):
         return _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
                         num_threads, data_format, weight_format, padding_mode)
 
-    return _docs.finish(conv, "conv", nd)
+    return _docs.finish(unbatched(conv, nd + 2, ((0, "x"),)), "conv", nd)
 
 
 def _conv_backward_fn(nd):
@@ -504,7 +505,8 @@ def _conv_backward_fn(nd):
         return _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
                          num_threads, data_format, weight_format, padding_mode, output_mask)
 
-    return _docs.finish(conv_backward, "conv_backward", nd)
+    return _docs.finish(unbatched(conv_backward, nd + 2, ((0, "grad_output"), (1, "x"))),
+                        "conv_backward", nd)
 
 
 def _conv_transpose_fn(nd):
@@ -513,7 +515,7 @@ def _conv_transpose_fn(nd):
         return _transpose(nd, x, weight, bias, stride, padding, output_padding, groups,
                           dilation, num_threads, data_format, weight_format)
 
-    return _docs.finish(conv_transpose, "conv_transpose", nd)
+    return _docs.finish(unbatched(conv_transpose, nd + 2, ((0, "x"),)), "conv_transpose", nd)
 
 
 conv1d, conv2d, conv3d = (_conv_fn(nd) for nd in (1, 2, 3))
@@ -530,7 +532,9 @@ def _conv_transpose_backward_fn(nd):
                                    groups, dilation, output_mask, num_threads, data_format,
                                    weight_format)
 
-    return _docs.finish(conv_transpose_backward, "conv_transpose_backward", nd)
+    return _docs.finish(unbatched(conv_transpose_backward, nd + 2,
+                                  ((0, "grad_output"), (1, "x"))),
+                        "conv_transpose_backward", nd)
 
 
 (conv_transpose1d_backward, conv_transpose2d_backward,

@@ -6,6 +6,7 @@ from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
+from ._unbatched import unbatched
 from .conv import run_route
 
 
@@ -212,4 +213,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, d
 
 
 
+im2col = unbatched(im2col, 4, ((0, "x"),))
+col2im = unbatched(col2im, 3, ((0, "cols"),), is_unbatched=lambda nd, kw: nd == (
+    3 if kw.get("data_format") == "NHWC" else 2))
 im2col._fastconv_op = col2im._fastconv_op = True

@@ -15,6 +15,7 @@ from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
+from ._unbatched import unbatched
 from .conv import run_route
 
 
@@ -223,7 +224,8 @@ def _max_pool_fn(nd):
         return _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
                          return_indices, data_format, num_threads)
 
-    return _docs.finish(max_pool, "max_pool", nd)
+    return _docs.finish(unbatched(max_pool, nd + 2, ((0, "x"),), results="all"), "max_pool",
+                        nd)
 
 
 def _max_pool_backward_fn(nd):
@@ -232,7 +234,10 @@ def _max_pool_backward_fn(nd):
         return _max_pool_backward(nd, grad_output, indices, input_shape, data_format,
                                   num_threads)
 
-    return _docs.finish(max_pool_backward, "max_pool_backward", nd)
+    return _docs.finish(unbatched(max_pool_backward, nd + 2,
+                                  ((0, "grad_output"), (1, "indices")),
+                                  shapes=((2, "input_shape"),)),
+                        "max_pool_backward", nd)
 
 
 def _avg_pool_fn(nd):
@@ -242,7 +247,7 @@ def _avg_pool_fn(nd):
         return _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                          divisor_override, data_format, num_threads)
 
-    return _docs.finish(avg_pool, "avg_pool", nd)
+    return _docs.finish(unbatched(avg_pool, nd + 2, ((0, "x"),)), "avg_pool", nd)
 
 
 def _avg_pool_backward_fn(nd):
@@ -253,7 +258,9 @@ def _avg_pool_backward_fn(nd):
                                   ceil_mode, count_include_pad, divisor_override, data_format,
                                   num_threads)
 
-    return _docs.finish(avg_pool_backward, "avg_pool_backward", nd)
+    return _docs.finish(unbatched(avg_pool_backward, nd + 2, ((0, "grad_output"),),
+                                  shapes=((1, "input_shape"),)),
+                        "avg_pool_backward", nd)
 
 
 max_pool1d, max_pool2d, max_pool3d = (_max_pool_fn(nd) for nd in (1, 2, 3))

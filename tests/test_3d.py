@@ -842,7 +842,7 @@ def _size_arg_cases(fn_name, call, dilation=True):
 def _conv3d_error_cases():
     C = _size_arg_cases("conv3d", lambda **kw: fc.conv3d(X3, W3, B3, **kw))
     C += [
-        _bad("conv3d-x-4d", ValueError, X_, lambda: fc.conv3d(X3[0], W3)),
+        _bad("conv3d-x-3d", ValueError, X_, lambda: fc.conv3d(X3[0, 0], W3)),  # (4-D: unbatched)
         _bad("conv3d-x-6d", ValueError, X_, lambda: fc.conv3d(X3[None], W3)),
         _bad("conv3d-x-None", EITHER, X_, lambda: fc.conv3d(None, W3)),
         _bad("conv3d-x-complex", TypeError, X_, lambda: fc.conv3d(X3.astype(complex), W3)),
@@ -916,7 +916,7 @@ def _conv3d_backward_error_cases():
 def _conv_transpose3d_error_cases():
     ct = fc.conv_transpose3d
     return _size_arg_cases("conv_transpose3d", lambda **kw: ct(X3, WT3, **kw)) + [
-        _bad("conv_transpose3d-x-4d", ValueError, X_, lambda: ct(X3[0], WT3)),
+        _bad("conv_transpose3d-x-3d", ValueError, X_, lambda: ct(X3[0, 0], WT3)),
         _bad("conv_transpose3d-x-6d", ValueError, X_, lambda: ct(X3[None], WT3)),
         _bad("conv_transpose3d-weight-4d", ValueError, "weight", lambda: ct(X3, WT3[0])),
         _bad("conv_transpose3d-channel-mismatch", ValueError, "weight",
@@ -954,7 +954,7 @@ def _pool3d_error_cases():
     C += _size_arg_cases("avg_pool3d", lambda **kw: fc.avg_pool3d(P3X, 2, **kw), dilation=False)
     for name, fn in [("max_pool3d", fc.max_pool3d), ("avg_pool3d", fc.avg_pool3d)]:
         C += [
-            _bad(f"{name}-x-4d", ValueError, X_, lambda fn=fn: fn(P3X[0], 2)),
+            _bad(f"{name}-x-3d", ValueError, X_, lambda fn=fn: fn(P3X[0, 0], 2)),
             _bad(f"{name}-x-6d", ValueError, X_, lambda fn=fn: fn(P3X[None], 2)),
             _bad(f"{name}-x-complex", TypeError, X_, lambda fn=fn: fn(P3X.astype(complex), 2)),
             _bad(f"{name}-kernel_size-0", ValueError, "kernel_size", lambda fn=fn: fn(P3X, 0)),
@@ -1029,8 +1029,8 @@ def _pool3d_backward_error_cases():
         # 16 = H*W is a valid volume offset: only >= D*H*W is out of range
         _bad("max_pool3d_backward-indices-beyond-smaller-volume", ValueError, "indices",
              lambda: mpb(P3G, P3I, (2, 3, 3, 4, 4))),
-        _bad("max_pool3d_backward-grad_output-4d", ValueError, "grad_output",
-             lambda: mpb(P3G[0], P3I[0], S_)),
+        _bad("max_pool3d_backward-grad_output-3d", ValueError, "grad_output",
+             lambda: mpb(P3G[0, 0], P3I[0, 0], S_)),
         _bad("max_pool3d_backward-indices-shape", ValueError, "indices",
              lambda: mpb(P3G, P3I[..., :1], S_)),
         _bad("max_pool3d_backward-indices-4d", ValueError, "indices", lambda: mpb(P3G, P3I[0], S_)),
@@ -1052,8 +1052,8 @@ def _pool3d_backward_error_cases():
              lambda: mpb(P3G, P3I, (1, 3, 4, 4, 4))),
         _bad("max_pool3d_backward-input_shape-wrong-C", ValueError, "grad_output|input_shape",
              lambda: mpb(P3G, P3I, (2, 5, 4, 4, 4))),
-        _bad("avg_pool3d_backward-grad_output-4d", ValueError, "grad_output",
-             lambda: apb(P3G[0], S_, 2)),
+        _bad("avg_pool3d_backward-grad_output-3d", ValueError, "grad_output",
+             lambda: apb(P3G[0, 0], S_, 2)),
         _bad("avg_pool3d_backward-grad_output-wrong-D", ValueError, "grad_output",
              lambda: apb(_arr(2, 3, 3, 2, 2), S_, 2)),
         _bad("avg_pool3d_backward-grad_output-wrong-N", ValueError, "grad_output|input_shape",
@@ -1094,9 +1094,9 @@ def test_bad_call_raises_only_value_type_or_memory_error(call, exc, match):
 
 
 @pytest.mark.parametrize("call, needles", [
-    pytest.param(lambda: fc.conv3d(X3[0], W3), ["`x`", "5-D", "(N, C, D, H, W)", "(4, 5, 5, 5)"],
+    pytest.param(lambda: fc.conv3d(X3[0, 0], W3), ["`x`", "5-D", "(N, C, D, H, W)", "(5, 5, 5)"],
                  id="x-ndim"),
-    pytest.param(lambda: fc.max_pool3d(P3X[0], 2), ["`x`", "5-D", "(3, 4, 4, 4)"],
+    pytest.param(lambda: fc.max_pool3d(P3X[0, 0], 2), ["`x`", "5-D", "(4, 4, 4)"],
                  id="pool-x-ndim"),
     pytest.param(lambda: fc.conv3d(X3, W3, stride=(1, -7, 1)), ["`stride`", "-7"], id="stride"),
     pytest.param(lambda: fc.conv3d(X3, _arr(6, 1, 3, 3, 3), groups=3), ["`groups`", "3"],

@@ -169,7 +169,7 @@ def _conv2d_cases():
     C = []
     C += _size_arg_cases("conv2d", lambda **kw: fc.conv2d(X2, W2, B2, **kw))
     C += [
-        _bad("conv2d-x-3d", ValueError, X_, lambda: fc.conv2d(X2[0], W2)),
+        _bad("conv2d-x-2d", ValueError, X_, lambda: fc.conv2d(X2[0, 0], W2)),  # (3-D: unbatched)
         _bad("conv2d-x-5d", ValueError, X_, lambda: fc.conv2d(X2[None], W2)),
         _bad("conv2d-x-0d", ValueError, X_, lambda: fc.conv2d(np.float64(1.0), W2)),
         _bad("conv2d-x-None", EITHER, X_, lambda: fc.conv2d(None, W2)),
@@ -209,7 +209,7 @@ def _conv2d_cases():
 
 def _conv1d_cases():
     return [
-        _bad("conv1d-x-2d", ValueError, X_, lambda: fc.conv1d(X1[0], W1)),
+        _bad("conv1d-x-1d", ValueError, X_, lambda: fc.conv1d(X1[0, 0], W1)),
         _bad("conv1d-x-4d", ValueError, X_, lambda: fc.conv1d(X2, W1)),
         _bad("conv1d-weight-4d", ValueError, "weight", lambda: fc.conv1d(X1, W2)),
         _bad("conv1d-weight-2d", ValueError, "weight", lambda: fc.conv1d(X1, W1[0])),
@@ -290,7 +290,7 @@ def _conv_transpose_cases():
     C = []
     C += _size_arg_cases("conv_transpose2d", lambda **kw: fc.conv_transpose2d(X2, WT2, **kw))
     C += [
-        _bad("conv_transpose2d-x-3d", ValueError, X_, lambda: fc.conv_transpose2d(X2[0], WT2)),
+        _bad("conv_transpose2d-x-2d", ValueError, X_, lambda: fc.conv_transpose2d(X2[0, 0], WT2)),
         _bad("conv_transpose2d-weight-3d", ValueError, "weight",
              lambda: fc.conv_transpose2d(X2, WT2[0])),
         _bad("conv_transpose2d-channel-mismatch", ValueError, "weight",
@@ -345,7 +345,7 @@ def _im2col_cases():
     C = []
     C += _size_arg_cases("im2col", lambda **kw: fc.im2col(X2, 3, **kw))
     C += [
-        _bad("im2col-x-3d", ValueError, X_, lambda: fc.im2col(X2[0], 3)),
+        _bad("im2col-x-2d", ValueError, X_, lambda: fc.im2col(X2[0, 0], 3)),
         _bad("im2col-x-5d", ValueError, X_, lambda: fc.im2col(X2[None], 3)),
         _bad("im2col-kernel_size-0", ValueError, "kernel_size", lambda: fc.im2col(X2, 0)),
         _bad("im2col-kernel_size-negative", ValueError, "kernel_size", lambda: fc.im2col(X2, -3)),
@@ -369,7 +369,7 @@ def _im2col_cases():
 
 def _col2im_cases():
     return [
-        _bad("col2im-cols-2d", ValueError, "cols", lambda: fc.col2im(COLS[0], (6, 6), 3)),
+        _bad("col2im-cols-1d", ValueError, "cols", lambda: fc.col2im(COLS[0, 0], (6, 6), 3)),
         _bad("col2im-cols-4d", ValueError, "cols", lambda: fc.col2im(COLS[None], (6, 6), 3)),
         _bad("col2im-cols-dim1-not-multiple", ValueError, "cols",
              lambda: fc.col2im(_arr(2, 35, 16), (6, 6), 3)),
@@ -415,7 +415,7 @@ def _pool_cases():
           if "dilation" not in c.id]
     for name, fn in [("max_pool2d", fc.max_pool2d), ("avg_pool2d", fc.avg_pool2d)]:
         C += [
-            _bad(f"{name}-x-3d", ValueError, X_, lambda fn=fn: fn(P2X[0], 2)),
+            _bad(f"{name}-x-2d", ValueError, X_, lambda fn=fn: fn(P2X[0, 0], 2)),
             _bad(f"{name}-x-5d", ValueError, X_, lambda fn=fn: fn(P2X[None], 2)),
             _bad(f"{name}-kernel_size-0", ValueError, "kernel_size", lambda fn=fn: fn(P2X, 0)),
             _bad(f"{name}-kernel_size-(2,-1)", ValueError, "kernel_size",
@@ -452,7 +452,7 @@ def _pool_cases():
         _bad("max_pool2d-window-without-input", ValueError, "kernel_size|dilation|padding",
              lambda: fc.max_pool2d(_arr(1, 1, 1, 1), 2, stride=1, padding=2, dilation=4)),
         _bad("max_pool1d-x-4d", ValueError, X_, lambda: fc.max_pool1d(P2X, 2)),
-        _bad("max_pool1d-x-2d", ValueError, X_, lambda: fc.max_pool1d(P1X[0], 2)),
+        _bad("max_pool1d-x-1d", ValueError, X_, lambda: fc.max_pool1d(P1X[0, 0], 2)),
         _bad("max_pool1d-kernel_size-pair", EITHER, "kernel_size",
              lambda: fc.max_pool1d(P1X, (2, 2))),
         _bad("max_pool1d-kernel-larger", ValueError, "kernel_size", lambda: fc.max_pool1d(P1X, 9)),
@@ -527,8 +527,8 @@ def _pool_backward_cases():
              lambda: fc.max_pool1d_backward(P1G, P1I[..., :3], P1X.shape)),
         _bad("max_pool1d_backward-grad_output-4d", ValueError, "grad_output",
              lambda: fc.max_pool1d_backward(P2G, P2I, P1X.shape)),
-        _bad("avg_pool2d_backward-grad_output-3d", ValueError, "grad_output",
-             lambda: apb(P2G[0], S, 2)),
+        _bad("avg_pool2d_backward-grad_output-2d", ValueError, "grad_output",
+             lambda: apb(P2G[0, 0], S, 2)),
         _bad("avg_pool2d_backward-grad_output-wrong-H", ValueError, "grad_output",
              lambda: apb(_arr(2, 3, 3, 2), S, 2)),
         _bad("avg_pool2d_backward-grad_output-wrong-N", ValueError, "grad_output|input_shape",

@@ -1,0 +1,84 @@
+"""Unbatched inputs, as torch: ``(C, *spatial)`` in, no batch axis out (issue 13 item 6).
+
+:func:`unbatched` wraps a public op: when its first data argument has one dimension
+fewer than the batched form, a batch axis of length 1 is put in front of every data
+argument (a view) and of every shape argument (``input_shape``), the op runs, and the
+axis is taken off the data results (views of the results, which stay C-contiguous).
+Anything else -- the plan (``fastconv.plan``), errors -- is the batched op's.
+"""
+import functools
+
+import numpy as np
+
+from ._parallel import PLAN_ONLY
+
+
+def _add_axis(a):
+    return np.asarray(a)[None]
+
+
+def unbatched(fn, batched_ndim, data, shapes=(), results=(0,), is_unbatched=None):
+    """Wrap ``fn``.
+
+    data : ((position, name), ...) of the data arguments with a batch axis, the first
+        deciding (unbatched when its ndim is ``batched_ndim - 1``, or when
+        ``is_unbatched(first, kwargs)`` says so).
+    shapes : ((position, name), ...) of shape arguments to prefix with 1.
+    results : which results lose the batch axis ("all" for every array result; the
+        result itself when it is a single array).
+    """
+    (pos0, name0) = data[0]
+
+    def ndim(a):
+        return a.ndim if type(a) is np.ndarray else np.ndim(a)
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        first = args[pos0] if len(args) > pos0 else kwargs.get(name0)
+        try:
+            nd = ndim(first)
+            unb = (is_unbatched(nd, kwargs) if is_unbatched is not None
+                   else nd == batched_ndim - 1)
+            # every other data argument given must be unbatched too (a mix runs batched,
+            # so that the error names the argument with the odd shape)
+            for pos, name in data[1:]:
+                if not unb:
+                    break
+                a = args[pos] if len(args) > pos else kwargs.get(name)
+                unb = a is None or ndim(a) == batched_ndim - 1
+        except Exception:        # not array-like: the op raises its own error
+            return fn(*args, **kwargs)
+        if not unb:
+            return fn(*args, **kwargs)
+        args = list(args)
+        for pos, name in data:
+            if len(args) > pos:
+                if args[pos] is not None:
+                    args[pos] = _add_axis(args[pos])
+            elif kwargs.get(name) is not None:
+                kwargs[name] = _add_axis(kwargs[name])
+        for pos, name in shapes:
+            if len(args) > pos:
+                args[pos] = _prefixed(args[pos])
+            elif name in kwargs:
+                kwargs[name] = _prefixed(kwargs[name])
+        out = fn(*args, **kwargs)
+        if kwargs.get("num_threads") is PLAN_ONLY:
+            return out
+        if isinstance(out, tuple):
+            return tuple(r[0] if (results == "all" or i in results) and r is not None else r
+                         for i, r in enumerate(out))
+        return out[0]
+
+    op._fastconv_unbatched = True
+    return op
+
+
+def _prefixed(shape):
+    """A shape argument with a leading 1 (a non-sequence is left to the op to reject)."""
+    if isinstance(shape, (tuple, list)):
+        return (1,) + tuple(shape)
+    try:
+        return (1,) + tuple(np.asarray(shape).tolist())
+    except TypeError:
+        return shape

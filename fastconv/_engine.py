@@ -1402,7 +1402,7 @@ def _nhwc_split(outside, rows, row_elems, C, t, max_blk=None):
     while lt > 1 and outside * ceil_div(rows, lt) < want:
         lt = ceil_div(lt, 2)
     lt = ceil_div(rows, ceil_div(rows, lt)) if rows > 0 else 1   # blocks of even size
-    blk = C if max_blk is None else max(1, min(C, max_blk))
+    blk = max(1, C if max_blk is None else min(C, max_blk))   # (C == 0: no tasks)
     while outside * ceil_div(rows, lt) * ceil_div(C, blk) < want and blk > 16:
         blk = max(16, ceil_div(blk // 2, 16) * 16)
     return lt, blk

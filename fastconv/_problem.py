@@ -208,9 +208,9 @@ def conv(nd, x_shape, w_shape, stride, padding, dilation, groups, dtype, *, x_na
     groups = _groups(groups)
     N, C, *spatial = x_shape
     O, Cg, *kernel = w_shape
-    if C < 1 or min(spatial) < 1:
-        raise ValueError(f"`{x_name}` of shape {tuple(x_shape)} must have at least one channel "
-                         "and non-empty spatial dimensions")
+    if min(spatial) < 1:       # (no input channels is allowed: every sum is empty)
+        raise ValueError(f"`{x_name}` of shape {tuple(x_shape)} must have non-empty spatial "
+                         "dimensions")
     if min(kernel) < 1:
         raise ValueError(f"`weight` of shape {tuple(w_shape)} has an empty kernel")
     if C % groups:
@@ -236,13 +236,14 @@ def conv_transpose(nd, x_shape, w_shape, stride, padding, output_padding, groups
     """``(problem, out_spatial)`` of a transposed convolution: the problem is the
     convolution whose grad_input it computes, mapping an (N, Cout, *out_spatial) input
     to x's spatial size (its ``out``) with the weight read as (O=Cin, Cout/groups, *k).
-    ``problem`` is None when the output has no channels or no samples."""
+    ``problem`` is None when the output has no channels or no samples, or the input no
+    channels (the output is then the bias alone)."""
     groups = _groups(groups)
     N, Cin, *spatial = x_shape
     Cw, Cog, *kernel = w_shape
-    if Cin < 1 or min(spatial) < 1 or min(kernel) < 1:
+    if min(spatial) < 1 or min(kernel) < 1:
         raise ValueError(f"`x` of shape {tuple(x_shape)} and `weight` of shape {tuple(w_shape)} "
-                         "must have non-empty channel, spatial and kernel dimensions")
+                         "must have non-empty spatial and kernel dimensions")
     if Cw != Cin:
         raise ValueError(f"`weight` of shape {tuple(w_shape)} expects {Cw} input channels, but "
                          f"`x` of shape {tuple(x_shape)} has {Cin}")
@@ -265,7 +266,7 @@ def conv_transpose(nd, x_shape, w_shape, stride, padding, output_padding, groups
                          f"`stride`={stride}, `padding`={padding}, `dilation`={dilation} gives "
                          f"an empty output {out_sp}")
     Cout = Cog * groups
-    if Cout == 0 or N == 0:
+    if Cout == 0 or N == 0 or Cin == 0:
         return None, out_sp, Cout
     p = conv(nd, (N, Cout) + out_sp, w_shape, stride, pads, dilation, groups, dtype,
              x_name="output")

@@ -73,6 +73,22 @@ def _kernel_weight(nd, weight, wfmt, last, flip, dt):
     return v.contiguous(_layout.weight_view(nd, weight, wfmt, target), dt)
 
 
+def _bias_only(shape, bias, dt, last):
+    """An output of ``shape`` holding the bias (zeros without one): a convolution over no
+    input channels."""
+    out = v.zeros("output", shape, dt)
+    if bias is not None and out.size:
+        b = v.contiguous(v.as_array("bias", bias), dt)
+        out += b if last else b.reshape((-1,) + (1,) * (len(shape) - 2))
+    return out
+
+
+def _sum_channels(a, dt, last):
+    """grad_bias of ``a`` (grad_output in its layout): summed over all but the channels."""
+    axes = tuple(i for i in range(a.ndim) if i != (a.ndim - 1 if last else 1))
+    return np.asarray(a, dtype=np.float64).sum(axis=axes).astype(dt)
+
+
 def run_route(r, arrays, n_threads, dtype):
     """Run one route's kernel with this thread's reused workspace; returns its status.
     A forward kernel with shared scratch (conv.forward.regions) gets it here."""
@@ -113,6 +129,8 @@ def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
         raise ValueError(f"`bias` must have shape ({p.O},) to match `weight` of shape "
                          f"{weight.shape}, got {bias.shape}")
     v.check_alloc("output", p.y_shape, dt.itemsize)
+    if p.C == 0:   # no input channels: every sum is empty, the output is the bias
+        return Plan(f"conv{nd}d", p, (), 0, {"flip": flip, "wfmt": wfmt})
     return Plan(f"conv{nd}d", p, (route(p, "forward"),), p.N * p.O * p.L * p.Kg,
                 {"flip": flip, "wfmt": wfmt})
 
@@ -133,6 +151,8 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
         return plan
     p = plan.problem
     dt = p.dtype
+    if not plan.routes:   # no input channels
+        return _bias_only(p.y_array_shape, bias, dt, p.channels_last)
     out = np.empty(p.y_array_shape, dt)
     if out.size == 0:
         return out
@@ -272,7 +292,7 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
     for name, shape in (("grad_input", x.shape), ("grad_weight", weight.shape)):
         v.check_alloc(name, shape, dt.itemsize)
     routes = ()
-    if p.N and p.O:
+    if p.N and p.O and p.C:
         routes = tuple(route(p, d) for d, m in zip(DIRECTIONS, mask) if m)
     return Plan(f"conv{nd}d_backward", p, routes, p.N * p.O * p.L * p.Kg,
                 {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape, "mask": mask})
@@ -298,9 +318,10 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     dt = p.dtype
     wfmt, flip, last = plan.info["wfmt"], plan.info["flip"], p.channels_last
     mask = plan.info["mask"]
-    if not p.N or not p.O:  # no samples or no output channels
+    if not p.N or not p.O or not p.C:  # no samples, no output or no input channels
         zeros = (v.zeros("grad_input", p.x_array_shape, dt),
-                 v.zeros("grad_weight", plan.info["w_shape"], dt), np.zeros((p.O,), dt))
+                 v.zeros("grad_weight", plan.info["w_shape"], dt),
+                 _sum_channels(grad_output, dt, p.channels_last) if mask[2] else None)
         return tuple(z if m else None for z, m in zip(zeros, mask))
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
@@ -384,8 +405,8 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
     if num_threads is PLAN_ONLY:
         return plan
     dt = plan.info["dtype"]
-    if plan.problem is None:
-        return v.empty("output", plan.info["out_shape"], dt)
+    if plan.problem is None:   # no samples or no output channels, or no input channels
+        return _bias_only(plan.info["out_shape"], bias, dt, plan.info["last"])
     if key is None:
         x = v.as_array("x", x)
         weight = v.as_array("weight", weight)
@@ -464,7 +485,9 @@ def _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padd
     if p is None:   # no samples, or no output channels: every gradient is zero
         Cout = _layout.first_shape(info["out_shape"], last)[1]
         zeros = (v.zeros("grad_input", info["x_shape"], dt),
-                 v.zeros("grad_weight", info["w_shape"], dt), np.zeros((Cout,), dt))
+                 v.zeros("grad_weight", info["w_shape"], dt),
+                 _sum_channels(v.as_array("grad_output", grad_output), dt, last)
+                 if mask[2] else np.zeros((Cout,), dt))
         return tuple(z if m else None for z, m in zip(zeros, mask))
     grad_output = v.as_array("grad_output", grad_output)
     x = v.as_array("x", x)

@@ -61,3 +61,45 @@ def test_what_stays_an_error():
         fc.adaptive_avg_pool2d_backward(np.zeros((1, 2, 3, 3)), (6,))
     with pytest.raises((ValueError, TypeError), match="`padding`"):
         fc.conv2d(x, w, padding=((1, 1),))    # a 1-tuple of a pair does not repeat
+
+
+# ---------------------------------------------------- zero-size channel axes (item 7)
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("last", [False, True])
+def test_conv_over_no_input_channels_is_the_bias(nd, last):
+    sp, k = (5, 4, 3)[:nd], (3, 2, 2)[:nd]
+    x = np.zeros((2, 0) + sp)
+    w = np.zeros((4, 0) + k)
+    b = np.arange(4.0)
+    kw = {}
+    if last:
+        x, w = np.moveaxis(x, 1, -1), np.transpose(w, tuple(range(2, nd + 2)) + (1, 0))
+        kw["data_format"] = ("NWC", "NHWC", "NDHWC")[nd - 1]
+    y = getattr(fc, f"conv{nd}d")(x, w, b, padding=1, **kw)
+    ych = np.moveaxis(y, -1, 1) if last else y
+    assert ych.shape == (2, 4) + tuple(s + 2 - kk + 1 for s, kk in zip(sp, k))
+    np.testing.assert_array_equal(ych, np.broadcast_to(b.reshape((1, 4) + (1,) * nd),
+                                                       ych.shape))
+    go = np.ones_like(y)
+    gx, gw, gb = getattr(fc, f"conv{nd}d_backward")(go, x, w, padding=1, **kw)
+    assert gx.shape == x.shape and gw.shape == w.shape
+    np.testing.assert_array_equal(gb, np.full(4, go[:, :1].size if not last else go[..., :1].size))
+    # the transposed convolution over no input channels: the bias, and its gradient
+    wt = np.zeros((0, 3) + k)
+    yt = getattr(fc, f"conv_transpose{nd}d")(np.zeros((1, 0) + sp), wt, np.arange(3.0))
+    np.testing.assert_array_equal(yt.reshape(3, -1)[:, 0],
+                                  [0.0, 1.0, 2.0])
+    gxt, gwt, gbt = getattr(fc, f"conv_transpose{nd}d_backward")(np.ones_like(yt),
+                                                                 np.zeros((1, 0) + sp), wt)
+    assert gxt.shape == (1, 0) + sp and gwt.shape == wt.shape
+    np.testing.assert_array_equal(gbt, np.full(3, yt[0, 0].size))
+
+
+def test_pooling_and_unfold_over_no_channels():
+    x = np.zeros((2, 0, 6, 6))
+    assert fc.max_pool2d(x, 2).shape == (2, 0, 3, 3)
+    assert fc.avg_pool2d(x, 2).shape == (2, 0, 3, 3)
+    assert fc.adaptive_avg_pool2d(x, 2).shape == (2, 0, 2, 2)
+    assert fc.im2col(x, 2).shape == (2, 0, 25)
+    assert fc.max_pool2d(np.zeros((2, 6, 6, 0)), 2, data_format="NHWC").shape == (2, 3, 3, 0)

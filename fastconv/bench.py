@@ -688,6 +688,38 @@ def bench_bandwidth_pools(repeat, torch, bandwidth, out):
     return rows
 
 
+# output_mask cases: (layer, mask, what a network uses it for)
+OUTPUT_MASKS = [
+    ("ResNet stem", (False, True, True), "first layer: no grad_input"),
+    ("VGG block", (True, True, False), "before a batch norm: no grad_bias"),
+    ("VGG block", (False, True, False), "frozen input, no bias"),
+    ("ResNet 1x1", (True, False, False), "frozen weights"),
+]
+
+
+def bench_output_mask(repeat, out):
+    """conv2d_backward with an output_mask against the full backward, same run."""
+    print("\n## conv2d_backward with output_mask, float32 (time / the full backward's)\n",
+          file=out)
+    print("| layer | output_mask | use | full ms | masked ms | ratio |\n|---|---|---|---|---|---|",
+          file=out)
+    rows = []
+    rng = np.random.default_rng(0)
+    for name, mask, use in OUTPUT_MASKS:
+        N, C, H, W, O, k, st, p = LAYERS[name]
+        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((O, C, k, k), dtype=np.float32)
+        go = np.ones(fastconv.conv2d(x, w, stride=st, padding=p).shape, np.float32)
+        t = interleaved([lambda: fastconv.conv2d_backward(go, x, w, stride=st, padding=p),
+                         lambda m=mask: fastconv.conv2d_backward(go, x, w, stride=st, padding=p,
+                                                                 output_mask=m)], repeat)
+        rows.append({"layer": name, "mask": mask, "full_s": t[0], "masked_s": t[1],
+                     "ratio": t[1] / t[0]})
+        print(f"| {name} | {mask} | {use} | {t[0] * 1e3:.2f} | {t[1] * 1e3:.2f} | "
+              f"{t[1] / t[0]:.2f} |", file=out, flush=True)
+    return rows
+
+
 # (name, kind, x shape, output size)
 ADAPTIVE_POOLS = [
     ("adaptive avg ->1 (4,2048,7,7)", "avg", (4, 2048, 7, 7), 1),
@@ -1290,6 +1322,7 @@ def main(argv=None, out=sys.stdout):
     if not args.only_networks:
         extra["adaptive_pooling"] = bench_adaptive_pools(repeat, torch, head["bandwidth_gbps"],
                                                          out)
+        extra["output_mask"] = bench_output_mask(repeat, out)
     if net_names:
         if torch is None:
             print("\n(the real-network suite compares with torch, which is not available: "

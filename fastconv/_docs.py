@@ -482,7 +482,7 @@ output_size : int, tuple of {ints} or None
 Returns
 -------
 ndarray, shape {pool_y}
-    float32 for float32 or float16 input, else float64.
+    The pooled batch: float32 for float32 or float16 input, else float64.
 
 Raises
 ------
@@ -525,7 +525,7 @@ return_indices : bool, default False
 Returns
 -------
 out : ndarray, shape {pool_y}
-    float32 for float32 or float16 input, else float64.
+    The pooled batch: float32 for float32 or float16 input, else float64.
 indices : ndarray of int64, shape {pool_y}
     Only with ``return_indices=True``: the flat offset of each maximum within its
     channel's {plane}, as torch's.
@@ -632,7 +632,15 @@ x : ndarray, shape {xin}
     The forward call's input.
 weight : ndarray, shape {wt}
     The forward call's weight.
-stride, padding, output_padding, groups, dilation
+stride : int or tuple of {ints}, default 1
+    As passed to :func:`conv_transpose{nd}d`.
+padding : {pad_t}, default 0
+    As passed to :func:`conv_transpose{nd}d`.
+output_padding : int or tuple of {ints}, default 0
+    As passed to :func:`conv_transpose{nd}d`.
+groups : int, default 1
+    As passed to :func:`conv_transpose{nd}d`.
+dilation : int or tuple of {ints}, default 1
     As passed to :func:`conv_transpose{nd}d`.
 output_mask : tuple of 3 bools, default (True, True, True)
     Which of ``(grad_input, grad_weight, grad_bias)`` to compute; one that is
@@ -755,7 +763,7 @@ array([[[[1., 1.],
 """,
     ("adaptive_avg_pool_backward", 3): """>>> import numpy as np, fastconv
 >>> g = fastconv.adaptive_avg_pool3d_backward(np.ones((1, 1, 1, 1, 1)), (1, 1, 2, 2, 2))
->>> g.shape, g.sum()
+>>> g.shape, float(g.sum())
 ((1, 1, 2, 2, 2), 1.0)
 """,
     ("adaptive_max_pool_backward", 1): """>>> import numpy as np, fastconv

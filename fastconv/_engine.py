@@ -1702,8 +1702,12 @@ def algorithms(op=None, direction=None):
     Examples
     --------
     >>> import fastconv
-    >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")]
+    >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")
+    ...  if "channels_first" in a["layouts"]]
     ['direct', 'depthwise', 'grouped', 'regions', 'strip', 'im2col']
+    >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")
+    ...  if "channels_last" in a["layouts"]]
+    ['depthwise_nhwc', 'nhwc']
     """
     from ._problem import DIRECTIONS, OPS
     if op is not None and op not in OPS:

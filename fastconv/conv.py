@@ -83,8 +83,16 @@ def run_route(r, arrays, n_threads, dtype):
 # ------------------------------------------------------------------ forward
 
 
+def _padding_mode(p, dfmt):
+    """Channels-last kernels read zero padding only (reflect / replicate / circular
+    padding is built by the channels-first im2col kernels)."""
+    if p.channels_last and p.padding_mode != "zeros":
+        raise ValueError(f"`padding_mode`={p.padding_mode!r} is not implemented for "
+                         f"channels-last data (data_format={dfmt!r}); only 'zeros' is")
+
+
 def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
-                  data_format=None, weight_format=None):
+                  data_format=None, weight_format=None, padding_mode="zeros"):
     last, dfmt, wfmt = _formats(nd, data_format, weight_format)
     x, weight, bias = _arrays(nd, x, weight, bias, last, wfmt)
     dt = v.compute_dtype(x=x, weight=weight, bias=bias)
@@ -92,25 +100,28 @@ def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
     x_first = _layout.first_shape(x.shape, last)
     w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
     _check_channels("x", x.shape, x_first[1], weight.shape, w_oi[1], groups, dfmt, wfmt)
-    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt)
+    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt,
+               padding_mode=padding_mode)
     if bias is not None and bias.shape != (p.O,):
         raise ValueError(f"`bias` must have shape ({p.O},) to match `weight` of shape "
                          f"{weight.shape}, got {bias.shape}")
     if last:
         p = p.with_(layout="channels_last")
+    _padding_mode(p, dfmt)
     v.check_alloc("output", p.y_shape, dt.itemsize)
     return Plan(f"conv{nd}d", p, (route(p, "forward"),), p.N * p.O * p.L * p.Kg,
                 {"flip": flip, "wfmt": wfmt})
 
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads,
-             data_format=None, weight_format=None):
+             data_format=None, weight_format=None, padding_mode="zeros"):
     check_num_threads(num_threads)
     key = make_key(("conv", nd), (x, weight, bias),
-                   (stride, padding, dilation, groups, flip, data_format, weight_format))
+                   (stride, padding, dilation, groups, flip, data_format, weight_format,
+                    padding_mode))
     plan = PLANS.get(key, lambda: _plan_forward(nd, x, weight, bias, stride, padding,
                                                 dilation, groups, flip, data_format,
-                                                weight_format))
+                                                weight_format, padding_mode))
     if key is None:  # perhaps not ndarrays (a key needs them)
         x, weight, bias = _arrays(nd, x, weight, bias, plan.problem.channels_last,
                                   plan.info["wfmt"])
@@ -215,7 +226,7 @@ def grad_weight_last(r, p, goc, xc, n_threads):
 
 
 def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
-                   data_format=None, weight_format=None):
+                   data_format=None, weight_format=None, padding_mode="zeros"):
     last, dfmt, wfmt = _formats(nd, data_format, weight_format)
     grad_output = v.as_array("grad_output", grad_output)
     x, weight, _ = _arrays(nd, x, weight, None, last, wfmt)
@@ -226,9 +237,11 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
     x_first = _layout.first_shape(x.shape, last)
     w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
     _check_channels("x", x.shape, x_first[1], weight.shape, w_oi[1], groups, dfmt, wfmt)
-    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt)
+    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt,
+               padding_mode=padding_mode)
     if last:
         p = p.with_(layout="channels_last")
+    _padding_mode(p, dfmt)
     if grad_output.shape != p.y_array_shape:
         raise ValueError(f"`grad_output` must have shape {p.y_array_shape} (the output of "
                          f"`x` {x.shape} convolved with `weight` {weight.shape}, "
@@ -244,13 +257,14 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
 
 
 def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads,
-              data_format=None, weight_format=None):
+              data_format=None, weight_format=None, padding_mode="zeros"):
     check_num_threads(num_threads)
     key = make_key(("conv_backward", nd), (grad_output, x, weight),
-                   (stride, padding, dilation, groups, flip, data_format, weight_format))
+                   (stride, padding, dilation, groups, flip, data_format, weight_format,
+                    padding_mode))
     plan = PLANS.get(key, lambda: _plan_backward(nd, grad_output, x, weight, stride, padding,
                                                  dilation, groups, flip, data_format,
-                                                 weight_format))
+                                                 weight_format, padding_mode))
     if key is None:
         grad_output = v.as_array("grad_output", grad_output)
         x, weight, _ = _arrays(nd, x, weight, None, plan.problem.channels_last,
@@ -362,18 +376,19 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
 
 def _conv_fn(nd):
     def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-             data_format=None, weight_format=None, num_threads=None):
+             data_format=None, weight_format=None, padding_mode="zeros", num_threads=None):
         return _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
-                        num_threads, data_format, weight_format)
+                        num_threads, data_format, weight_format, padding_mode)
 
     return _docs.finish(conv, "conv", nd)
 
 
 def _conv_backward_fn(nd):
     def conv_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
-                      flip=False, data_format=None, weight_format=None, num_threads=None):
+                      flip=False, data_format=None, weight_format=None, padding_mode="zeros",
+                      num_threads=None):
         return _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
-                         num_threads, data_format, weight_format)
+                         num_threads, data_format, weight_format, padding_mode)
 
     return _docs.finish(conv_backward, "conv_backward", nd)
 

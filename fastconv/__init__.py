@@ -37,6 +37,9 @@ __all__ = [
     "conv_transpose1d",
     "conv_transpose2d",
     "conv_transpose3d",
+    "conv_transpose1d_backward",
+    "conv_transpose2d_backward",
+    "conv_transpose3d_backward",
     "get_num_threads",
     "im2col",
     "max_pool1d",
@@ -114,7 +117,8 @@ else:
     from ._validation import conv_output_size
     from .conv import (
         conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
-        conv_transpose1d, conv_transpose2d, conv_transpose3d,
+        conv_transpose1d, conv_transpose1d_backward, conv_transpose2d,
+        conv_transpose2d_backward, conv_transpose3d, conv_transpose3d_backward,
     )
     from .im2col import col2im, im2col
     from .pool import (

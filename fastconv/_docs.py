@@ -112,6 +112,12 @@ groups : int, default 1
 flip : bool, default False
     Flip the kernel along every spatial axis: compute the true (mathematical)
     convolution instead of the cross-correlation.
+padding_mode : {{'zeros', 'reflect', 'replicate', 'circular'}}, default 'zeros'
+    What the padding holds, as torch's ``nn.Conv{nd}d(padding_mode=...)``: zeros,
+    the input mirrored without repeating its edge, the edge repeated, or the
+    input wrapped around. ``'reflect'`` needs padding smaller than the input,
+    ``'circular'`` at most its size. Built inside the kernels' tiles (no padded
+    copy of the input); channels-first data only.
 {data_format}
 {weight_format}
 {threads}
@@ -170,6 +176,13 @@ groups : int, default 1
 flip : bool, default False
     As passed to :func:`conv{nd}d`; ``grad_weight`` is then with respect to the
     unflipped ``weight``.
+padding_mode : str, default 'zeros'
+    As passed to :func:`conv{nd}d`; the padded border's gradient is folded back
+    onto the input elements it was read from.
+output_mask : tuple of 3 bools, default (True, True, True)
+    Which of ``(grad_input, grad_weight, grad_bias)`` to compute (as
+    ``torch.ops.aten.convolution_backward``); one that is False comes back as
+    None and costs nothing (a first layer needs no ``grad_input``).
 {data_format}
 {weight_format}
     ``grad_weight`` comes back in this format.
@@ -193,8 +206,8 @@ TypeError
     An array has an unsupported dtype, a size argument is not an int, or
     ``flip`` is not a bool.
 ValueError
-    Any reason the forward call would raise, or ``grad_output`` does not have
-    the shape of the forward output.
+    Any reason the forward call would raise, ``grad_output`` does not have the
+    shape of the forward output, or ``output_mask`` is not 3 bools.
 MemoryError
     A gradient cannot be allocated.
 
@@ -603,7 +616,86 @@ See Also
 adaptive_max_pool{nd}d : The forward function.
 """
 
+_TEMPLATES["conv_transpose_backward"] = """Compute the gradients of :func:`conv_transpose{nd}d` with respect to its input, weight and bias.
+
+The transposed convolution is the input gradient of a convolution, so its
+gradients are that convolution's other operations: ``grad_input`` is
+:func:`conv{nd}d` of ``grad_output`` with ``weight`` (same stride, padding,
+dilation and groups), ``grad_weight`` that convolution's weight gradient with the
+roles of the arrays swapped, and ``grad_bias`` the sum of ``grad_output``.
+
+Parameters
+----------
+grad_output : ndarray, shape {yt}
+    Gradient of the loss with respect to the output of :func:`conv_transpose{nd}d`.
+x : ndarray, shape {xin}
+    The forward call's input.
+weight : ndarray, shape {wt}
+    The forward call's weight.
+stride, padding, output_padding, groups, dilation
+    As passed to :func:`conv_transpose{nd}d`.
+output_mask : tuple of 3 bools, default (True, True, True)
+    Which of ``(grad_input, grad_weight, grad_bias)`` to compute; one that is
+    False comes back as None and is not computed.
+{data_format}
+{weight_format}
+    ``grad_weight`` comes back in this format.
+{threads}
+
+Returns
+-------
+grad_input : ndarray, shape {xin}
+    Gradient with respect to ``x``.
+grad_weight : ndarray, shape {wt}
+    Gradient with respect to ``weight``.
+grad_bias : ndarray, shape (Cout,)
+    Gradient with respect to the bias: ``grad_output`` summed over the batch and
+    {axes}.
+
+Raises
+------
+TypeError
+    An array has an unsupported dtype, or a size argument is not an int.
+ValueError
+    Any reason the forward call would raise, ``grad_output`` does not have the
+    shape of the forward output, or ``output_mask`` is not 3 bools.
+MemoryError
+    A gradient cannot be allocated.
+
+See Also
+--------
+conv_transpose{nd}d : The forward function.
+conv{nd}d_backward : The gradients of the convolution.
+"""
+
 _EXAMPLES = {
+    ("conv_transpose_backward", 1): """The seeds' 1-D example read backwards: the gradient of the
+transposed convolution with respect to its input is the convolution itself.
+
+>>> import numpy as np, fastconv
+>>> x = np.array([[[1., 2.]]]); w = np.array([[[1., 2., 3.]]])
+>>> y = fastconv.conv_transpose1d(x, w)
+>>> gx, gw, gb = fastconv.conv_transpose1d_backward(np.ones_like(y), x, w)
+>>> gx, gw, gb
+(array([[[6., 6.]]]), array([[[3., 3., 3.]]]), array([4.]))
+>>> fastconv.conv_transpose1d_backward(np.ones_like(y), x, w,
+...                                    output_mask=(True, False, False))[1] is None
+True
+""",
+    ("conv_transpose_backward", 2): """>>> import numpy as np, fastconv
+>>> x = np.ones((1, 2, 3, 3)); w = np.ones((2, 4, 2, 2))
+>>> y = fastconv.conv_transpose2d(x, w, stride=2)
+>>> [g.shape for g in fastconv.conv_transpose2d_backward(np.ones_like(y), x, w, stride=2)]
+[(1, 2, 3, 3), (2, 4, 2, 2), (4,)]
+""",
+    ("conv_transpose_backward", 3): """>>> import numpy as np, fastconv
+>>> x = np.ones((1, 1, 2, 2, 2)); w = np.ones((1, 1, 2, 2, 2))
+>>> y = fastconv.conv_transpose3d(x, w)
+>>> gx, gw, gb = fastconv.conv_transpose3d_backward(np.ones_like(y), x, w)
+>>> gx[0, 0, 0], gb
+(array([[8., 8.],
+       [8., 8.]]), array([27.]))
+""",
     ("adaptive_avg_pool", 1): """Windows [0, 2), [1, 3), [2, 4) of a length-4 signal, to 3 outputs:
 
 >>> import numpy as np, fastconv
@@ -877,7 +969,8 @@ array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125])
 """,
 }
 
-_OTHERS = {"conv": "conv", "conv_transpose": "conv_transpose", "max_pool": "max_pool",
+_OTHERS = {"conv": "conv", "conv_transpose": "conv_transpose",
+           "conv_transpose_backward": "conv_transpose_backward", "max_pool": "max_pool",
            "avg_pool": "avg_pool", "adaptive_avg_pool": "adaptive_avg_pool",
            "adaptive_max_pool": "adaptive_max_pool"}
 

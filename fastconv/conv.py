@@ -83,12 +83,18 @@ def run_route(r, arrays, n_threads, dtype):
 # ------------------------------------------------------------------ forward
 
 
-def _padding_mode(p, dfmt):
-    """Channels-last kernels read zero padding only (reflect / replicate / circular
-    padding is built by the channels-first im2col kernels)."""
-    if p.channels_last and p.padding_mode != "zeros":
-        raise ValueError(f"`padding_mode`={p.padding_mode!r} is not implemented for "
-                         f"channels-last data (data_format={dfmt!r}); only 'zeros' is")
+def _mode_problem(nd, x_first, w_oi, stride, padding, dilation, groups, dt, padding_mode,
+                  last, x_name="x"):
+    """The convolution problem with its padding mode, in the data's layout."""
+    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt, x_name=x_name,
+               padding_mode=padding_mode)
+    if last:
+        if p.padding_mode != "zeros":
+            raise ValueError(f"`padding_mode`={padding_mode!r} is implemented for "
+                             "channels-first data only (the channels-last kernels build zero "
+                             "padding)")
+        p = p.with_(layout="channels_last")
+    return p
 
 
 def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
@@ -100,14 +106,11 @@ def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
     x_first = _layout.first_shape(x.shape, last)
     w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
     _check_channels("x", x.shape, x_first[1], weight.shape, w_oi[1], groups, dfmt, wfmt)
-    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt,
-               padding_mode=padding_mode)
+    p = _mode_problem(nd, x_first, w_oi, stride, padding, dilation, groups, dt, padding_mode,
+                      last)
     if bias is not None and bias.shape != (p.O,):
         raise ValueError(f"`bias` must have shape ({p.O},) to match `weight` of shape "
                          f"{weight.shape}, got {bias.shape}")
-    if last:
-        p = p.with_(layout="channels_last")
-    _padding_mode(p, dfmt)
     v.check_alloc("output", p.y_shape, dt.itemsize)
     return Plan(f"conv{nd}d", p, (route(p, "forward"),), p.N * p.O * p.L * p.Kg,
                 {"flip": flip, "wfmt": wfmt})
@@ -225,8 +228,28 @@ def grad_weight_last(r, p, goc, xc, n_threads):
     return gw
 
 
+DIRECTIONS = ("grad_input", "grad_weight", "grad_bias")
+
+
+def _mask_key(mask):
+    """``output_mask`` for the plan-cache key: a tuple of bools as ints (which
+    validate the same), anything else as it is (then perhaps no key)."""
+    if type(mask) is tuple and all(type(m) is bool for m in mask):
+        return tuple(map(int, mask))
+    return mask
+
+
+def _output_mask(mask):
+    """``output_mask`` as a tuple of 3 bools (grad_input, grad_weight, grad_bias)."""
+    if not isinstance(mask, (tuple, list)) or len(mask) != 3:
+        raise ValueError(f"`output_mask` must be a tuple of 3 bools (grad_input, grad_weight, "
+                         f"grad_bias), got {mask!r}")
+    return tuple(v.as_bool("output_mask", m) for m in mask)
+
+
 def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
-                   data_format=None, weight_format=None, padding_mode="zeros"):
+                   data_format=None, weight_format=None, padding_mode="zeros",
+                   output_mask=(True, True, True)):
     last, dfmt, wfmt = _formats(nd, data_format, weight_format)
     grad_output = v.as_array("grad_output", grad_output)
     x, weight, _ = _arrays(nd, x, weight, None, last, wfmt)
@@ -237,11 +260,9 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
     x_first = _layout.first_shape(x.shape, last)
     w_oi = _layout.weight_oi_shape(nd, weight.shape, wfmt)
     _check_channels("x", x.shape, x_first[1], weight.shape, w_oi[1], groups, dfmt, wfmt)
-    p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt,
-               padding_mode=padding_mode)
-    if last:
-        p = p.with_(layout="channels_last")
-    _padding_mode(p, dfmt)
+    p = _mode_problem(nd, x_first, w_oi, stride, padding, dilation, groups, dt, padding_mode,
+                      last)
+    mask = _output_mask(output_mask)
     if grad_output.shape != p.y_array_shape:
         raise ValueError(f"`grad_output` must have shape {p.y_array_shape} (the output of "
                          f"`x` {x.shape} convolved with `weight` {weight.shape}, "
@@ -251,20 +272,21 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
         v.check_alloc(name, shape, dt.itemsize)
     routes = ()
     if p.N and p.O:
-        routes = tuple(route(p, d) for d in ("grad_input", "grad_weight", "grad_bias"))
+        routes = tuple(route(p, d) for d, m in zip(DIRECTIONS, mask) if m)
     return Plan(f"conv{nd}d_backward", p, routes, p.N * p.O * p.L * p.Kg,
-                {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape})
+                {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape, "mask": mask})
 
 
 def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads,
-              data_format=None, weight_format=None, padding_mode="zeros"):
+              data_format=None, weight_format=None, padding_mode="zeros",
+              output_mask=(True, True, True)):
     check_num_threads(num_threads)
     key = make_key(("conv_backward", nd), (grad_output, x, weight),
                    (stride, padding, dilation, groups, flip, data_format, weight_format,
-                    padding_mode))
+                    padding_mode, _mask_key(output_mask)))
     plan = PLANS.get(key, lambda: _plan_backward(nd, grad_output, x, weight, stride, padding,
                                                  dilation, groups, flip, data_format,
-                                                 weight_format, padding_mode))
+                                                 weight_format, padding_mode, output_mask))
     if key is None:
         grad_output = v.as_array("grad_output", grad_output)
         x, weight, _ = _arrays(nd, x, weight, None, plan.problem.channels_last,
@@ -274,30 +296,45 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     p = plan.problem
     dt = p.dtype
     wfmt, flip, last = plan.info["wfmt"], plan.info["flip"], p.channels_last
-    if not plan.routes:  # no samples or no output channels
-        return (v.zeros("grad_input", p.x_array_shape, dt),
-                v.zeros("grad_weight", plan.info["w_shape"], dt), np.zeros((p.O,), dt))
+    mask = plan.info["mask"]
+    if not p.N or not p.O:  # no samples or no output channels
+        zeros = (v.zeros("grad_input", p.x_array_shape, dt),
+                 v.zeros("grad_weight", plan.info["w_shape"], dt), np.zeros((p.O,), dt))
+        return tuple(z if m else None for z, m in zip(zeros, mask))
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
-    xc = v.contiguous(x, dt)
-    wc = _kernel_weight(nd, weight, wfmt, last, flip, dt)
-    r_in, r_w, r_b = plan.routes
+    routes = dict(zip([d for d, m in zip(DIRECTIONS, mask) if m], plan.routes))
+    gx = gw = gb = None
+    if mask[0] or mask[1]:
+        xc = v.contiguous(x, dt) if mask[1] else None
+        wc = _kernel_weight(nd, weight, wfmt, last, flip, dt) if mask[0] else None
+    if mask[0]:
+        if last:
+            gx = np.empty(p.x_array_shape, dt)  # (its size was checked by the plan) all written
+            run_route(routes["grad_input"], (goc, wc, gx), n_threads, dt)
+        else:
+            gx = grad_input(routes["grad_input"], p, goc, wc, n_threads)
+    if mask[1]:
+        gw = _grad_weight_in(nd, routes["grad_weight"], p, goc, xc, n_threads, wfmt, flip)
+    if mask[2]:
+        gb = np.empty((p.O,), dt)
+        run_route(routes["grad_bias"], (goc, gb), resolve_threads(num_threads, p.N * p.O * p.L),
+                  dt)
+    return gx, gw, gb
+
+
+def _grad_weight_in(nd, r, p, goc, xc, n_threads, wfmt, flip=False):
+    """grad_weight in the weight format ``wfmt`` (C-contiguous), flipped back if asked."""
+    last = p.channels_last
     kernel_fmt = _layout.WEIGHT_FORMATS[nd][1 if last else 0]
     if last:
-        gx = np.empty(p.x_array_shape, dt)  # (its size was checked by the plan) all written
-        run_route(r_in, (goc, wc, gx), n_threads, dt)
-        gw = grad_weight_last(r_w, p, goc, xc, n_threads)
+        gw = grad_weight_last(r, p, goc, xc, n_threads)
     else:
-        gx = grad_input(r_in, p, goc, wc, n_threads)
-        gw = grad_weight(r_w, p, goc, xc, n_threads).reshape(p.w_shape)
+        gw = grad_weight(r, p, goc, xc, n_threads).reshape(p.w_shape)
     if flip:
         gw = _flip_fmt(gw, kernel_fmt)
     gw = _layout.weight_view(nd, gw, kernel_fmt, wfmt)
-    if not gw.flags.c_contiguous:
-        gw = np.ascontiguousarray(gw)
-    gb = np.empty((p.O,), dt)
-    run_route(r_b, (goc, gb), resolve_threads(num_threads, p.N * p.O * p.L), dt)
-    return gx, gw, gb
+    return gw if gw.flags.c_contiguous else np.ascontiguousarray(gw)
 
 
 # --------------------------------------------------------------- transposed
@@ -371,12 +408,89 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
     return out
 
 
+def _plan_transpose_backward(nd, grad_output, x, weight, stride, padding, output_padding,
+                             groups, dilation, output_mask, data_format=None,
+                             weight_format=None):
+    """The transposed convolution y = conv_transpose(x, w) is the grad_input of the
+    convolution ``p`` (input y, output x): its gradients are p's forward (grad_input
+    = conv(grad_output, w)), p's grad_weight with the roles of its arrays swapped
+    (grad_output as p's input, x as p's output gradient), and the sum of grad_output."""
+    plan_t = _plan_transpose(nd, x, weight, None, stride, padding, output_padding, groups,
+                             dilation, data_format, weight_format)
+    info = dict(plan_t.info)
+    last, dt = info["last"], info["dtype"]
+    grad_output = v.as_array("grad_output", grad_output)
+    dfmt = _layout.DATA_FORMATS[nd][last]
+    if grad_output.shape != info["out_shape"]:
+        raise ValueError(f"`grad_output` must have shape {info['out_shape']} (the output of "
+                         f"the transposed convolution of `x` {np.shape(x)} with `weight` "
+                         f"{np.shape(weight)}, data_format={dfmt!r}), got "
+                         f"{grad_output.shape}")
+    dt = v.compute_dtype(grad_output=grad_output, x=x, weight=weight)
+    mask = _output_mask(output_mask)
+    info.update(dtype=dt, mask=mask, w_shape=np.shape(weight), x_shape=np.shape(x))
+    p = plan_t.problem
+    if p is None or not p.N:
+        return Plan(f"conv_transpose{nd}d_backward", None, (), 0, info)
+    p = p.with_(dtype=dt)
+    q = p.with_(O=p.C, groups=1, out=p.spatial)          # grad_bias: sums over p's input
+    routes = []
+    if mask[0]:
+        routes.append(route(p, "forward"))
+    if mask[1]:
+        routes.append(route(p, "grad_weight"))
+    if mask[2]:
+        routes.append(route(q, "grad_bias"))
+    return Plan(f"conv_transpose{nd}d_backward", p, tuple(routes), p.N * p.O * p.L * p.Kg,
+                info)
+
+
+def _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padding, groups,
+                        dilation, output_mask, num_threads, data_format=None,
+                        weight_format=None):
+    check_num_threads(num_threads)
+    key = make_key(("conv_transpose_backward", nd), (grad_output, x, weight),
+                   (stride, padding, output_padding, groups, dilation, _mask_key(output_mask),
+                    data_format, weight_format))
+    plan = PLANS.get(key, lambda: _plan_transpose_backward(
+        nd, grad_output, x, weight, stride, padding, output_padding, groups, dilation,
+        output_mask, data_format, weight_format))
+    if num_threads is PLAN_ONLY:
+        return plan
+    info = plan.info
+    dt, mask, last = info["dtype"], info["mask"], info["last"]
+    p = plan.problem
+    if p is None:   # no samples, or no output channels: every gradient is zero
+        Cout = _layout.first_shape(info["out_shape"], last)[1]
+        zeros = (v.zeros("grad_input", info["x_shape"], dt),
+                 v.zeros("grad_weight", info["w_shape"], dt), np.zeros((Cout,), dt))
+        return tuple(z if m else None for z, m in zip(zeros, mask))
+    grad_output = v.as_array("grad_output", grad_output)
+    x = v.as_array("x", x)
+    weight = v.as_array("weight", weight)
+    n_threads = resolve_threads(num_threads, plan.work)
+    goc = v.contiguous(grad_output, dt)
+    routes = iter(plan.routes)
+    gx = gw = gb = None
+    if mask[0]:
+        wc = _kernel_weight(nd, weight, info["wfmt"], last, False, dt)
+        gx = np.empty(p.y_array_shape, dt)
+        run_route(next(routes), (goc, wc, None, gx), n_threads, dt)
+    if mask[1]:
+        gw = _grad_weight_in(nd, next(routes), p, v.contiguous(x, dt), goc, n_threads,
+                             info["wfmt"])
+    if mask[2]:
+        gb = np.empty((p.C,), dt)
+        run_route(next(routes), (goc, gb), resolve_threads(num_threads, p.N * p.C * p.L), dt)
+    return gx, gw, gb
+
+
 # ------------------------------------------------------- public functions
 
 
 def _conv_fn(nd):
     def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-             data_format=None, weight_format=None, padding_mode="zeros", num_threads=None):
+             padding_mode="zeros", data_format=None, weight_format=None, num_threads=None):
         return _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
                         num_threads, data_format, weight_format, padding_mode)
 
@@ -385,10 +499,10 @@ def _conv_fn(nd):
 
 def _conv_backward_fn(nd):
     def conv_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
-                      flip=False, data_format=None, weight_format=None, padding_mode="zeros",
-                      num_threads=None):
+                      flip=False, padding_mode="zeros", output_mask=(True, True, True),
+                      data_format=None, weight_format=None, num_threads=None):
         return _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
-                         num_threads, data_format, weight_format, padding_mode)
+                         num_threads, data_format, weight_format, padding_mode, output_mask)
 
     return _docs.finish(conv_backward, "conv_backward", nd)
 
@@ -406,3 +520,18 @@ conv1d, conv2d, conv3d = (_conv_fn(nd) for nd in (1, 2, 3))
 conv1d_backward, conv2d_backward, conv3d_backward = (_conv_backward_fn(nd) for nd in (1, 2, 3))
 conv_transpose1d, conv_transpose2d, conv_transpose3d = (_conv_transpose_fn(nd)
                                                         for nd in (1, 2, 3))
+
+
+def _conv_transpose_backward_fn(nd):
+    def conv_transpose_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                                groups=1, dilation=1, *, output_mask=(True, True, True),
+                                data_format=None, weight_format=None, num_threads=None):
+        return _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padding,
+                                   groups, dilation, output_mask, num_threads, data_format,
+                                   weight_format)
+
+    return _docs.finish(conv_transpose_backward, "conv_transpose_backward", nd)
+
+
+(conv_transpose1d_backward, conv_transpose2d_backward,
+ conv_transpose3d_backward) = (_conv_transpose_backward_fn(nd) for nd in (1, 2, 3))

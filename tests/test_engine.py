@@ -246,6 +246,9 @@ PLAN_ARGS = {
     "avg_pool2d_backward": (np.ones((1, 2, 3, 3)), _X2.shape, 2),
     "avg_pool3d_backward": (np.ones((1, 2, 2, 2, 2)), _X3.shape, 2),
     "im2col": (_X2, 2), "col2im": (np.ones((1, 8, 25)), 6, 2),
+    "conv_transpose1d_backward": (np.ones((1, 3, 8)), _X1, np.ones((2, 3, 3))),
+    "conv_transpose2d_backward": (np.ones((1, 3, 8, 8)), _X2, np.ones((2, 3, 3, 3))),
+    "conv_transpose3d_backward": (np.ones((1, 3, 6, 6, 6)), _X3, np.ones((2, 3, 3, 3, 3))),
 }
 
 

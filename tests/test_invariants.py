@@ -211,6 +211,11 @@ EMPTY_CALLS = {  # every op with an empty result (N = 0): no kernel runs
         lambda nt, nd=nd: fc.__dict__[f"adaptive_avg_pool{nd}d_backward"](
             np.zeros((0, 1) + (2,) * nd), (0, 1) + (5,) * nd, num_threads=nt))
        for nd in (1, 2, 3)},
+    **{f"conv_transpose{nd}d_backward": (
+        lambda nt, nd=nd: fc.__dict__[f"conv_transpose{nd}d_backward"](
+            np.zeros((0, 1) + (3,) * nd), np.zeros((0, 1) + (2,) * nd), np.ones((1, 1) + (2,) * nd),
+            num_threads=nt))
+       for nd in (1, 2, 3)},
     **{f"adaptive_max_pool{nd}d_backward": (
         lambda nt, nd=nd: fc.__dict__[f"adaptive_max_pool{nd}d_backward"](
             np.zeros((0, 1) + (2,) * nd), np.zeros((0, 1) + (2,) * nd, np.int64),

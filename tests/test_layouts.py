@@ -194,8 +194,21 @@ for _nd, _shape, _out in ((1, (2, 3, 11), (4,)), (2, (2, 3, 7, 6), (3, 4)),
                 **a, input_shape=s)),
     })
 
+def _convt_bwd_make(make, kw, nd):
+    def bwd_make(rng, dt):
+        d = make(rng, dt)
+        y = getattr(fc, f"conv_transpose{nd}d")(d["x"], d["weight"], **kw)
+        return dict(grad_output=_randn(rng, y.shape, dt), x=d["x"], weight=d["weight"])
+    return bwd_make
+
+
 OPS = {
     **ADAPTIVE,
+    **{f"conv_transpose{nd}d_backward": (
+        _convt_bwd_make(make, kw, nd),
+        lambda nd=nd, kw=kw, **a: getattr(fc, f"conv_transpose{nd}d_backward")(**a, **kw))
+       for nd, make, kw in ((1, _convt1d_make, CONVT1D_KW), (2, _convt2d_make, CONVT2D_KW),
+                            (3, _convt3d_make, CONVT3D_KW))},
     "conv1d": (_conv1d_make, lambda **a: fc.conv1d(**a, **CONV1D_KW)),
     "conv2d": (_conv2d_make, lambda **a: fc.conv2d(**a, **CONV2D_KW)),
     "conv2d-flip-same": (_conv2d_flip_make, lambda **a: fc.conv2d(**a, padding="same", flip=True)),

@@ -406,6 +406,23 @@ def _adaptive_case(kind, nd, backward):
     return call
 
 
+def _transpose_backward_case(nd):
+    """conv_transpose*_backward on the forward transposed convolutions' arrays."""
+    def call(dt, nt):
+        if nd == 1:
+            x, w, kw = X1[dt], np.ascontiguousarray(W1[dt].transpose(1, 0, 2)), dict(stride=3)
+        elif nd == 2:
+            x, w, kw = X[dt], WT[dt], dict(stride=2, padding=1, output_padding=1, groups=2)
+        else:
+            x, w, kw = X3[dt], W3[dt][:8], dict(stride=2, padding=1)
+        y = getattr(fc, f"conv_transpose{nd}d")(x, w, **kw)
+        go = np.cos(np.arange(y.size, dtype=dt)).reshape(y.shape)
+        return getattr(fc, f"conv_transpose{nd}d_backward")(go, x, w, **kw, num_threads=nt)
+    return call
+
+
+EVERY_OP.update({f"conv_transpose{nd}d_backward": _transpose_backward_case(nd)
+                 for nd in (1, 2, 3)})
 EVERY_OP.update({f"adaptive_{k}_pool{nd}d" + ("_backward" if bw else ""):
                  _adaptive_case(k, nd, bw)
                  for k in ("avg", "max") for nd in (1, 2, 3) for bw in (False, True)})

@@ -437,3 +437,19 @@ def test_empty_batch_in_channels_last():
     assert not gw.any()
     assert fc.conv2d(np.zeros((0, 5, 5, 3)), np.zeros((3, 3, 3, 2)),
                      data_format="NHWC").shape == (0, 3, 3, 2)
+
+
+def test_padding_modes_other_than_zeros_are_channels_first_only():
+    x, w = np.zeros((1, 6, 6, 2)), np.zeros((3, 3, 2, 4))
+    with pytest.raises(ValueError, match=r"`padding_mode`='reflect'.*channels-first data only"):
+        fc.conv2d(x, w, padding=1, padding_mode="reflect", data_format="NHWC")
+    with pytest.raises(ValueError, match=r"`padding_mode`='circular'.*channels-first data only"):
+        fc.conv2d_backward(np.zeros((1, 6, 6, 4)), x, w, padding=1, padding_mode="circular",
+                           data_format="NHWC")
+    # channels-first data with an HWIO weight takes every mode
+    xf = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
+    wf = np.random.default_rng(1).standard_normal((3, 3, 2, 4))
+    assert np.array_equal(fc.conv2d(xf, wf, padding=1, padding_mode="reflect",
+                                    weight_format="HWIO"),
+                          fc.conv2d(xf, np.ascontiguousarray(wf.transpose(3, 2, 0, 1)),
+                                    padding=1, padding_mode="reflect"))

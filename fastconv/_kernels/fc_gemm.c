@@ -167,7 +167,8 @@ ATTR static void NAME(ptrdiff_t M, ptrdiff_t kc,                                
                              const T *bp, ptrdiff_t bld, /* kc x NR panel of B */\
                              T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c,      \
                              const T *rowinit, /* !load_c: C starts at these */  \
-                             const T *bpf)     /* next panel (ld bld), or NULL */\
+                             const T *bpf,     /* next panel to prefetch, or NULL */\
+                             ptrdiff_t pld)    /* its leading dimension */       \
 {                                                                                \
     enum { NR = VL * NV };                                                       \
     static const T zero_row[FC_KC_MAX];                                          \
@@ -210,7 +211,7 @@ ATTR static void NAME(ptrdiff_t M, ptrdiff_t kc,                                
             for (k = 0; k < kc; k++) {                                           \
                 FC_UNROLL                                                        \
                 for (q = 0; q < (ptrdiff_t)(NR * sizeof(T)); q += 64)            \
-                    __builtin_prefetch((const char *)(bpf + k * bld) + q, 0, 3); \
+                    __builtin_prefetch((const char *)(bpf + k * pld) + q, 0, 3); \
                 FC_KSTEP(T, VT, VL, MR, NV)                                      \
             }                                                                    \
         } else {                                                                 \
@@ -262,26 +263,27 @@ ATTR static void PFX##_bpanel(ptrdiff_t M, ptrdiff_t kc, const T *A, ptrdiff_t l
     ptrdiff_t k, v;                                                              \
     if (nr == NR && !(PACKB)) {                                                  \
         PFX##_panel(M, kc, A, lda, aoffs, B, ldb, C, ldc, nr, load_c, NULL,      \
-                    ncols_after >= NR ? B + NR : NULL);                          \
+                    ncols_after >= NR ? B + NR : NULL, ldb);                     \
     } else if (nr == NR) {                                                       \
         for (k = 0; k < kc; k++) {                                               \
             FC_UNROLL                                                            \
             for (v = 0; v < NV; v++)                                             \
                 *(VT *)(bpad + k * NR + v * VL) = *(const VT *)(B + k * ldb + v * VL); \
         }                                                                        \
-        PFX##_panel(M, kc, A, lda, aoffs, bpad, NR, C, ldc, nr, load_c, NULL, NULL); \
+        PFX##_panel(M, kc, A, lda, aoffs, bpad, NR, C, ldc, nr, load_c, NULL,    \
+                    ncols_after >= NR ? B + NR : NULL, ldb);                     \
     } else if (nr <= NH) {                                                       \
         for (k = 0; k < kc; k++) {                                               \
             memcpy(bpad + k * NH, B + k * ldb, (size_t)nr * sizeof(T));          \
             memset(bpad + k * NH + nr, 0, (size_t)(NH - nr) * sizeof(T));        \
         }                                                                        \
-        PFX##_half(M, kc, A, lda, aoffs, bpad, NH, C, ldc, nr, load_c, NULL, NULL); \
+        PFX##_half(M, kc, A, lda, aoffs, bpad, NH, C, ldc, nr, load_c, NULL, NULL, 0); \
     } else {                                                                     \
         for (k = 0; k < kc; k++) {                                               \
             memcpy(bpad + k * NR, B + k * ldb, (size_t)nr * sizeof(T));          \
             memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));        \
         }                                                                        \
-        PFX##_panel(M, kc, A, lda, aoffs, bpad, NR, C, ldc, nr, load_c, NULL, NULL); \
+        PFX##_panel(M, kc, A, lda, aoffs, bpad, NR, C, ldc, nr, load_c, NULL, NULL, 0); \
     }                                                                            \
 }                                                                                \
 /* Rows per block of the nn / rows drivers: all M, or M split into equal blocks \
@@ -375,10 +377,10 @@ ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,               
             }                                                                    \
             if (w == NR)                                                         \
                 PFX##_panel(M, kc, A + k0, lda, NULL, bpk, NR, C + j, ldc, nr,   \
-                            accumulate || k0 > 0, rowinit, NULL);                \
+                            accumulate || k0 > 0, rowinit, NULL, 0);             \
             else                                                                 \
                 PFX##_half(M, kc, A + k0, lda, NULL, bpk, w, C + j, ldc, nr,     \
-                           accumulate || k0 > 0, rowinit, NULL);                 \
+                           accumulate || k0 > 0, rowinit, NULL, 0);              \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -473,7 +475,7 @@ ATTR static void PFX##_gemm_run(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc,       
                     T *cc = C + ic * rsc + (jc + jr) * csc;                      \
                     if (csc == 1) {                                              \
                         PFX##_panel(mcur, kcur, a, lda, NULL, bp, NR, cc, rsc, nr, \
-                                    load_c, NULL, NULL);                         \
+                                    load_c, NULL, NULL, 0);                      \
                         continue;                                                \
                     }                                                            \
                     if (load_c)                                                  \
@@ -481,7 +483,7 @@ ATTR static void PFX##_gemm_run(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc,       
                             for (q = 0; q < nr; q++)                             \
                                 cbuf[i * NR + q] = cc[i * rsc + q * csc];        \
                     PFX##_panel(mcur, kcur, a, lda, NULL, bp, NR, cbuf, NR, nr,  \
-                                load_c, NULL, NULL);                             \
+                                load_c, NULL, NULL, 0);                          \
                     for (i = 0; i < mcur; i++)                                   \
                         for (q = 0; q < nr; q++)                                 \
                             cc[i * rsc + q * csc] = cbuf[i * NR + q];            \

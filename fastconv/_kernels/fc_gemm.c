@@ -139,6 +139,10 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
 #define FC_MCB_AVX2_F64 48
 #endif
 
+/* Panels the ind driver gathers at once when it blocks the rows (64 KiB of float32
+ * panels for AVX2). */
+#define FC_IND_GROUP 4
+
 #define FC_PRAGMA(x) _Pragma(#x)
 #define FC_UNROLL FC_PRAGMA(GCC unroll 32)
 
@@ -330,57 +334,74 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
  * strictly increasing.  Each kc x NR panel is gathered into an L1-resident     \
  * buffer (vector copies where the panel's columns are contiguous in S).        \
  * Without accumulate, row i of C starts at rowinit[i] (0 if rowinit is NULL):  \
- * C[i][n] = rowinit[i] + sum_k A[i][k] B[k][n], summed in that order.  */       \
+ * C[i][n] = rowinit[i] + sum_k A[i][k] B[k][n], summed in that order.          \
+ * With row blocks (MCB > 0, M > MCB) up to FC_IND_GROUP panels are gathered at \
+ * once and each row block sweeps them while its A rows stay in L2.  */         \
 ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                \
                            const T *A, ptrdiff_t lda, const T *S,                \
                            const ptrdiff_t *offs, const ptrdiff_t *cols,         \
                            T *C, ptrdiff_t ldc, int accumulate,                  \
                            const T *rowinit)                                     \
 {                                                                                \
-    enum { NR = PFX##_NR };                                                      \
-    T bpk[FC_KC * NR] __attribute__((aligned(64)));                              \
-    ptrdiff_t k0, j, k, v, q;                                                    \
+    enum { NR = PFX##_NR, GP = (MCB) > 0 ? FC_IND_GROUP : 1 };                   \
+    T bpk[FC_KC * NR * GP] __attribute__((aligned(64)));                         \
+    ptrdiff_t k0, j0, j, k, v, q, i0, mb = PFX##_row_block(M);                   \
+    ptrdiff_t gp = mb < M ? GP : 1; /* panels gathered at once */                \
     if (M <= 0 || N <= 0 || K <= 0)                                              \
         return; /* (callers have K >= 1) */                                      \
     for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
         ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
-        for (j = 0; j < N; j += NR) {                                            \
-            ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
-            const ptrdiff_t *cj = cols + j;                                      \
-            ptrdiff_t w = (nr <= NR / 2) ? NR / 2 : NR; /* the panel's width */   \
-            if (nr == NR && cj[NR - 1] - cj[0] == NR - 1) {                      \
-                const T *s0 = S + cj[0];                                         \
-                for (k = 0; k < kc; k++) {                                       \
-                    const T *src = s0 + offs[k0 + k];                            \
-                    FC_UNROLL                                                    \
-                    for (v = 0; v < NV; v++)                                     \
-                        *(VT *)(bpk + k * NR + v * VL) = *(const VT *)(src + v * VL); \
-                }                                                                \
-            } else { /* split the panel into runs of consecutive columns */     \
-                ptrdiff_t run_src[NR], run_dst[NR], run_len[NR], nrun = 0, r;    \
-                for (q = 0; q < nr; q = v) {                                     \
-                    for (v = q + 1; v < nr && cj[v] == cj[v - 1] + 1; v++)       \
-                        ;                                                        \
-                    run_src[nrun] = cj[q];                                       \
-                    run_dst[nrun] = q;                                           \
-                    run_len[nrun++] = v - q;                                     \
-                }                                                                \
-                for (k = 0; k < kc; k++) {                                       \
-                    const T *src = S + offs[k0 + k];                             \
-                    T *dst = bpk + k * w;                                        \
-                    for (r = 0; r < nrun; r++)                                   \
-                        for (q = 0; q < run_len[r]; q++)                         \
-                            dst[run_dst[r] + q] = src[run_src[r] + q];           \
-                    for (q = nr; q < w; q++)                                     \
-                        dst[q] = 0;                                              \
+        for (j0 = 0; j0 < N; j0 += gp * NR) {                                    \
+            ptrdiff_t j1 = (N - j0 < gp * NR) ? N : j0 + gp * NR;                \
+            for (j = j0; j < j1; j += NR) {                                      \
+                ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                      \
+                const ptrdiff_t *cj = cols + j;                                  \
+                ptrdiff_t w = (nr <= NR / 2) ? NR / 2 : NR; /* panel width */    \
+                T *bp = bpk + (j - j0) * kc;                                     \
+                if (nr == NR && cj[NR - 1] - cj[0] == NR - 1) {                  \
+                    const T *s0 = S + cj[0];                                     \
+                    for (k = 0; k < kc; k++) {                                   \
+                        const T *src = s0 + offs[k0 + k];                        \
+                        FC_UNROLL                                                \
+                        for (v = 0; v < NV; v++)                                 \
+                            *(VT *)(bp + k * NR + v * VL) = *(const VT *)(src + v * VL); \
+                    }                                                            \
+                } else { /* split the panel into runs of consecutive columns */ \
+                    ptrdiff_t run_src[NR], run_dst[NR], run_len[NR], nrun = 0, r; \
+                    for (q = 0; q < nr; q = v) {                                 \
+                        for (v = q + 1; v < nr && cj[v] == cj[v - 1] + 1; v++)   \
+                            ;                                                    \
+                        run_src[nrun] = cj[q];                                   \
+                        run_dst[nrun] = q;                                       \
+                        run_len[nrun++] = v - q;                                 \
+                    }                                                            \
+                    for (k = 0; k < kc; k++) {                                   \
+                        const T *src = S + offs[k0 + k];                         \
+                        T *dst = bp + k * w;                                     \
+                        for (r = 0; r < nrun; r++)                               \
+                            for (q = 0; q < run_len[r]; q++)                     \
+                                dst[run_dst[r] + q] = src[run_src[r] + q];       \
+                        for (q = nr; q < w; q++)                                 \
+                            dst[q] = 0;                                          \
+                    }                                                            \
                 }                                                                \
             }                                                                    \
-            if (w == NR)                                                         \
-                PFX##_panel(M, kc, A + k0, lda, NULL, bpk, NR, C + j, ldc, nr,   \
-                            accumulate || k0 > 0, rowinit, NULL, 0);             \
-            else                                                                 \
-                PFX##_half(M, kc, A + k0, lda, NULL, bpk, w, C + j, ldc, nr,     \
-                           accumulate || k0 > 0, rowinit, NULL, 0);              \
+            for (i0 = 0; i0 < M; i0 += mb) {                                     \
+                ptrdiff_t mcur = (M - i0 < mb) ? (M - i0) : mb;                  \
+                const T *ri = rowinit ? rowinit + i0 : NULL;                     \
+                for (j = j0; j < j1; j += NR) {                                  \
+                    ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                  \
+                    const T *bp = bpk + (j - j0) * kc;                           \
+                    if (nr > NR / 2)                                             \
+                        PFX##_panel(mcur, kc, A + i0 * lda + k0, lda, NULL, bp, NR, \
+                                    C + i0 * ldc + j, ldc, nr, accumulate || k0 > 0, \
+                                    ri, NULL, 0);                                \
+                    else                                                         \
+                        PFX##_half(mcur, kc, A + i0 * lda + k0, lda, NULL, bp, NR / 2, \
+                                   C + i0 * ldc + j, ldc, nr, accumulate || k0 > 0, \
+                                   ri, NULL, 0);                                 \
+                }                                                                \
+            }                                                                    \
         }                                                                        \
     }                                                                            \
 }                                                                                \

@@ -84,7 +84,8 @@ def fast_probes(monkeypatch):
     monkeypatch.setattr(bench, "memory_bandwidth", lambda *a, **k: 10.0)
     monkeypatch.setattr(bench, "fma_peaks", lambda t, s=0.3: {
         "variant": "avx2", "threads": t, f"float32_{t}": 300.0, "float32_1": 150.0,
-        f"float64_{t}": 150.0, "float64_1": 75.0})
+        f"float64_{t}": 150.0, "float64_1": 75.0, "clock": "thread CPU time",
+        f"float32_{t}_wall": 150.0})
     monkeypatch.setattr(bench, "BANDWIDTH_POOLS", [("global avg (2,8,7,7)", "avg", (2, 8, 7, 7),
                                                     7, 7, False)])
 
@@ -236,6 +237,7 @@ def test_fma_peak_probe_runs():
         r = _gemm.fma_peak(f64, 1, 0.01)
         assert r["gflops"] > 0 and r["variant"] == _gemm.variant() and r["threads"] == 1
         assert r["dtype"] == ("float64" if f64 else "float32")
+        assert r["wall_gflops"] > 0 and r["clock"] in ("thread CPU time", "wall")
     with pytest.raises(ValueError, match="n_threads"):
         _gemm.fma_peak(False, 0)
 
@@ -255,7 +257,8 @@ def test_bench_networks_tables(fast_probes, monkeypatch, tmp_path):
                    "## real networks by layer kind", "| conv 3x3 dilated | 2 (1) |",
                    "forward only (fastconv has no conv_transpose backward", "many-core balance",
                    "GEMM roof", "FMA peak", "memory bandwidth", "| global avg (2,8,7,7) |",
-                   "SIMD variant in use: fastconv"):
+                   "SIMD variant in use: fastconv",
+                   "timed in thread CPU time (by wall clock float32 150.0 on"):
         assert needle in text, needle
     data = json.loads(path.read_text())
     tiny = data["networks"]["tiny"]

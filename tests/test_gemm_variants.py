@@ -109,9 +109,10 @@ STRIDED_CHILD = textwrap.dedent(
     failures = []
     checked = 0
     # M, N, K: ones, partial micro-tiles in rows and columns, several MC/NC blocks,
-    # K beyond the default KC and beyond FC_KC_MAX
+    # K beyond the default KC and beyond FC_KC_MAX; M beyond gemm_nn's row block (AVX2:
+    # 96 rows) with a last panel of at most half the panel width (its half-width kernel)
     shapes = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (3, 4, 1), (9, 33, 17), (17, 31, 300),
-              (70, 65, 129), (13, 100, 1100), (2, 250, 5)]
+              (70, 65, 129), (13, 100, 1100), (2, 250, 5), (200, 37, 600)]
     shapes += [tuple(int(v) for v in rng.integers(1, 80, 3)) for _ in range(4)]
     blockings = [None, dict(mc=1, kc=1, nc=1), dict(mc=8, kc=7, nc=33), dict(kc=1024),
                  dict(mc=1000, kc=5000, nc=100000), dict(mc=24, kc=256, nc=64)]

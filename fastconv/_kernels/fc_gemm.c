@@ -128,6 +128,21 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
 #define FC_DKC_AVX512_F64 512
 #define FC_DNC_AVX512_F64 512
 
+/* Row blocks of the nn and rows drivers (0: all rows at once) -- the A rows of one
+ * FC_KC-deep k-block that sweep the column panels while they stay in L2.  For AVX2,
+ * by measurement on an AMD EPYC Zen 3 (512 KiB L2), one thread: without it a
+ * 2048-row A (2 MiB per k-block) came from L3 for every 16-column panel. */
+#ifndef FC_MCB_AVX2_F32
+#define FC_MCB_AVX2_F32 96
+#endif
+#ifndef FC_MCB_AVX2_F64
+#define FC_MCB_AVX2_F64 48
+#endif
+
+/* Panels the ind driver gathers at once when it blocks the rows (64 KiB of float32
+ * panels for AVX2). */
+#define FC_IND_GROUP 4
+
 #define FC_PRAGMA(x) _Pragma(#x)
 #define FC_UNROLL FC_PRAGMA(GCC unroll 32)
 
@@ -147,23 +162,20 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
         }                                                                        \
     }
 
-/* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile.
- * PFX##_panel runs the micro-kernel down one column panel of C (all rows, one
- * k-block); the drivers PFX##_nn, PFX##_ind and PFX##_rows differ only in
- * where the A rows and the B panel come from. */
-#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV, DMC, DKC, DNC)             \
-enum { PFX##_NR = VL * NV, PFX##_MR = MR,                                        \
-       PFX##_MC = DMC, PFX##_KC = DKC, PFX##_NC = DNC };                         \
-ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                          \
+/* NAME runs the micro-kernel (MR rows x NV vectors of VL lanes) down one
+ * column panel of C: all M rows, one k-block, B a kc x (VL * NV) panel. */
+#define FC_DEFINE_PANEL(NAME, ATTR, T, VT, VL, MR, NV)                           \
+ATTR static void NAME(ptrdiff_t M, ptrdiff_t kc,                                 \
                              const T *A, ptrdiff_t lda,  /* column k0 of A */    \
                              const ptrdiff_t *aoffs,     /* or rows at A+aoffs[i] */ \
                              const T *bp, ptrdiff_t bld, /* kc x NR panel of B */\
                              T *C, ptrdiff_t ldc, ptrdiff_t nr, int load_c,      \
                              const T *rowinit, /* !load_c: C starts at these */  \
-                             const T *bpf)     /* next panel (ld bld), or NULL */\
+                             const T *bpf,     /* next panel to prefetch, or NULL */\
+                             ptrdiff_t pld)    /* its leading dimension */       \
 {                                                                                \
-    enum { NR = PFX##_NR };                                                      \
-    static const T zero_row[FC_KC_MAX];                                              \
+    enum { NR = VL * NV };                                                       \
+    static const T zero_row[FC_KC_MAX];                                          \
     T ctile[MR * NR] __attribute__((aligned(64)));                               \
     ptrdiff_t i, k, r, v, q;                                                     \
     for (i = 0; i < M; i += MR) {                                                \
@@ -203,7 +215,7 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
             for (k = 0; k < kc; k++) {                                           \
                 FC_UNROLL                                                        \
                 for (q = 0; q < (ptrdiff_t)(NR * sizeof(T)); q += 64)            \
-                    __builtin_prefetch((const char *)(bpf + k * bld) + q, 0, 3); \
+                    __builtin_prefetch((const char *)(bpf + k * pld) + q, 0, 3); \
                 FC_KSTEP(T, VT, VL, MR, NV)                                      \
             }                                                                    \
         } else {                                                                 \
@@ -227,6 +239,66 @@ ATTR static void PFX##_panel(ptrdiff_t M, ptrdiff_t kc,                         
                     C[(i + r) * ldc + q] = ctile[r * NR + q];                    \
         }                                                                        \
     }                                                                            \
+}
+
+/* One variant: T scalar, VT vector of VL lanes, MR rows x NV vectors per tile
+ * (NV even).  PFX##_panel is the micro-kernel down one column panel, PFX##_half
+ * the same at half width (NV / 2 vectors) for a last panel of at most NR / 2
+ * columns; the drivers PFX##_nn, PFX##_ind and PFX##_rows differ only in where
+ * the A rows and the B panel come from.  MCB > 0 blocks the rows of the nn and
+ * rows drivers (at most MCB rows of A, one k-block deep, stay in L2 while they
+ * sweep the columns); PACKB copies every B panel of those two drivers into a
+ * contiguous L1 buffer (B's rows may be far apart: cache-set conflicts, TLB).
+ * Neither changes a sum: each element is still summed over k in ascending
+ * order by the same micro-kernel. */
+#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV, DMC, DKC, DNC, MCB, PACKB)  \
+enum { PFX##_NR = VL * NV, PFX##_MR = MR,                                        \
+       PFX##_MC = DMC, PFX##_KC = DKC, PFX##_NC = DNC };                         \
+FC_DEFINE_PANEL(PFX##_panel, ATTR, T, VT, VL, MR, NV)                            \
+FC_DEFINE_PANEL(PFX##_half, ATTR, T, VT, VL, MR, (NV / 2))                       \
+/* One panel of the nn / rows drivers: columns j.. of B (leading dimension ldb,  \
+ * nr <= NR of them), straight from B or through bpad (padded with zeros).  */   \
+ATTR static void PFX##_bpanel(ptrdiff_t M, ptrdiff_t kc, const T *A, ptrdiff_t lda, \
+                              const ptrdiff_t *aoffs, const T *B, ptrdiff_t ldb, \
+                              ptrdiff_t nr, ptrdiff_t ncols_after, T *C,         \
+                              ptrdiff_t ldc, int load_c, T *bpad)                \
+{                                                                                \
+    enum { NR = PFX##_NR, NH = NR / 2 };                                         \
+    ptrdiff_t k, v;                                                              \
+    if (nr == NR && !(PACKB)) {                                                  \
+        PFX##_panel(M, kc, A, lda, aoffs, B, ldb, C, ldc, nr, load_c, NULL,      \
+                    ncols_after >= NR ? B + NR : NULL, ldb);                     \
+    } else if (nr == NR) {                                                       \
+        for (k = 0; k < kc; k++) {                                               \
+            FC_UNROLL                                                            \
+            for (v = 0; v < NV; v++)                                             \
+                *(VT *)(bpad + k * NR + v * VL) = *(const VT *)(B + k * ldb + v * VL); \
+        }                                                                        \
+        PFX##_panel(M, kc, A, lda, aoffs, bpad, NR, C, ldc, nr, load_c, NULL,    \
+                    ncols_after >= NR ? B + NR : NULL, ldb);                     \
+    } else if (nr <= NH) {                                                       \
+        for (k = 0; k < kc; k++) {                                               \
+            memcpy(bpad + k * NH, B + k * ldb, (size_t)nr * sizeof(T));          \
+            memset(bpad + k * NH + nr, 0, (size_t)(NH - nr) * sizeof(T));        \
+        }                                                                        \
+        PFX##_half(M, kc, A, lda, aoffs, bpad, NH, C, ldc, nr, load_c, NULL, NULL, 0); \
+    } else {                                                                     \
+        for (k = 0; k < kc; k++) {                                               \
+            memcpy(bpad + k * NR, B + k * ldb, (size_t)nr * sizeof(T));          \
+            memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));        \
+        }                                                                        \
+        PFX##_panel(M, kc, A, lda, aoffs, bpad, NR, C, ldc, nr, load_c, NULL, NULL, 0); \
+    }                                                                            \
+}                                                                                \
+/* Rows per block of the nn / rows drivers: all M, or M split into equal blocks \
+ * of at most MCB rows (whole tiles). */                                         \
+static inline ptrdiff_t PFX##_row_block(ptrdiff_t M)                             \
+{                                                                                \
+    ptrdiff_t blk = (MCB), nb;                                                   \
+    if (blk <= 0 || M <= blk)                                                    \
+        return M;                                                                \
+    nb = (M + blk - 1) / blk;                                                    \
+    return fc_round_up((M + nb - 1) / nb, MR);                                   \
 }                                                                                \
 /* C (+)= A . B, B row-major with leading dimension ldb */                       \
 ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                 \
@@ -235,7 +307,7 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
     T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
-    ptrdiff_t k0, j, k;                                                          \
+    ptrdiff_t k0, i0, j, mb;                                                     \
     if (M <= 0 || N <= 0)                                                        \
         return;                                                                  \
     if (K <= 0) {                                                                \
@@ -244,22 +316,17 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
                 memset(C + j * ldc, 0, (size_t)N * sizeof(T));                   \
         return;                                                                  \
     }                                                                            \
+    mb = PFX##_row_block(M);                                                     \
     for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
         ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
-        for (j = 0; j < N; j += NR) {                                            \
-            ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
-            if (nr == NR) {                                                      \
-                PFX##_panel(M, kc, A + k0, lda, NULL, B + k0 * ldb + j, ldb,     \
-                            C + j, ldc, nr, accumulate || k0 > 0, NULL,          \
-                            N - j >= 2 * NR ? B + k0 * ldb + j + NR : NULL);     \
-                continue;                                                        \
+        for (i0 = 0; i0 < M; i0 += mb) {                                         \
+            ptrdiff_t mcur = (M - i0 < mb) ? (M - i0) : mb;                      \
+            for (j = 0; j < N; j += NR) {                                        \
+                ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                      \
+                PFX##_bpanel(mcur, kc, A + i0 * lda + k0, lda, NULL,             \
+                             B + k0 * ldb + j, ldb, nr, N - j - nr, C + i0 * ldc + j, \
+                             ldc, accumulate || k0 > 0, bpad);                   \
             }                                                                    \
-            for (k = 0; k < kc; k++) {                                           \
-                memcpy(bpad + k * NR, B + (k0 + k) * ldb + j, (size_t)nr * sizeof(T)); \
-                memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T));    \
-            }                                                                    \
-            PFX##_panel(M, kc, A + k0, lda, NULL, bpad, NR, C + j, ldc, nr,      \
-                        accumulate || k0 > 0, NULL, NULL);                       \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -267,52 +334,74 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
  * strictly increasing.  Each kc x NR panel is gathered into an L1-resident     \
  * buffer (vector copies where the panel's columns are contiguous in S).        \
  * Without accumulate, row i of C starts at rowinit[i] (0 if rowinit is NULL):  \
- * C[i][n] = rowinit[i] + sum_k A[i][k] B[k][n], summed in that order.  */       \
+ * C[i][n] = rowinit[i] + sum_k A[i][k] B[k][n], summed in that order.          \
+ * With row blocks (MCB > 0, M > MCB) up to FC_IND_GROUP panels are gathered at \
+ * once and each row block sweeps them while its A rows stay in L2.  */         \
 ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                \
                            const T *A, ptrdiff_t lda, const T *S,                \
                            const ptrdiff_t *offs, const ptrdiff_t *cols,         \
                            T *C, ptrdiff_t ldc, int accumulate,                  \
                            const T *rowinit)                                     \
 {                                                                                \
-    enum { NR = PFX##_NR };                                                      \
-    T bpk[FC_KC * NR] __attribute__((aligned(64)));                              \
-    ptrdiff_t k0, j, k, v, q;                                                    \
+    enum { NR = PFX##_NR, GP = (MCB) > 0 ? FC_IND_GROUP : 1 };                   \
+    T bpk[FC_KC * NR * GP] __attribute__((aligned(64)));                         \
+    ptrdiff_t k0, j0, j, k, v, q, i0, mb = PFX##_row_block(M);                   \
+    ptrdiff_t gp = mb < M ? GP : 1; /* panels gathered at once */                \
     if (M <= 0 || N <= 0 || K <= 0)                                              \
         return; /* (callers have K >= 1) */                                      \
     for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
         ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
-        for (j = 0; j < N; j += NR) {                                            \
-            ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                          \
-            const ptrdiff_t *cj = cols + j;                                      \
-            if (nr == NR && cj[NR - 1] - cj[0] == NR - 1) {                      \
-                const T *s0 = S + cj[0];                                         \
-                for (k = 0; k < kc; k++) {                                       \
-                    const T *src = s0 + offs[k0 + k];                            \
-                    FC_UNROLL                                                    \
-                    for (v = 0; v < NV; v++)                                     \
-                        *(VT *)(bpk + k * NR + v * VL) = *(const VT *)(src + v * VL); \
-                }                                                                \
-            } else { /* split the panel into runs of consecutive columns */     \
-                ptrdiff_t run_src[NR], run_dst[NR], run_len[NR], nrun = 0, r;    \
-                for (q = 0; q < nr; q = v) {                                     \
-                    for (v = q + 1; v < nr && cj[v] == cj[v - 1] + 1; v++)       \
-                        ;                                                        \
-                    run_src[nrun] = cj[q];                                       \
-                    run_dst[nrun] = q;                                           \
-                    run_len[nrun++] = v - q;                                     \
-                }                                                                \
-                for (k = 0; k < kc; k++) {                                       \
-                    const T *src = S + offs[k0 + k];                             \
-                    T *dst = bpk + k * NR;                                       \
-                    for (r = 0; r < nrun; r++)                                   \
-                        for (q = 0; q < run_len[r]; q++)                         \
-                            dst[run_dst[r] + q] = src[run_src[r] + q];           \
-                    for (q = nr; q < NR; q++)                                    \
-                        dst[q] = 0;                                              \
+        for (j0 = 0; j0 < N; j0 += gp * NR) {                                    \
+            ptrdiff_t j1 = (N - j0 < gp * NR) ? N : j0 + gp * NR;                \
+            for (j = j0; j < j1; j += NR) {                                      \
+                ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                      \
+                const ptrdiff_t *cj = cols + j;                                  \
+                ptrdiff_t w = (nr <= NR / 2) ? NR / 2 : NR; /* panel width */    \
+                T *bp = bpk + (j - j0) * kc;                                     \
+                if (nr == NR && cj[NR - 1] - cj[0] == NR - 1) {                  \
+                    const T *s0 = S + cj[0];                                     \
+                    for (k = 0; k < kc; k++) {                                   \
+                        const T *src = s0 + offs[k0 + k];                        \
+                        FC_UNROLL                                                \
+                        for (v = 0; v < NV; v++)                                 \
+                            *(VT *)(bp + k * NR + v * VL) = *(const VT *)(src + v * VL); \
+                    }                                                            \
+                } else { /* split the panel into runs of consecutive columns */ \
+                    ptrdiff_t run_src[NR], run_dst[NR], run_len[NR], nrun = 0, r; \
+                    for (q = 0; q < nr; q = v) {                                 \
+                        for (v = q + 1; v < nr && cj[v] == cj[v - 1] + 1; v++)   \
+                            ;                                                    \
+                        run_src[nrun] = cj[q];                                   \
+                        run_dst[nrun] = q;                                       \
+                        run_len[nrun++] = v - q;                                 \
+                    }                                                            \
+                    for (k = 0; k < kc; k++) {                                   \
+                        const T *src = S + offs[k0 + k];                         \
+                        T *dst = bp + k * w;                                     \
+                        for (r = 0; r < nrun; r++)                               \
+                            for (q = 0; q < run_len[r]; q++)                     \
+                                dst[run_dst[r] + q] = src[run_src[r] + q];       \
+                        for (q = nr; q < w; q++)                                 \
+                            dst[q] = 0;                                          \
+                    }                                                            \
                 }                                                                \
             }                                                                    \
-            PFX##_panel(M, kc, A + k0, lda, NULL, bpk, NR, C + j, ldc, nr,       \
-                        accumulate || k0 > 0, rowinit, NULL);                    \
+            for (i0 = 0; i0 < M; i0 += mb) {                                     \
+                ptrdiff_t mcur = (M - i0 < mb) ? (M - i0) : mb;                  \
+                const T *ri = rowinit ? rowinit + i0 : NULL;                     \
+                for (j = j0; j < j1; j += NR) {                                  \
+                    ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                  \
+                    const T *bp = bpk + (j - j0) * kc;                           \
+                    if (nr > NR / 2)                                             \
+                        PFX##_panel(mcur, kc, A + i0 * lda + k0, lda, NULL, bp, NR, \
+                                    C + i0 * ldc + j, ldc, nr, accumulate || k0 > 0, \
+                                    ri, NULL, 0);                                \
+                    else                                                         \
+                        PFX##_half(mcur, kc, A + i0 * lda + k0, lda, NULL, bp, NR / 2, \
+                                   C + i0 * ldc + j, ldc, nr, accumulate || k0 > 0, \
+                                   ri, NULL, 0);                                 \
+                }                                                                \
+            }                                                                    \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -327,7 +416,7 @@ ATTR static void PFX##_rows(ptrdiff_t M, ptrdiff_t N, const T *S,               
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
     T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
-    ptrdiff_t sg, k0, kb = 0, j, k;                                              \
+    ptrdiff_t sg, k0, kb = 0, i0, j, mb = PFX##_row_block(M);                    \
     if (M <= 0 || N <= 0)                                                        \
         return;                                                                  \
     for (sg = 0; sg < nseg; sg++) {                                              \
@@ -336,20 +425,13 @@ ATTR static void PFX##_rows(ptrdiff_t M, ptrdiff_t N, const T *S,               
             const T *a = S + seg_src[sg] + k0;                                   \
             const T *b = B + kb * ldb;                                           \
             int load_c = accumulate || kb > 0;                                   \
-            for (j = 0; j < N; j += NR) {                                        \
-                ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                      \
-                if (nr == NR) {                                                  \
-                    PFX##_panel(M, kc, a, 0, aoffs, b + j, ldb, C + j, ldc, nr,  \
-                                load_c, NULL,                                    \
-                                N - j >= 2 * NR ? b + j + NR : NULL);            \
-                    continue;                                                    \
+            for (i0 = 0; i0 < M; i0 += mb) {                                     \
+                ptrdiff_t mcur = (M - i0 < mb) ? (M - i0) : mb;                  \
+                for (j = 0; j < N; j += NR) {                                    \
+                    ptrdiff_t nr = (N - j < NR) ? (N - j) : NR;                  \
+                    PFX##_bpanel(mcur, kc, a, 0, aoffs + i0, b + j, ldb, nr,     \
+                                 N - j - nr, C + i0 * ldc + j, ldc, load_c, bpad); \
                 }                                                                \
-                for (k = 0; k < kc; k++) {                                       \
-                    memcpy(bpad + k * NR, b + k * ldb + j, (size_t)nr * sizeof(T)); \
-                    memset(bpad + k * NR + nr, 0, (size_t)(NR - nr) * sizeof(T)); \
-                }                                                                \
-                PFX##_panel(M, kc, a, 0, aoffs, bpad, NR, C + j, ldc, nr, load_c, \
-                            NULL, NULL);                                         \
             }                                                                    \
             kb += kc;                                                            \
         }                                                                        \
@@ -414,7 +496,7 @@ ATTR static void PFX##_gemm_run(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc,       
                     T *cc = C + ic * rsc + (jc + jr) * csc;                      \
                     if (csc == 1) {                                              \
                         PFX##_panel(mcur, kcur, a, lda, NULL, bp, NR, cc, rsc, nr, \
-                                    load_c, NULL, NULL);                         \
+                                    load_c, NULL, NULL, 0);                      \
                         continue;                                                \
                     }                                                            \
                     if (load_c)                                                  \
@@ -422,7 +504,7 @@ ATTR static void PFX##_gemm_run(ptrdiff_t mc, ptrdiff_t kc, ptrdiff_t nc,       
                             for (q = 0; q < nr; q++)                             \
                                 cbuf[i * NR + q] = cc[i * rsc + q * csc];        \
                     PFX##_panel(mcur, kcur, a, lda, NULL, bp, NR, cbuf, NR, nr,  \
-                                load_c, NULL, NULL);                             \
+                                load_c, NULL, NULL, 0);                          \
                     for (i = 0; i < mcur; i++)                                   \
                         for (q = 0; q < nr; q++)                                 \
                             cc[i * rsc + q * csc] = cbuf[i * NR + q];            \
@@ -486,13 +568,13 @@ ATTR static void PFX##_gemm(const fc_gemm_blocking *blk,                        
 /* The variants.  The last three arguments are the default MC, KC and NC of the
  * general driver (chosen by measurement; see docs/design.md). */
 #define FC_NOATTR
-FC_DEFINE_GEMM(fc_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2, FC_DMC_GENERIC_F32, FC_DKC_GENERIC_F32, FC_DNC_GENERIC_F32)
-FC_DEFINE_GEMM(fc_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2, FC_DMC_GENERIC_F64, FC_DKC_GENERIC_F64, FC_DNC_GENERIC_F64)
+FC_DEFINE_GEMM(fc_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2, FC_DMC_GENERIC_F32, FC_DKC_GENERIC_F32, FC_DNC_GENERIC_F32, 0, 0)
+FC_DEFINE_GEMM(fc_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2, FC_DMC_GENERIC_F64, FC_DKC_GENERIC_F64, FC_DNC_GENERIC_F64, 0, 0)
 #if FC_X86_DISPATCH
-FC_DEFINE_GEMM(fc_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2, FC_DMC_AVX2_F32, FC_DKC_AVX2_F32, FC_DNC_AVX2_F32)
-FC_DEFINE_GEMM(fc_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2, FC_DMC_AVX2_F64, FC_DKC_AVX2_F64, FC_DNC_AVX2_F64)
-FC_DEFINE_GEMM(fc_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2, FC_DMC_AVX512_F32, FC_DKC_AVX512_F32, FC_DNC_AVX512_F32)
-FC_DEFINE_GEMM(fc_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2, FC_DMC_AVX512_F64, FC_DKC_AVX512_F64, FC_DNC_AVX512_F64)
+FC_DEFINE_GEMM(fc_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2, FC_DMC_AVX2_F32, FC_DKC_AVX2_F32, FC_DNC_AVX2_F32, FC_MCB_AVX2_F32, 1)
+FC_DEFINE_GEMM(fc_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2, FC_DMC_AVX2_F64, FC_DKC_AVX2_F64, FC_DNC_AVX2_F64, FC_MCB_AVX2_F64, 1)
+FC_DEFINE_GEMM(fc_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2, FC_DMC_AVX512_F32, FC_DKC_AVX512_F32, FC_DNC_AVX512_F32, 0, 0)
+FC_DEFINE_GEMM(fc_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2, FC_DMC_AVX512_F64, FC_DKC_AVX512_F64, FC_DNC_AVX512_F64, 0, 0)
 #endif
 
 /* The chosen variant's entry points: written once by fc_gemm_init, read only after. */

@@ -11,11 +11,22 @@
  * (as fc_gemm.c compiles its variants; no -march=native).  The baseline variant has
  * no FMA on x86-64: a multiply and an add per lane (2 flops), with SSE2.  Off x86
  * (or built with FC_GENERIC_ONLY) a scalar loop stands in for it.
+ *
+ * Each thread also times its own loop in CPU time (CLOCK_THREAD_CPUTIME_ID, where
+ * the platform has it).  On a machine shared with other processes a wall-clock
+ * rate on n threads says how much of the cores this process got, not what they
+ * can do: while one core runs someone's compiler, two threads take twice as long
+ * and the "2-thread peak" equals the 1-thread one (seen on a 2-core Zen 3 VM).
+ * A thread's CPU time leaves out the time it was not running, so flops divided
+ * by the slowest thread's CPU time is the rate of n concurrent threads, and two
+ * threads that do run at once but share one core's FMA pipes (SMT siblings)
+ * still show their halved rate.
  */
 #include "fc_probe.h"
 #include "fc_omp.h"
 
 #include <string.h>
+#include <time.h>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(FC_GENERIC_ONLY)
 #define FC_PROBE_X86 1
@@ -116,22 +127,43 @@ static fc_probe_fn fc_probe_pick(int is_f64)
     return is_f64 ? fc_probe_generic_f64 : fc_probe_generic_f32;
 }
 
-double fc_probe_fma(int is_f64, int n_threads, long iters, int *threads_run)
+/* The calling thread's CPU time in seconds, or -1 where there is no such clock. */
+static double fc_thread_cpu_seconds(void)
+{
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
+        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+#endif
+    return -1.0;
+}
+
+double fc_probe_fma(int is_f64, int n_threads, long iters, int *threads_run,
+                    double *cpu_seconds)
 {
     fc_probe_fn fn = fc_probe_pick(is_f64);
-    double flops = 0.0;
-    int ran = 0;
+    double flops = 0.0, slowest = 0.0;
+    int ran = 0, untimed = 0;
     if (n_threads < 1)
         n_threads = 1;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(n_threads) reduction(+ : flops, ran)
+#pragma omp parallel num_threads(n_threads) reduction(+ : flops, ran, untimed) \
+    reduction(max : slowest)
 #endif
     {
+        double t0 = fc_thread_cpu_seconds(), t1;
         flops += fn(iters);
+        t1 = fc_thread_cpu_seconds();
         ran += 1;
+        if (t0 < 0 || t1 < 0)
+            untimed += 1;
+        else if (t1 - t0 > slowest)
+            slowest = t1 - t0;
     }
     (void)n_threads;
     if (threads_run)
         *threads_run = ran;
+    if (cpu_seconds)
+        *cpu_seconds = (untimed || slowest <= 0) ? -1.0 : slowest;
     return flops;
 }

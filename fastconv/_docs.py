@@ -117,7 +117,7 @@ padding_mode : {{'zeros', 'reflect', 'replicate', 'circular'}}, default 'zeros'
     the input mirrored without repeating its edge, the edge repeated, or the
     input wrapped around. ``'reflect'`` needs padding smaller than the input,
     ``'circular'`` at most its size. Built inside the kernels' tiles (no padded
-    copy of the input); channels-first data only.
+    copy of the input), in either layout.
 {data_format}
 {weight_format}
 {threads}

@@ -1487,7 +1487,8 @@ def _nhwc_rows(row_elems, itemsize, t, total):
 
 @register("conv.forward.nhwc", "channels-last: per tile of output positions a patch tile "
           "(each tap's channel run of x) times the weight; 1x1 stride 1: x's rows are "
-          "the GEMM's A (no copy)", layouts=("channels_last",))
+          "the GEMM's A (no copy); every padding mode, built in the tile",
+          layouts=("channels_last",), padding_modes=True)
 def _fwd_nhwc(p, desc, t):
     direct = desc.is_direct
     rows = p.N * p.L if direct else p.L
@@ -1504,8 +1505,9 @@ def _fwd_nhwc(p, desc, t):
 
 @register("conv.grad_input.nhwc", "channels-last: per (group, channel block, sample) "
           "grad_output tiles times the block's weight columns transposed, added back into "
-          "the input rows in order; 1x1 stride 1: grad_output rows times W^T",
-          layouts=("channels_last",))
+          "the input rows in order (a padded element's to the element it was read from); "
+          "1x1 stride 1: grad_output rows times W^T",
+          layouts=("channels_last",), padding_modes=True)
 def _bwi_nhwc(p, desc, t):
     if desc.is_direct:
         rows = p.N * p.L
@@ -1524,7 +1526,7 @@ def _bwi_nhwc(p, desc, t):
 
 @register("conv.grad_weight.nhwc", "channels-last: per (chunk of samples, group, block of "
           "patch columns) grad_output tiles transposed times patch tiles; per-chunk "
-          "partials summed in chunk order", layouts=("channels_last",))
+          "partials summed in chunk order", layouts=("channels_last",), padding_modes=True)
 def _bww_nhwc(p, desc, t):
     it = p.dtype.itemsize
     kbw = p.Kg
@@ -1539,7 +1541,7 @@ def _bww_nhwc(p, desc, t):
 
 
 @register("conv.grad_bias.nhwc", "channels-last: grad_output rows summed per block of 64 "
-          "channels, in row order", layouts=("channels_last",))
+          "channels, in row order", layouts=("channels_last",), padding_modes=True)
 def _bwb_nhwc(p, desc, t):
     return {}
 

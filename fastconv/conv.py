@@ -105,13 +105,7 @@ def _mode_problem(nd, x_first, w_oi, stride, padding, dilation, groups, dt, padd
     """The convolution problem with its padding mode, in the data's layout."""
     p = P.conv(nd, x_first, w_oi, stride, padding, dilation, groups, dt, x_name=x_name,
                padding_mode=padding_mode)
-    if last:
-        if p.padding_mode != "zeros":
-            raise ValueError(f"`padding_mode`={padding_mode!r} is implemented for "
-                             "channels-first data only (the channels-last kernels build zero "
-                             "padding)")
-        p = p.with_(layout="channels_last")
-    return p
+    return p.with_(layout="channels_last") if last else p
 
 
 def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,

@@ -420,8 +420,8 @@ def test_wrong_grad_output_shape_in_channels_last():
 
 
 def test_wrong_rank_message_uses_the_layouts_axes():
-    with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
-        fc.conv2d(np.zeros((2, 3, 4)), np.zeros((1, 1, 3, 2)), data_format="NHWC")
+    with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):   # (3-D: unbatched)
+        fc.conv2d(np.zeros((3, 4)), np.zeros((1, 1, 3, 2)), data_format="NHWC")
     with pytest.raises(ValueError, match=r"\(kH, kW, C/groups, O\)"):
         fc.conv2d(np.zeros((2, 3, 4, 1)), np.zeros((1, 3, 2)), data_format="NHWC")
     with pytest.raises(ValueError, match=r"\(O, kH, kW, C/groups\)"):
@@ -439,13 +439,34 @@ def test_empty_batch_in_channels_last():
                      data_format="NHWC").shape == (0, 3, 3, 2)
 
 
-def test_padding_modes_other_than_zeros_are_channels_first_only():
-    x, w = np.zeros((1, 6, 6, 2)), np.zeros((3, 3, 2, 4))
-    with pytest.raises(ValueError, match=r"`padding_mode`='reflect'.*channels-first data only"):
-        fc.conv2d(x, w, padding=1, padding_mode="reflect", data_format="NHWC")
-    with pytest.raises(ValueError, match=r"`padding_mode`='circular'.*channels-first data only"):
-        fc.conv2d_backward(np.zeros((1, 6, 6, 4)), x, w, padding=1, padding_mode="circular",
-                           data_format="NHWC")
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("geom", [dict(padding=1), dict(padding=((2, 1), (1, 2)), stride=2,
+                                                         dilation=(1, 2)),
+                                  dict(padding=2, groups=2)])
+def test_padding_modes_on_channels_last_data(mode, geom):
+    """reflect / replicate / circular on NHWC data (the patch tiles and the scatter map
+    every padded coordinate): the channels-first results, moved to the layout."""
+    rng = np.random.default_rng(7)
+    xf = rng.standard_normal((2, 4, 7, 6))
+    wf = rng.standard_normal((6, 4 // geom.get("groups", 1), 3, 3))
+    y = fc.conv2d(xf, wf, padding_mode=mode, **geom)
+    xl, wl = np.ascontiguousarray(xf.transpose(0, 2, 3, 1)), np.ascontiguousarray(
+        wf.transpose(2, 3, 1, 0))
+    yl = fc.conv2d(xl, wl, padding_mode=mode, data_format="NHWC", **geom)
+    np.testing.assert_allclose(yl, y.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+    go = rng.standard_normal(y.shape)
+    g = fc.conv2d_backward(go, xf, wf, padding_mode=mode, **geom)
+    gl = fc.conv2d_backward(np.ascontiguousarray(go.transpose(0, 2, 3, 1)), xl, wl,
+                            padding_mode=mode, data_format="NHWC", **geom)
+    np.testing.assert_allclose(gl[0], g[0].transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gl[1], g[1].transpose(2, 3, 1, 0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gl[2], g[2], rtol=1e-12, atol=1e-12)
+    for t in (2, 3):
+        assert fc.conv2d(xl, wl, padding_mode=mode, data_format="NHWC", num_threads=t,
+                         **geom).tobytes() == yl.tobytes()
+
+
+def test_padding_modes_with_hwio_weights_on_channels_first_data():
     # channels-first data with an HWIO weight takes every mode
     xf = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
     wf = np.random.default_rng(1).standard_normal((3, 3, 2, 4))

@@ -184,7 +184,8 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                          f"(layout={p.layout})")
     if p.padding_mode != FC_PAD_ZEROS and algo not in (
             FC_CONV_FWD_IM2COL, FC_CONV_BWI_COL2IM, FC_CONV_BWW_ROWS, FC_CONV_BWW_CHUNKED,
-            FC_CONV_BWB_SUM):
+            FC_CONV_BWB_SUM, FC_CONV_FWD_NHWC, FC_CONV_BWI_NHWC, FC_CONV_BWW_NHWC,
+            FC_CONV_BWB_NHWC):
         raise ValueError(f"algorithm {entry[0]} reads only zero padding (padding mode "
                          f"{p.padding_mode})")
     for j in range(len(kinds)):

@@ -103,6 +103,72 @@ cdef inline void nhwc_zero(floating *dst, Py_ssize_t n) noexcept nogil:
             dst[q] = 0
 
 
+cdef void nhwc_patch_mode(const floating *xn, const fc_problem *p, Py_ssize_t gi,
+                          Py_ssize_t l0, Py_ssize_t nl, Py_ssize_t r0, Py_ssize_t r1,
+                          floating *buf, Py_ssize_t ldb) noexcept nogil:
+    """nhwc_patch for a padding mode other than zeros: every padded coordinate read
+    through pad_index (conv_kernels.pxi), the padding built in the tile."""
+    cdef Py_ssize_t Cg = p.Cg, C = p.C, D = p.in_[0], H = p.in_[1], W = p.in_[2]
+    cdef Py_ssize_t kH = p.k[1], kW = p.k[2], khw = p.k[1] * p.k[2]
+    cdef Py_ssize_t oz, oy, ox, l, t, a, i, j, iz, iy, ix, cs, ce
+    cdef Py_ssize_t t0 = r0 // Cg, t1 = cdiv(r1, Cg)
+    cdef int mode = p.padding_mode
+    cdef const floating *xg = xn + gi * Cg
+    cdef floating *row
+    column_of(l0, p, &oz, &oy, &ox)
+    for l in range(nl):
+        row = buf + l * ldb - r0
+        for t in range(t0, t1):
+            a = t // khw
+            i = (t - a * khw) // kW
+            j = t - a * khw - i * kW
+            cs = t * Cg if t * Cg > r0 else r0
+            ce = t * Cg + Cg if t * Cg + Cg < r1 else r1
+            iz = pad_index(oz * p.s[0] - p.pb[0] + a * p.d[0], D, mode)
+            iy = pad_index(oy * p.s[1] - p.pb[1] + i * p.d[1], H, mode)
+            ix = pad_index(ox * p.s[2] - p.pb[2] + j * p.d[2], W, mode)
+            nhwc_copy(row + cs, xg + ((iz * H + iy) * W + ix) * C + cs - t * Cg, ce - cs)
+        ox += 1
+        if ox == p.out[2]:
+            ox = 0
+            oy += 1
+            if oy == p.out[1]:
+                oy = 0
+                oz += 1
+
+
+cdef void nhwc_scatter_mode(const floating *dp, Py_ssize_t ldd, const fc_problem *p,
+                            Py_ssize_t l0, Py_ssize_t nl, Py_ssize_t cw,
+                            floating *gxc) noexcept nogil:
+    """nhwc_scatter for a padding mode other than zeros: a padded element's gradient
+    is added to the input element it was read from (positions in order, taps in order)."""
+    cdef Py_ssize_t C = p.C, D = p.in_[0], H = p.in_[1], W = p.in_[2]
+    cdef Py_ssize_t kD = p.k[0], kH = p.k[1], kW = p.k[2]
+    cdef Py_ssize_t oz, oy, ox, l, a, i, j, iz, iy, ix, q
+    cdef int mode = p.padding_mode
+    cdef const floating *src
+    cdef floating *dst
+    column_of(l0, p, &oz, &oy, &ox)
+    for l in range(nl):
+        for a in range(kD):
+            iz = pad_index(oz * p.s[0] - p.pb[0] + a * p.d[0], D, mode)
+            for i in range(kH):
+                iy = pad_index(oy * p.s[1] - p.pb[1] + i * p.d[1], H, mode)
+                for j in range(kW):
+                    ix = pad_index(ox * p.s[2] - p.pb[2] + j * p.d[2], W, mode)
+                    src = dp + l * ldd + ((a * kH + i) * kW + j) * cw
+                    dst = gxc + ((iz * H + iy) * W + ix) * C
+                    for q in range(cw):
+                        dst[q] += src[q]
+        ox += 1
+        if ox == p.out[2]:
+            ox = 0
+            oy += 1
+            if oy == p.out[1]:
+                oy = 0
+                oz += 1
+
+
 cdef void nhwc_patch(const floating *xn, const fc_problem *p,     # IN: sample n's rows
                      Py_ssize_t gi, Py_ssize_t l0, Py_ssize_t nl,
                      Py_ssize_t r0, Py_ssize_t r1,
@@ -118,6 +184,9 @@ cdef void nhwc_patch(const floating *xn, const fc_problem *p,     # IN: sample n
     cdef const floating *xg = xn + gi * Cg
     cdef floating *row
     if nl <= 0 or r1 <= r0:
+        return
+    if p.padding_mode != FC_PAD_ZEROS:
+        nhwc_patch_mode(xn, p, gi, l0, nl, r0, r1, buf, ldb)
         return
     a0 = t0 // khw
     rem = t0 - a0 * khw
@@ -196,6 +265,9 @@ cdef void nhwc_scatter(const floating *dp, Py_ssize_t ldd,      # IN: nl x taps*
     cdef bint rows = (cw == C and p.d[2] == 1)
     cdef const floating *src
     cdef floating *dst
+    if p.padding_mode != FC_PAD_ZEROS:
+        nhwc_scatter_mode(dp, ldd, p, l0, nl, cw, gxc)
+        return
     column_of(l0, p, &oz, &oy, &ox)
     for l in range(nl):
         bz = oz * p.s[0] - p.pb[0]

@@ -60,8 +60,11 @@ class Tuning:
     depthwise_tile_bytes: int = 24 * 1024  # depthwise: a task's input tile about this size,
     depthwise_task_elems: int = 4096     # groups per task for about this many outputs,
     depthwise_min_tasks: int = 512       # but no fewer tasks than this (64 threads, 90%)
-    nhwc_min_tasks: int = 256            # channels-last depthwise and pooling: rows and
-                                         # channels split until this many tasks
+    nhwc_min_tasks: int = 64             # channels-last depthwise and pooling: rows and
+                                         # channels split until this many tasks (a thread
+                                         # each for 64; channel splits cost: avg 2x2/2 on
+                                         # 8x56x56x128, 128 -> 64 channels a task, 1.6 ->
+                                         # 5.0 ms, one thread)
     reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
                                          # outputs per volume (1: global pooling),
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
@@ -1354,7 +1357,7 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 # nhwc_depthwise_kernels.pxi: every output position one loop over its channels.  Tasks
 # are (sample, block of rows, block of channels): rows per task for about
 # depthwise_task_elems outputs, then halved, then the channels split (blocks of 16 or
-# more), until there are nhwc_min_tasks tasks (64 threads, 4 each).
+# more), until there are nhwc_min_tasks tasks.
 
 
 def _nhwc_dw(p, t, direction):
@@ -1423,7 +1426,9 @@ def _bww_dw_nhwc(p, desc, t):
     cap = _nhwc_dw_blk_cap(p, f)
     if cap is not None:
         blk = min(blk, cap)
-    while chunks * ceil_div(p.C, blk) < t.nhwc_min_tasks and blk > 16:
+    # (channel splits cost more here -- every task reads all its chunk's rows -- so only
+    # to min_tasks: 8x112x112x32, 16 -> 32 channels a task, 7.9 -> 5.0 ms)
+    while chunks * ceil_div(p.C, blk) < t.min_tasks and blk > 16:
         blk = max(16, ceil_div(blk // 2, 16) * 16)
     return {"chunks": chunks, "blk": blk}
 

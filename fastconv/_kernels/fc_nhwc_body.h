@@ -322,6 +322,25 @@ FC_TGT static void FC_NC_FN(fc_nc_expand)(Py_ssize_t W, Py_ssize_t C, Py_ssize_t
     }
 }
 
+/* out[k] = acc[k*Og] + acc[k*Og + 1] + ... (in order m = 0, 1, ...; Og = 2 as a
+ * constant: the compiler vectorises it with deinterleaving loads). */
+FC_TGT static void FC_NC_FN(fc_nc_fold)(Py_ssize_t nc, Py_ssize_t Og,
+                                        const FC_T *FC_NC_RESTRICT acc, FC_T *FC_NC_RESTRICT out)
+{
+    Py_ssize_t k, m;
+    if (Og == 2) {
+        for (k = 0; k < nc; k++)
+            out[k] = acc[2 * k] + acc[2 * k + 1];
+        return;
+    }
+    for (k = 0; k < nc; k++) {
+        FC_T a = acc[k * Og];
+        for (m = 1; m < Og; m++)
+            a += acc[k * Og + m];
+        out[k] = a;
+    }
+}
+
 #undef FC_NC_BLOCKS
 #if FC_NC_VEC
 #undef FC_V

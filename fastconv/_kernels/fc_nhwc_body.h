@@ -9,7 +9,10 @@
  * with the same operations in the same order (lanes are channels: the order of every
  * channel's sum is the same whatever the vector width).
  *
- * A window is R rows of Q taps: tap (r, q) of channel c is src[soff[r] + q*ss + c].
+ * A window is R rows of Q taps: tap (r, q) of channel c is src[soff[r] + q*ss + c]
+ * (a weight's: w[woff[r] + q*ws + c]).  The window functions take P positions at once
+ * (position pp reads src + pp*ps and writes out + pp*os; max pooling's indices advance
+ * by pp*pis): the interior of an output row, whose windows are all the same shape.
  *
  * No include guard: included once per variant. */
 #define FC_NC_CAT2(a, b) a##_##b

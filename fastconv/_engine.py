@@ -1368,17 +1368,17 @@ def _nhwc_dw(p, t, direction):
     return t.forced(direction) is not None or p.groups > 1
 
 
-def _nhwc_split(outside, rows, row_elems, C, t, max_blk=None):
+def _nhwc_split(outside, rows, row_elems, C, t, max_blk=None, min_blk=16):
     """``(lt, blk)``: rows and channels per task (see above); ``outside`` tasks per row
-    block and channel block (the samples)."""
+    block and channel block (the samples); channel blocks of at least ``min_blk``."""
     want = t.nhwc_min_tasks
     lt = max(1, min(rows, t.depthwise_task_elems // max(1, row_elems)))
     while lt > 1 and outside * ceil_div(rows, lt) < want:
         lt = ceil_div(lt, 2)
     lt = ceil_div(rows, ceil_div(rows, lt)) if rows > 0 else 1   # blocks of even size
     blk = C if max_blk is None else max(1, min(C, max_blk))
-    while outside * ceil_div(rows, lt) * ceil_div(C, blk) < want and blk > 16:
-        blk = max(16, ceil_div(blk // 2, 16) * 16)
+    while outside * ceil_div(rows, lt) * ceil_div(C, blk) < want and blk > min_blk:
+        blk = max(min_blk, ceil_div(blk // 2, 16) * 16)
     return lt, blk
 
 
@@ -1441,12 +1441,15 @@ def _bww_dw_nhwc(p, desc, t):
 # ---------------------------------------------- channels-last: pool, unfold
 #
 # nhwc_pool_kernels.pxi: every output position one loop over its channels; tasks
-# split as the depthwise ones (_nhwc_split).
+# split as the depthwise ones (_nhwc_split), channel blocks of at least 512 channels
+# (global average pooling (4, 2048, 7, 7), one thread: blocks of 2048, 1024, 128
+# channels 44, 58, 83 us: a block is a run of the rows the window sums).
 
 
 def _nhwc_pool_forward(p, desc, t):
     f = desc.fields()
-    lt, blk = _nhwc_split(p.N, f["out"][0] * f["out"][1], f["out"][2] * p.C * p.taps, p.C, t)
+    lt, blk = _nhwc_split(p.N, f["out"][0] * f["out"][1], f["out"][2] * p.C * p.taps, p.C, t,
+                          min_blk=512)
     return {"lt": lt, "blk": blk}
 
 

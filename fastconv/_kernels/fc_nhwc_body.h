@@ -289,6 +289,27 @@ FC_TGT static void FC_NC_FN(fc_nc_sum)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps
         out[pp * os + c] = dv ? a : a / div;                                             \
     } while (0)
     Py_ssize_t pp;
+    if (!dv && P == 1 && R * Q >= 16) {
+        /* a large window (global pooling): the sums kept in `out` (in L1), each tap's
+         * run of channels added whole -- the input read in long contiguous runs, not
+         * a block of channels at a time down the window; the same operations per
+         * channel in the same order */
+        FC_T *FC_NC_RESTRICT o = out;
+        Py_ssize_t r, q, c;
+        for (c = 0; c < n; c++)
+            o[c] = 0;
+        for (r = 0; r < R; r++) {
+            const FC_T *s = src + soff[r];
+            for (q = 0; q < Q; q++, s += ss) {
+                const FC_T *FC_NC_RESTRICT t = s;
+                for (c = 0; c < n; c++)
+                    o[c] += t[c];
+            }
+        }
+        for (c = 0; c < n; c++)
+            o[c] = o[c] / div;
+        return;
+    }
     for (pp = 0; pp < P; pp++) {
         FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
     }

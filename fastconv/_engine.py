@@ -60,8 +60,11 @@ class Tuning:
     depthwise_tile_bytes: int = 24 * 1024  # depthwise: a task's input tile about this size,
     depthwise_task_elems: int = 4096     # groups per task for about this many outputs,
     depthwise_min_tasks: int = 512       # but no fewer tasks than this (64 threads, 90%)
-    nhwc_min_tasks: int = 256            # channels-last depthwise and pooling: rows and
-                                         # channels split until this many tasks
+    nhwc_min_tasks: int = 64             # channels-last depthwise and pooling: rows and
+                                         # channels split until this many tasks (a thread
+                                         # each for 64; channel splits cost: avg 2x2/2 on
+                                         # 8x56x56x128, 128 -> 64 channels a task, 1.6 ->
+                                         # 5.0 ms, one thread)
     reduce_max_outputs: int = 1          # pooling as per-window reductions up to this many
                                          # outputs per volume (1: global pooling),
     reduce_min_run: int = 12             # or for windows this wide (contiguous runs),
@@ -1383,7 +1386,7 @@ register("avg_pool.grad_input.window", "each output's gradient spread over its w
 # nhwc_depthwise_kernels.pxi: every output position one loop over its channels.  Tasks
 # are (sample, block of rows, block of channels): rows per task for about
 # depthwise_task_elems outputs, then halved, then the channels split (blocks of 16 or
-# more), until there are nhwc_min_tasks tasks (64 threads, 4 each).
+# more), until there are nhwc_min_tasks tasks.
 
 
 def _nhwc_dw(p, t, direction):
@@ -1394,17 +1397,17 @@ def _nhwc_dw(p, t, direction):
     return t.forced(direction) is not None or p.groups > 1
 
 
-def _nhwc_split(outside, rows, row_elems, C, t, max_blk=None):
+def _nhwc_split(outside, rows, row_elems, C, t, max_blk=None, min_blk=16):
     """``(lt, blk)``: rows and channels per task (see above); ``outside`` tasks per row
-    block and channel block (the samples)."""
+    block and channel block (the samples); channel blocks of at least ``min_blk``."""
     want = t.nhwc_min_tasks
     lt = max(1, min(rows, t.depthwise_task_elems // max(1, row_elems)))
     while lt > 1 and outside * ceil_div(rows, lt) < want:
         lt = ceil_div(lt, 2)
     lt = ceil_div(rows, ceil_div(rows, lt)) if rows > 0 else 1   # blocks of even size
     blk = max(1, C if max_blk is None else min(C, max_blk))   # (C == 0: no tasks)
-    while outside * ceil_div(rows, lt) * ceil_div(C, blk) < want and blk > 16:
-        blk = max(16, ceil_div(blk // 2, 16) * 16)
+    while outside * ceil_div(rows, lt) * ceil_div(C, blk) < want and blk > min_blk:
+        blk = max(min_blk, ceil_div(blk // 2, 16) * 16)
     return lt, blk
 
 
@@ -1452,7 +1455,9 @@ def _bww_dw_nhwc(p, desc, t):
     cap = _nhwc_dw_blk_cap(p, f)
     if cap is not None:
         blk = min(blk, cap)
-    while chunks * ceil_div(p.C, blk) < t.nhwc_min_tasks and blk > 16:
+    # (channel splits cost more here -- every task reads all its chunk's rows -- so only
+    # to min_tasks: 8x112x112x32, 16 -> 32 channels a task, 7.9 -> 5.0 ms)
+    while chunks * ceil_div(p.C, blk) < t.min_tasks and blk > 16:
         blk = max(16, ceil_div(blk // 2, 16) * 16)
     return {"chunks": chunks, "blk": blk}
 
@@ -1549,12 +1554,15 @@ def _bwb_nhwc(p, desc, t):
 # ---------------------------------------------- channels-last: pool, unfold
 #
 # nhwc_pool_kernels.pxi: every output position one loop over its channels; tasks
-# split as the depthwise ones (_nhwc_split).
+# split as the depthwise ones (_nhwc_split), channel blocks of at least 512 channels
+# (global average pooling (4, 2048, 7, 7), one thread: blocks of 2048, 1024, 128
+# channels 44, 58, 83 us: a block is a run of the rows the window sums).
 
 
 def _nhwc_pool_forward(p, desc, t):
     f = desc.fields()
-    lt, blk = _nhwc_split(p.N, f["out"][0] * f["out"][1], f["out"][2] * p.C * p.taps, p.C, t)
+    lt, blk = _nhwc_split(p.N, f["out"][0] * f["out"][1], f["out"][2] * p.C * p.taps, p.C, t,
+                          min_blk=512)
     return {"lt": lt, "blk": blk}
 
 

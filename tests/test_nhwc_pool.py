@@ -266,3 +266,22 @@ def test_nhwc_pool_torch(torch, kind, kw):
     else:
         gi = fc.avg_pool2d_backward(to_last(go), xl.shape, data_format="NHWC", **kw)
     np.testing.assert_allclose(to_first(gi), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases("avg"))
+def test_nhwc_avg_pool_same_bits_as_channels_first_window_kernels(case):
+    """The channel loops add in the channels-first window kernels' order (forward: from
+    0 in row-major tap order, one division; backward: output rows ascending, then ox
+    descending, each term grad_output / divisor): the same bits."""
+    nd, x = case.nd, case.x
+    force = {"forward": "avg_pool.forward.window", "grad_input": "avg_pool.grad_input.window"}
+    with fc.tuning(force=force):
+        f_out = fn("avg", nd)(x, **avg_args(case))
+        go = case.rng.standard_normal(f_out.shape).astype(case.dtype)
+        f_gi = fn("avg", nd, True)(go, x.shape, **avg_args(case))
+    xl = to_last(x)
+    out = fn("avg", nd)(xl, **avg_args(case), data_format=LAST[nd])
+    gi = fn("avg", nd, True)(to_last(go), xl.shape, **avg_args(case), data_format=LAST[nd])
+    np.testing.assert_array_equal(to_first(out), f_out)
+    np.testing.assert_array_equal(to_first(gi), f_gi)

@@ -103,14 +103,15 @@
         void (*sum)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const T *, const Py_ssize_t *,   \
                     Py_ssize_t, const T *, T, T *);                                      \
         void (*expand)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const T *, T *);   \
+        void (*fold)(Py_ssize_t, Py_ssize_t, const T *, T *);                            \
     }
 
 static FC_NC_FNS(float) fc_nc32 = {fc_nc_dot_f32_generic, fc_nc_dot2_f32_generic,
                                    fc_nc_max_f32_generic, fc_nc_sum_f32_generic,
-                                   fc_nc_expand_f32_generic};
+                                   fc_nc_expand_f32_generic, fc_nc_fold_f32_generic};
 static FC_NC_FNS(double) fc_nc64 = {fc_nc_dot_f64_generic, fc_nc_dot2_f64_generic,
                                     fc_nc_max_f64_generic, fc_nc_sum_f64_generic,
-                                    fc_nc_expand_f64_generic};
+                                    fc_nc_expand_f64_generic, fc_nc_fold_f64_generic};
 
 #define FC_NC_USE(V)                                                                     \
     do {                                                                                 \
@@ -119,11 +120,13 @@ static FC_NC_FNS(double) fc_nc64 = {fc_nc_dot_f64_generic, fc_nc_dot2_f64_generi
         fc_nc32.max = fc_nc_max_f32_##V;                                                 \
         fc_nc32.sum = fc_nc_sum_f32_##V;                                                 \
         fc_nc32.expand = fc_nc_expand_f32_##V;                                           \
+        fc_nc32.fold = fc_nc_fold_f32_##V;                                               \
         fc_nc64.dot = fc_nc_dot_f64_##V;                                                 \
         fc_nc64.dot2 = fc_nc_dot2_f64_##V;                                               \
         fc_nc64.max = fc_nc_max_f64_##V;                                                 \
         fc_nc64.sum = fc_nc_sum_f64_##V;                                                 \
         fc_nc64.expand = fc_nc_expand_f64_##V;                                           \
+        fc_nc64.fold = fc_nc_fold_f64_##V;                                               \
     } while (0)
 
 /* 2: AVX-512, 1: AVX2+FMA, else the baseline ISA (called once, at import, with the
@@ -162,7 +165,9 @@ static void fc_nc_select(int variant)
     { TAB.sum(n, P, ps, os, R, Q, src, soff, ss, dv, div, out); }                       \
     static inline void fc_nc_expand_##S(Py_ssize_t W, Py_ssize_t C, Py_ssize_t nc,        \
                                         Py_ssize_t Og, const T *x, T *dst)               \
-    { TAB.expand(W, C, nc, Og, x, dst); }
+    { TAB.expand(W, C, nc, Og, x, dst); }                                               \
+    static inline void fc_nc_fold_##S(Py_ssize_t nc, Py_ssize_t Og, const T *acc, T *out) \
+    { TAB.fold(nc, Og, acc, out); }
 FC_NC_WRAP(float, f32, fc_nc32)
 FC_NC_WRAP(double, f64, fc_nc64)
 #undef FC_NC_WRAP

@@ -9,7 +9,10 @@
  * with the same operations in the same order (lanes are channels: the order of every
  * channel's sum is the same whatever the vector width).
  *
- * A window is R rows of Q taps: tap (r, q) of channel c is src[soff[r] + q*ss + c].
+ * A window is R rows of Q taps: tap (r, q) of channel c is src[soff[r] + q*ss + c]
+ * (a weight's: w[woff[r] + q*ws + c]).  The window functions take P positions at once
+ * (position pp reads src + pp*ps and writes out + pp*os; max pooling's indices advance
+ * by pp*pis): the interior of an output row, whose windows are all the same shape.
  *
  * No include guard: included once per variant. */
 #define FC_NC_CAT2(a, b) a##_##b
@@ -286,6 +289,27 @@ FC_TGT static void FC_NC_FN(fc_nc_sum)(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps
         out[pp * os + c] = dv ? a : a / div;                                             \
     } while (0)
     Py_ssize_t pp;
+    if (!dv && P == 1 && R * Q >= 16) {
+        /* a large window (global pooling): the sums kept in `out` (in L1), each tap's
+         * run of channels added whole -- the input read in long contiguous runs, not
+         * a block of channels at a time down the window; the same operations per
+         * channel in the same order */
+        FC_T *FC_NC_RESTRICT o = out;
+        Py_ssize_t r, q, c;
+        for (c = 0; c < n; c++)
+            o[c] = 0;
+        for (r = 0; r < R; r++) {
+            const FC_T *s = src + soff[r];
+            for (q = 0; q < Q; q++, s += ss) {
+                const FC_T *FC_NC_RESTRICT t = s;
+                for (c = 0; c < n; c++)
+                    o[c] += t[c];
+            }
+        }
+        for (c = 0; c < n; c++)
+            o[c] = o[c] / div;
+        return;
+    }
     for (pp = 0; pp < P; pp++) {
         FC_NC_BLOCKS(FC_NC_CALL, FC_NC_SCALAR)
     }
@@ -319,6 +343,25 @@ FC_TGT static void FC_NC_FN(fc_nc_expand)(Py_ssize_t W, Py_ssize_t C, Py_ssize_t
                 for (m = 0; m < Og; m++)
                     dst[k * Og + m] = s[k];
         }
+    }
+}
+
+/* out[k] = acc[k*Og] + acc[k*Og + 1] + ... (in order m = 0, 1, ...; Og = 2 as a
+ * constant: the compiler vectorises it with deinterleaving loads). */
+FC_TGT static void FC_NC_FN(fc_nc_fold)(Py_ssize_t nc, Py_ssize_t Og,
+                                        const FC_T *FC_NC_RESTRICT acc, FC_T *FC_NC_RESTRICT out)
+{
+    Py_ssize_t k, m;
+    if (Og == 2) {
+        for (k = 0; k < nc; k++)
+            out[k] = acc[2 * k] + acc[2 * k + 1];
+        return;
+    }
+    for (k = 0; k < nc; k++) {
+        FC_T a = acc[k * Og];
+        for (m = 1; m < Og; m++)
+            a += acc[k * Og + m];
+        out[k] = a;
     }
 }
 

@@ -56,6 +56,8 @@ cdef extern from "fc_nhwc.h" nogil:
                           const float *x, float *dst)
     void fc_nc_expand_f64(Py_ssize_t W, Py_ssize_t C, Py_ssize_t nc, Py_ssize_t Og,
                           const double *x, double *dst)
+    void fc_nc_fold_f32(Py_ssize_t nc, Py_ssize_t Og, const float *acc, float *out)
+    void fc_nc_fold_f64(Py_ssize_t nc, Py_ssize_t Og, const double *acc, double *out)
 
 fc_nc_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
 
@@ -226,9 +228,15 @@ cdef void nhwc_dw_grad_input(const fc_problem *p,
     cdef Py_ssize_t *ints
     cdef floating *acc
     cdef floating *grow
-    cdef floating sacc
+    cdef Py_ssize_t ilo = (kw - 1) * dw - pw, ihi = sw * OW - pw, P
     g = gcd(sw, dw)
     jstep = sw // g
+    if ilo < 0:
+        ilo = 0
+    if ihi > W:
+        ihi = W
+    if ihi < ilo:
+        ihi = ilo
     for task in prange(p.N * nrb * ncb, num_threads=n_threads, schedule="static"):
         n = task // (nrb * ncb)
         b = (task // ncb) % nrb
@@ -259,6 +267,8 @@ cdef void nhwc_dw_grad_input(const fc_problem *p,
                     R = R + 1
             grow = gx + (n * rows + row) * W * C + c0
             for ix in range(W):
+                if Og == 1 and ilo + sw <= ix < ihi:
+                    continue   # (done with the first sw interior positions, one per phase)
                 # taps j with (ix + pw - j*dw) a multiple of sw and ox in range: an
                 # arithmetic progression (step sw/g in j, -dw/g in ox)
                 jfirst = -1
@@ -283,18 +293,22 @@ cdef void nhwc_dw_grad_input(const fc_problem *p,
                     ints[2 * KR + r] = ints[r] + oxs * O
                     ints[3 * KR + r] = ints[KR + r] + jfirst * O
                 if Og == 1:
-                    nc_dot(nc, 1, 0, 0, R if Q > 0 else 0, Q, go, ints + 2 * KR,
+                    # interior positions (every tap's output inside the row) of one phase
+                    # share their taps: ix, ix + sw, ... in one call (ox advances by one)
+                    P = 1
+                    if ilo <= ix < ilo + sw and ix < ihi:
+                        P = (ihi - 1 - ix) // sw + 1
+                    nc_dot(nc, P, O, sw * C, R if Q > 0 else 0, Q, go, ints + 2 * KR,
                            -(dw // g) * O, w, ints + 3 * KR, jstep * O, <const floating *>NULL,
                            grow + ix * C)
                 else:
                     nc_dot(no, 1, 0, 0, R if Q > 0 else 0, Q, go, ints + 2 * KR,
                            -(dw // g) * O, w, ints + 3 * KR, jstep * O, <const floating *>NULL,
                            acc)
-                    for j in range(nc):
-                        sacc = acc[j * Og]
-                        for m in range(1, Og):
-                            sacc = sacc + acc[j * Og + m]
-                        grow[ix * C + j] = sacc
+                    if floating is float:   # the Og sums of each input channel, in order
+                        fc_nc_fold_f32(nc, Og, acc, grow + ix * C)
+                    else:
+                        fc_nc_fold_f64(nc, Og, acc, grow + ix * C)
 
 
 cdef void nhwc_dw_grad_weight(const fc_problem *p,

@@ -62,6 +62,17 @@ stride : int or tuple of {ints}, optional
     Round the output size up (a window starting in the end padding is dropped).""",
     "threads": """num_threads : int, optional
     Threads for this call. Default: :func:`fastconv.get_num_threads`.""",
+    "adaptive_args": """x : ndarray, shape {pool_x}
+    The batch of input {what}.
+output_size : int, tuple of {ints} or None
+    The output's spatial size; a ``None`` entry (or ``None``) keeps the input's
+    size along that axis, a 1-tuple repeats.""",
+    "adaptive_errors": """ValueError
+    ``data_format`` is not one of the strings above; ``x`` has the wrong number of
+    dimensions or an empty spatial dimension; or an ``output_size`` is not
+    positive.
+MemoryError
+    The result cannot be allocated.""",
     "grad_input_shape": """grad_output : ndarray, shape {pool_y}
     Gradient of the loss with respect to the pooled output.""",
 }
@@ -459,9 +470,6 @@ See Also
 avg_pool{nd}d : The forward function.
 """
 
-# ------------------------------------------------------------------ examples
-# Each runs as a doctest (docs/build.sh).
-
 _TEMPLATES["adaptive_avg_pool"] = """{nd}-D adaptive average pooling: the output size is given, the windows follow.
 
 Output ``o`` along an axis of input size ``I`` and output size ``O`` is the mean of
@@ -471,11 +479,7 @@ by one. ``output_size=1`` is global average pooling (every classifier head).
 
 Parameters
 ----------
-x : ndarray, shape {pool_x}
-    The batch of input {what}.
-output_size : int, tuple of {ints} or None
-    The output's spatial size; a ``None`` entry (or ``None``) keeps the input's
-    size along that axis, a 1-tuple repeats.
+{adaptive_args}
 {data_format}
 {threads}
 
@@ -488,12 +492,7 @@ Raises
 ------
 TypeError
     ``x`` has an unsupported dtype or ``output_size`` is not an int, tuple or None.
-ValueError
-    ``data_format`` is not one of the strings above; ``x`` has the wrong number of
-    dimensions or an empty spatial dimension; or an ``output_size`` is not
-    positive.
-MemoryError
-    The result cannot be allocated.
+{adaptive_errors}
 
 See Also
 --------
@@ -510,11 +509,7 @@ ties; a window of only -inf reports its first element).
 
 Parameters
 ----------
-x : ndarray, shape {pool_x}
-    The batch of input {what}.
-output_size : int, tuple of {ints} or None
-    The output's spatial size; a ``None`` entry (or ``None``) keeps the input's
-    size along that axis, a 1-tuple repeats.
+{adaptive_args}
 return_indices : bool, default False
     Also return the argmax indices (for :func:`adaptive_max_pool{nd}d_backward`).
 {data_format}
@@ -535,12 +530,7 @@ Raises
 TypeError
     ``x`` has an unsupported dtype, ``output_size`` is not an int, tuple or None,
     or ``return_indices`` is not a bool.
-ValueError
-    ``data_format`` is not one of the strings above; ``x`` has the wrong number of
-    dimensions or an empty spatial dimension; or an ``output_size`` is not
-    positive.
-MemoryError
-    The result cannot be allocated.
+{adaptive_errors}
 
 See Also
 --------
@@ -675,6 +665,9 @@ See Also
 conv_transpose{nd}d : The forward function.
 conv{nd}d_backward : The gradients of the convolution.
 """
+
+# ------------------------------------------------------------------ examples
+# Each runs as a doctest (docs/build.sh).
 
 _EXAMPLES = {
     ("conv_transpose_backward", 1): """The seeds' 1-D example read backwards: the gradient of the

@@ -237,7 +237,7 @@ def test_errors():
     with pytest.raises(ValueError, match="data_format"):
         fastconv.adaptive_avg_pool2d(x, 2, data_format="NCW")
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
-        fastconv.adaptive_avg_pool2d(np.zeros((4, 4, 2)), 2, data_format="NHWC")
+        fastconv.adaptive_avg_pool2d(np.zeros((4, 2)), 2, data_format="NHWC")  # (3-D: unbatched)
     with pytest.raises(ValueError, match="non-empty spatial"):
         fastconv.adaptive_avg_pool2d(np.zeros((1, 2, 0, 4)), 2)
     with pytest.raises(TypeError, match="return_indices"):

@@ -131,10 +131,10 @@ def test_unfold_data_format_type():
 
 def test_col2im_nhwc_shape_errors():
     with pytest.raises(ValueError, match=r"\(N, Hout, Wout, kH\*kW\*C\)"):
-        fastconv.col2im(np.zeros((1, 8, 9)), 4, 2, data_format="NHWC")
+        fastconv.col2im(np.zeros((8, 9)), 4, 2, data_format="NHWC")   # (3-D: unbatched)
     with pytest.raises(ValueError, match="multiple of kH\\*kW=4"):
         fastconv.col2im(np.zeros((1, 3, 3, 6)), 4, 2, data_format="NHWC")
     with pytest.raises(ValueError, match="3x2 windows"):
         fastconv.col2im(np.zeros((1, 3, 2, 8)), 4, 2, data_format="NHWC")
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
-        fastconv.im2col(np.zeros((4, 4, 2)), 2, data_format="NHWC")
+        fastconv.im2col(np.zeros((4, 2)), 2, data_format="NHWC")

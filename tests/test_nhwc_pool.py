@@ -216,7 +216,7 @@ def test_nhwc_pool_errors():
     with pytest.raises(TypeError, match="`data_format` must be a str"):
         fc.avg_pool1d(xl[0], 2, data_format=1)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
-        fc.max_pool2d(xl[0], 2, data_format="NHWC")
+        fc.max_pool2d(xl[0, 0], 2, data_format="NHWC")   # (3-D: unbatched)
     out, idx = fc.max_pool2d(xl, 2, return_indices=True, data_format="NHWC")
     with pytest.raises(ValueError, match="does not match the batch and channels.*NHWC"):
         fc.max_pool2d_backward(out, idx, (2, 3, 8, 8), data_format="NHWC")

@@ -821,8 +821,18 @@ def network_calls(layer, torch, rng=None):
         b = rng.standard_normal(O, dtype=np.float32) if layer.bias else None
         tw, tb = torch.from_numpy(w), (torch.from_numpy(b) if layer.bias else None)
         if layer.op == "conv_transpose2d":
+            # the transposed convolution's gradients: fastconv's conv_transpose2d_backward,
+            # torch's convolution_backward with transposed=True
+            lists = [list(nets._tup(kw.get(a, d), 2)) for a, d in
+                     (("stride", 1), ("padding", 0), ("dilation", 1))]
+            opad = list(nets._tup(kw.get("output_padding", 0), 2))
+            O = y_shape[1]
             return (lambda: fastconv.conv_transpose2d(x, w, b, **kw),
-                    lambda: F.conv_transpose2d(tx, tw, tb, **kw), None, None)
+                    lambda: F.conv_transpose2d(tx, tw, tb, **kw),
+                    lambda: fastconv.conv_transpose2d_backward(go, x, w, **kw),
+                    lambda: torch.ops.aten.convolution_backward(
+                        tgo, tx, tw, [O], *lists, True, opad, kw.get("groups", 1),
+                        [True, True, True]))
         fwd = getattr(fastconv, layer.op)
         bwd = getattr(fastconv, layer.op + "_backward")
         tfwd = getattr(F, layer.op)
@@ -1019,8 +1029,8 @@ def report_networks(per_net, out):
           f"{_fmt(summ['overall_bwd'])} | **{_fmt(summ['overall'])}** | | |", file=out)
     fwd_only = {net: a["no_backward"] for net, a in aggs.items() if a["no_backward"]}
     if fwd_only:
-        print("\nforward only (fastconv has no conv_transpose backward yet; these layers count "
-              "in fwd and fwd+bwd with their forward time only, for both libraries): "
+        print("\nforward only (no backward timed; these layers count in fwd and fwd+bwd "
+              "with their forward time only, for both libraries): "
               + "; ".join(f"{net}: {', '.join(v)}" for net, v in fwd_only.items()), file=out)
     kinds = by_kind(per_net)
     total = summ["fwd_s"] + summ["bwd_s"]

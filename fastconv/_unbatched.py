@@ -22,7 +22,8 @@ def unbatched(fn, batched_ndim, data, shapes=(), results=(0,), is_unbatched=None
 
     data : ((position, name), ...) of the data arguments with a batch axis, the first
         deciding (unbatched when its ndim is ``batched_ndim - 1``, or when
-        ``is_unbatched(first, kwargs)`` says so).
+        ``is_unbatched(ndim of first, kwargs)`` says so; every other data argument given
+        must then have that ndim too).
     shapes : ((position, name), ...) of shape arguments to prefix with 1.
     results : which results lose the batch axis ("all" for every array result; the
         result itself when it is a single array).

@@ -162,18 +162,12 @@ if hasattr(os, "register_at_fork"):
 _local = threading.local()
 
 
-def workspace(rows, cols, dtype):
-    """Scratch memory for ``rows`` threads of ``cols`` elements each (a flat array).
-
-    Kept per Python thread and reused across calls, which avoids first-touch
-    page faults on every call.  Its size is bounded by the tile sizes the
-    wrappers choose (see ``conv.py``).  The data start on a 64-byte boundary
-    (a cache line): with tiles a multiple of 16 elements wide, every tile row
-    the GEMM reads is line-aligned.
-    """
-    need = rows * cols if rows * cols > 0 else 1
+def _cached(key, need, dtype):
+    """A flat, 64-byte aligned array of at least ``need`` elements of ``dtype``, kept
+    per Python thread under ``key`` and reused across calls."""
+    need = need if need > 0 else 1
     try:
-        buf = _local.buffers[dtype]
+        buf = _local.buffers[key]
     except (AttributeError, KeyError):
         buf = None
     if buf is None or buf.shape[0] < need:
@@ -183,5 +177,23 @@ def workspace(rows, cols, dtype):
         buf = raw[start:start + need * itemsize].view(dtype)
         if not hasattr(_local, "buffers"):
             _local.buffers = {}
-        _local.buffers[dtype] = buf
+        _local.buffers[key] = buf
     return buf
+
+
+def shared_workspace(n, dtype):
+    """Scratch shared by the threads of one kernel call (``n`` elements: the Winograd
+    weights, the regions' copies), reused across calls like :func:`workspace`."""
+    return _cached(("shared", np.dtype(dtype).str), n, dtype)
+
+
+def workspace(rows, cols, dtype):
+    """Scratch memory for ``rows`` threads of ``cols`` elements each (a flat array).
+
+    Kept per Python thread and reused across calls, which avoids first-touch
+    page faults on every call.  Its size is bounded by the tile sizes the
+    wrappers choose (see ``conv.py``).  The data start on a 64-byte boundary
+    (a cache line): with tiles a multiple of 16 elements wide, every tile row
+    the GEMM reads is line-aligned.
+    """
+    return _cached(dtype, rows * cols, dtype)

@@ -15,7 +15,7 @@ from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._kernels import _engine as _k
-from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads, workspace
+from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads, shared_workspace, workspace
 from ._unbatched import unbatched
 
 
@@ -91,9 +91,11 @@ def _sum_channels(a, dt, last):
 
 def run_route(r, arrays, n_threads, dtype):
     """Run one route's kernel with this thread's reused workspace; returns its status.
-    A forward kernel with shared scratch (conv.forward.regions) gets it here."""
+    A forward kernel with shared scratch (conv.forward.regions, .winograd) gets it here,
+    reused across calls too (the Winograd weights of a 512-channel layer are 16 MB:
+    fresh pages on every call cost more than their transform)."""
     if r.shared and r.direction == "forward":
-        arrays = arrays + (np.empty((r.shared,), dtype),)
+        arrays = arrays + (shared_workspace(r.shared, dtype)[:r.shared],)
     return _k.run(r.desc, arrays, workspace(n_threads, r.per_thread, dtype), n_threads)
 
 

@@ -93,6 +93,16 @@ class Tuning:
     nhwc_min_rows: int = 48              # channels-last conv: tiles of at least this many
                                          # positions when split for more tasks,
     nhwc_min_cw: int = 64                # grad_input channel blocks at least this wide
+    winograd: bool = True                # 3x3 stride-1 forward by Winograd F(2x2, 3x3)
+    winograd_min_channels: int = 16      # ... with at least this many input and output
+                                         # channels,
+    winograd_min_ow: int = 40            # output rows at least this wide (one thread, float32,
+                                         # time vs strip: 56 wide 0.74-0.90, 64: 0.64, 128: 0.54,
+                                         # 32: 1.17, 28: 1.01-1.04 -- the transforms run along
+                                         # tile rows, short ones cost),
+    winograd_v_bytes: int = 512 * 1024   # a task's transformed input about this size
+    winograd_min_tiles: int = 64         # (at least this many 2x2 tiles where it allows),
+    winograd_max_ob: int = 64            # output channels per task at most this many
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -314,6 +324,11 @@ def task_work(desc):
         else:
             widths = np.full(N, L, np.int64)
         w = np.repeat(_chunk_sums(widths, max(P, 1)), G) * Kg * Og
+    elif name == "conv.forward.winograd":                     # (tile-row block, o block)
+        th, tw = ceil_div(OH, 2), ceil_div(OW, 2)
+        ob = blk if 0 < blk < Og else Og
+        w = (np.outer(_tiles(N * th, lt) * tw, _tiles(Og, ob)).ravel() * 16 * Cg
+             if lt > 0 else [])
     elif name in ("conv.forward.grouped", "conv.grad_weight.grouped"):
         w = np.repeat(_tiles(N, blk), G) * L * Kg * Og       # (chunk of samples, g)
     elif name == "conv.forward.regions":
@@ -973,6 +988,57 @@ def _fwd_grouped(p, desc, t):
         return None
     nb = _grouped_chunk(p, desc, t, p.Og * p.L)
     return {"blk": nb}
+# ---------------------------------------------------------------- Winograd
+
+
+def _winograd_ok(p, f, t):
+    """A 2-D 3x3 convolution with stride 1, dilation 1, one group, non-negative padding
+    (the kernel's only case); by default also winograd, at least winograd_min_channels
+    in and out, and output rows at least winograd_min_ow wide."""
+    if p.op != "conv" or p.rank != 2 or p.groups != 1 or p.C == 0 or p.O == 0:
+        return False
+    if tuple(f["k"][1:]) != (3, 3) or tuple(f["s"][1:]) != (1, 1) or tuple(f["d"][1:]) != (1, 1):
+        return False
+    if min(min(pr) for pr in p.pads) < 0:
+        return False
+    if t.forced("forward") is not None:
+        return True
+    return (t.winograd and min(p.C, p.O) >= t.winograd_min_channels
+            and f["out"][2] >= t.winograd_min_ow)
+
+
+@register("conv.forward.winograd", "3x3, stride 1, one group: Winograd F(2x2, 3x3), the "
+          "transformed tiles of a block of tile rows times the transformed weights, "
+          "sixteen GEMMs per task")
+def _fwd_winograd(p, desc, t):
+    """A 2x2 output tile costs 16 multiplies per channel pair instead of 36.  Tasks:
+    blocks of whole tile rows (about winograd_min_tiles tiles, the transformed input
+    within winograd_v_bytes) times blocks of at most winograd_max_ob output channels;
+    more tasks for min_tasks, and balanced for many cores where asked."""
+    f = desc.fields()
+    if not _winograd_ok(p, f, t):
+        return None
+    th, tw = ceil_div(f["out"][1], 2), ceil_div(f["out"][2], 2)
+    rows = p.N * th
+    per_row = 16 * p.C * tw * p.dtype.itemsize          # V bytes of one tile row
+    rb = max(1, min(ceil_div(t.winograd_min_tiles, tw), t.winograd_v_bytes // per_row, rows))
+    ob = p.O if p.O <= t.winograd_max_ob else ceil_div(p.O, ceil_div(p.O, t.winograd_max_ob))
+    ob = min(p.O, ceil_div(ob, 8) * 8)
+    while ceil_div(rows, rb) * ceil_div(p.O, ob) < t.min_tasks and rb > 1:
+        rb = ceil_div(rb, 2)
+    if not _balance_ok(p, t):
+        return {"lt": rb, "blk": ob if ob < p.O else 0}
+    nr = panel_width(p.dtype.itemsize)
+    cands = []
+    for ob_c in [o for o in _o_blocks(p.O, 16) if o <= ob] or [ob]:
+        for rb_c in sorted({rb} | {ceil_div(rows, k) for k in range(1, 257)
+                                   if ceil_div(rows, k) <= rb}, reverse=True):
+            d = desc.configured(ALGO["conv.forward.winograd"], rb_c, ob_c if ob_c < p.O else 0, 0)
+            eff = _gemm_eff(ob_c, [rb_c * tw], nr) / (1.0 + 0.5 * tw / max(rb_c * tw, 1) / 8)
+            cands.append(({"lt": rb_c, "blk": ob_c if ob_c < p.O else 0}, task_work(d), eff))
+    return _pick(cands, t)
+
+
 # ---------------------------------------------------------------- regions
 
 

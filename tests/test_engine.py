@@ -29,6 +29,8 @@ CASES = [
      ["strip", "regions", "im2col"]),
     (2, (3, 2, 6, 7), (4, 2, 3, 3), dict(stride=2, padding=1),
      ["strip", "regions", "im2col", "grouped"]),
+    (2, (2, 3, 7, 9), (5, 3, 3, 3), dict(padding=((1, 2), (0, 1))),
+     ["strip", "regions", "im2col", "winograd"]),
     (2, (2, 4, 9, 11), (8, 1, 3, 3), dict(stride=(2, 1), padding=((1, 0), (2, 1)),
                                           dilation=(1, 2), groups=4),
      ["depthwise", "strip", "regions", "im2col", "grouped"]),
@@ -141,8 +143,8 @@ def test_every_registered_algorithm_is_run_by_a_forced_test():
 
 def test_forcing_an_unknown_or_unsupported_algorithm_raises():
     x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
-    with pytest.raises(ValueError, match="no algorithm 'winograd'"):
-        with fc.tuning(force={"forward": "winograd"}):
+    with pytest.raises(ValueError, match="no algorithm 'fft'"):
+        with fc.tuning(force={"forward": "fft"}):
             pass
     with pytest.raises(ValueError, match="directions"):
         with fc.tuning(force={"fwd": "strip"}):
@@ -208,7 +210,7 @@ def test_plan_describes_routes():
     p = fc.plan(fc.conv2d_backward, np.zeros((8, 64, 56, 56), np.float32), x, w, padding=1)
     d = {r["direction"]: r for r in p.describe(4)}
     assert d["grad_input"]["algorithm"] == "conv.grad_input.as_forward"
-    assert d["grad_input"]["runs"] == "conv.forward.strip"
+    assert d["grad_input"]["runs"] == "conv.forward.winograd"
     # one chunk per sample by default; with MANY_CORE the 1.85 GMAC direction's chunks
     # are balanced for many cores (more than N)
     assert d["grad_weight"]["tasks"] == len(d["grad_weight"]["task_work"]) == 8
@@ -283,12 +285,23 @@ def test_desc_lifts_problems_to_three_dimensions():
 
 def test_workspace_comes_from_the_c_struct():
     p = _problem.conv(2, (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, 1, np.dtype(np.float32))
-    r = _engine.route(p, "forward")
+    r = _engine.route(p, "forward", _engine.Tuning(winograd=False))
     per_thread, shared, ints, got, main = r.desc.workspace
     lt = r.desc.fields()["lt"]
     assert main == -(-r.desc.strip_elems(lt) // 16) * 16
     assert ints >= (p.Kg + lt) * 8 // 4 and per_thread == ints + main and shared == 0
     assert r.desc.tasks == 8 * -(-56 * 56 // lt)
+    # Winograd (the default here): V (16 x C x tiles), M (16 x ob x tiles) and the row
+    # buffers per thread, U (16 x O x C) shared; (tile-row block, o block) tasks
+    r = _engine.route(p, "forward")
+    assert r.algorithm == "conv.forward.winograd"
+    per_thread, shared, ints, got, main = r.desc.workspace
+    f = r.desc.fields()
+    rows, ob, tw = f["lt"], f["blk"] or 64, 28
+    r16 = lambda n: -(-n // 16) * 16  # noqa: E731
+    assert main == r16(16 * 64 * rows * tw) + r16(16 * ob * rows * tw) + r16(8 * 29 + 16 * tw)
+    assert per_thread == main and ints == got == 0 and shared == 16 * 64 * 64
+    assert r.desc.tasks == -(-8 * 28 // rows) * -(-64 // ob)
 
 
 def _fwd_route():

@@ -253,7 +253,11 @@ def test_strip_path_is_chosen_for_the_standard_layers():
             self.p = fc.plan(fc.conv2d, np.zeros(xs, dtype), np.zeros(ws, dtype), None, stride,
                              padding)
             self.strip = self.p.algorithms["forward"] == "conv.forward.strip"
-    assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).strip
+    vgg = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1)    # Winograd's by default
+    assert vgg.p.algorithms["forward"] == "conv.forward.winograd"
+    with fc.tuning(winograd=False):
+        assert plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).strip
+    assert plan((8, 64, 28, 28), (64, 64, 3, 3), 1, 1).strip        # narrower: strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3).strip
     assert plan((8, 3, 224, 224), (64, 3, 7, 7), 2, 3, np.float64).strip
     assert not plan((64, 6, 12, 12), (16, 6, 5, 5), 1, 0).strip      # 8-wide rows, 16 channels
@@ -261,7 +265,8 @@ def test_strip_path_is_chosen_for_the_standard_layers():
     assert not plan((64, 1, 28, 28), (6, 1, 5, 5), 1, 0).strip       # 6 output channels
     assert not plan((2, 3, 64, 64), (4, 3, 3, 3), 5, 0).strip        # stride 5
     assert not plan((2, 3, 64, 64), (4, 3, 1, 1), 1, 0).strip        # direct 1x1
-    r = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).p.route("forward")
+    with fc.tuning(winograd=False):
+        r = plan((8, 64, 56, 56), (64, 64, 3, 3), 1, 1).p.route("forward")
     per_thread, shared, ints, got, main = r.desc.workspace
     assert main * 4 <= _engine.get_tuning().strip_max_bytes           # bounded strip
 

@@ -9,7 +9,7 @@
 #   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg), or (chunks, O, Kg) partials)
 #   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE, FC_CONV_BWW_GROUPED
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
-#   FC_CONV_FWD_REGIONS  (x, w, bias or None, out, shared scratch)
+#   FC_CONV_FWD_REGIONS, FC_CONV_FWD_WINOGRAD  (x, w, bias or None, out, shared scratch)
 #   FC_CONV_BWW_REGIONS  (grad_output, x, grad_weight (O, Kg), shared scratch)
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
@@ -59,6 +59,7 @@ cdef object _ALGORITHMS = {
     FC_CONV_BWW_STRIP: ("conv.grad_weight.strip", (A_GO, A_X, A_PART)),
     FC_CONV_BWB_SUM: ("conv.grad_bias.sum", (A_GO, A_GB)),
     FC_CONV_FWD_GROUPED: ("conv.forward.grouped", (A_X, A_W, A_BIAS, A_Y)),
+    FC_CONV_FWD_WINOGRAD: ("conv.forward.winograd", (A_X, A_W, A_BIAS, A_Y, A_PART)),
     FC_CONV_BWW_GROUPED: ("conv.grad_weight.grouped", (A_GO, A_X, A_PART)),
     FC_CONV_FWD_DEPTHWISE: ("conv.forward.depthwise", (A_X, A_W, A_BIAS, A_Y)),
     FC_CONV_BWI_DEPTHWISE: ("conv.grad_input.depthwise", (A_GO, A_W, A_GX)),
@@ -101,9 +102,9 @@ cdef object _ALGORITHMS = {
 
 cdef bint _reads_layout(int algo, int layout) noexcept:
     """Whether the kernel of ``algo`` reads data in ``layout``."""
-    if algo >= FC_ADAPTIVE_MAX_FWD:
+    if FC_ADAPTIVE_MAX_FWD <= algo <= FC_ADAPTIVE_AVG_BWD:
         return True                        # either layout
-    return (algo >= FC_CONV_FWD_NHWC) == (layout == FC_CHANNELS_LAST)
+    return (FC_CONV_FWD_NHWC <= algo <= FC_UNFOLD_COL2IM_NHWC) == (layout == FC_CHANNELS_LAST)
 
 
 def algorithm_codes():
@@ -192,7 +193,7 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
         ptr[j] = _checked(arrays[j], kinds[j], p)
     if algo == FC_ADAPTIVE_MAX_BWD:
         ad_idx, ad_dst = ptr[1], ptr[2]
-    elif algo >= FC_ADAPTIVE_MAX_FWD:
+    elif FC_ADAPTIVE_MAX_FWD <= algo <= FC_ADAPTIVE_AVG_BWD:
         ad_dst = ptr[1]
         ad_idx = ptr[2] if algo == FC_ADAPTIVE_MAX_FWD else NULL
     if lay.per_thread > 0:
@@ -203,14 +204,14 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                              f"{lay.per_thread * n_threads} elements of {p.itemsize} bytes")
         pws = cnp.PyArray_DATA(<cnp.ndarray>ws)
     with nogil:
-        if algo >= FC_ADAPTIVE_MAX_FWD:   # (src, dst[, indices]) or (src, indices, dst)
+        if FC_ADAPTIVE_MAX_FWD <= algo <= FC_ADAPTIVE_AVG_BWD:   # (src, dst[, indices]) or (src, indices, dst)
             if f32:
                 result = adaptive_pool[float](p, <const float *>ptr[0], <float *>ad_dst,
                                               <int64_t *>ad_idx, n_threads)
             else:
                 result = adaptive_pool[double](p, <const double *>ptr[0], <double *>ad_dst,
                                                <int64_t *>ad_idx, n_threads)
-        elif algo >= FC_CONV_FWD_NHWC:   # channels-last: each kernel file dispatches its own
+        elif FC_CONV_FWD_NHWC <= algo <= FC_UNFOLD_COL2IM_NHWC:   # channels-last: each kernel file dispatches its own
             if algo <= FC_CONV_BWB_NHWC:
                 result = nhwc_conv_run(p, ptr, pws, n_threads)
             elif algo <= FC_CONV_BWW_DW_NHWC:
@@ -258,6 +259,16 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                 regions_grad_weight[double](p, <const double *>ptr[0], <const double *>ptr[1],
                                             <double *>ptr[2], <double *>ptr[3], <double *>pws,
                                             n_threads)
+        elif algo == FC_CONV_FWD_WINOGRAD:
+            if f32:
+                conv_winograd_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],
+                                             <const float *>ptr[2], <float *>ptr[3],
+                                             <float *>ptr[4], <float *>pws, n_threads)
+            else:
+                conv_winograd_forward[double](p, <const double *>ptr[0],
+                                              <const double *>ptr[1], <const double *>ptr[2],
+                                              <double *>ptr[3], <double *>ptr[4],
+                                              <double *>pws, n_threads)
         elif algo == FC_CONV_FWD_GROUPED:
             if f32:
                 conv_grouped_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],

@@ -56,6 +56,7 @@ cdef enum fc_algo:
     FC_ADAPTIVE_AVG_FWD = 43
     FC_ADAPTIVE_MAX_BWD = 44
     FC_ADAPTIVE_AVG_BWD = 45
+    FC_CONV_FWD_WINOGRAD = 46   # 3x3, stride 1: Winograd F(2x2, 3x3), winograd_kernels.pxi
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -163,6 +164,18 @@ cdef inline Py_ssize_t grouped_copy_elems(const fc_problem *p, Py_ssize_t nb) no
 cdef extern from "fc_depthwise.h" nogil:
     Py_ssize_t fc_dwt_ws(const fc_problem *p, int which)   # the depthwise kernels' scratch
 
+cdef extern from "fc_winograd.h" nogil:
+    Py_ssize_t fc_wg_ws(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
+    Py_ssize_t fc_wg_th(const fc_problem *p)
+
+
+cdef Py_ssize_t winograd_tasks(const fc_problem *p) noexcept nogil:
+    """conv.forward.winograd: (block of lt tile rows, block of blk output channels)."""
+    cdef Py_ssize_t ob = p.blk if 0 < p.blk < p.O else p.O
+    if p.lt <= 0 or p.O == 0:
+        return 0
+    return cdiv(p.N * fc_wg_th(p), p.lt) * cdiv(p.O, ob)
+
 
 cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
     """One thread's scratch for the problem's algorithm, and the shared scratch."""
@@ -190,6 +203,9 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.got = round16(p.lt * p.Og)
         w.main = fc_strip_elems(p, p.lt)
         w.shared = p.chunks * p.groups * p.Kg * p.Og
+    elif a == FC_CONV_FWD_WINOGRAD:
+        w.main = fc_wg_ws(p, p.lt, p.blk if 0 < p.blk < p.O else p.O)  # V, M, rows
+        w.shared = 16 * p.O * p.C                                # U
     elif a == FC_CONV_FWD_GROUPED:
         w.ints = index_elems(p.Kg + p.blk * p.L, p.itemsize)      # tap offsets, columns
         w.got = round16(p.Og * p.blk * p.L)                      # the GEMM's result
@@ -232,6 +248,8 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
     cdef Py_ssize_t n_ob = cdiv(p.Og, p.blk) if p.blk > 0 else 1   # forward o blocks
     if a == FC_CONV_FWD_DIRECT or a == FC_CONV_FWD_IM2COL:
         return p.N * p.groups * cdiv(p.L, p.lt) * n_ob
+    if a == FC_CONV_FWD_WINOGRAD:
+        return winograd_tasks(p)
     if a == FC_CONV_FWD_STRIP:
         return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt) * n_ob
     if a == FC_CONV_BWI_DIRECT or a == FC_CONV_BWI_COL2IM:

@@ -1,0 +1,210 @@
+/* fastconv: the Winograd F(2x2, 3x3) transforms, one variant.  Included by
+ * fc_winograd.h with FC_T (float or double), FC_SUF (the names' suffix) and FC_TGT
+ * (the target attribute, or nothing) defined; it undefines them at the end.
+ *
+ * A task covers a run of whole tile rows of the flattened (sample, tile row)
+ * sequence: tile row r is sample r / TH, tile row ty = r % TH, tiles tx < TW, each
+ * the 2x2 outputs (2ty.., 2tx..) read from the 4x4 inputs (2ty - pbH.., 2tx - pbW..),
+ * zero outside the input.  Transformed values are indexed xi = 4a + b (a: row, b:
+ * column of the 4x4 tile), tile t = (row in the run) * TW + tx:
+ *   V[xi][c][t] = (B^T d B)[a][b]       d: channel c's 4x4 input tile
+ *   U[xi][o][c] = (G g G^T)[a][b]       g: the 3x3 kernel of (o, c)
+ *   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]    (the GEMMs, in the caller)
+ *   y[o] tile   = A^T m A (+ bias)      m[a][b] = M[4a + b][o][t]
+ * with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; 1/2 1/2 1/2;
+ * 1/2 -1/2 1/2; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].  Every value is computed by one
+ * fixed sequence of operations, whatever the task split or thread count.  The loops
+ * run along a tile row (contiguous arrays of TW tiles) and vectorise for the target.
+ *
+ * No include guard: included once per variant. */
+#define FC_WG_CAT2(a, b) a##_##b
+#define FC_WG_CAT(a, b) FC_WG_CAT2(a, b)
+#define FC_WG_FN(name) FC_WG_CAT(name, FC_SUF)
+
+/* U[xi][o][c] (xi stride xs, o stride C) for the no output channels from o0 (U points
+ * at channel o0's row of xi = 0); w is (O, C, 3, 3). */
+FC_TGT static void FC_WG_FN(fc_wg_weights)(const FC_T *w, Py_ssize_t C, Py_ssize_t o0,
+                                           Py_ssize_t no, FC_T *U, Py_ssize_t xs)
+{
+    Py_ssize_t o, c;
+    int a;
+    for (o = 0; o < no; o++) {
+        for (c = 0; c < C; c++) {
+            const FC_T *g = w + ((o0 + o) * C + c) * 9;
+            FC_T t[4][3];
+            FC_T *u = U + o * C + c;
+            int j;
+            for (j = 0; j < 3; j++) {           /* t = G g */
+                t[0][j] = g[j];
+                t[1][j] = (FC_T)0.5 * ((g[j] + g[3 + j]) + g[6 + j]);
+                t[2][j] = (FC_T)0.5 * ((g[j] - g[3 + j]) + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            for (a = 0; a < 4; a++) {           /* U = t G^T */
+                u[(4 * a + 0) * xs] = t[a][0];
+                u[(4 * a + 1) * xs] = (FC_T)0.5 * ((t[a][0] + t[a][1]) + t[a][2]);
+                u[(4 * a + 2) * xs] = (FC_T)0.5 * ((t[a][0] - t[a][1]) + t[a][2]);
+                u[(4 * a + 3) * xs] = t[a][2];
+            }
+        }
+    }
+}
+
+/* The four-point steps, along n tiles (restrict parameters: the loops vectorise).
+ * B^T: v0 = k0 - k2, v1 = k1 + k2, v2 = k2 - k1, v3 = k1 - k3. */
+FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_bt)(Py_ssize_t n, const FC_T *FC_WG_RESTRICT k0,
+                                            const FC_T *FC_WG_RESTRICT k1,
+                                            const FC_T *FC_WG_RESTRICT k2,
+                                            const FC_T *FC_WG_RESTRICT k3,
+                                            FC_T *FC_WG_RESTRICT v0, FC_T *FC_WG_RESTRICT v1,
+                                            FC_T *FC_WG_RESTRICT v2, FC_T *FC_WG_RESTRICT v3)
+{
+    Py_ssize_t t;
+    for (t = 0; t < n; t++) {
+        v0[t] = k0[t] - k2[t];
+        v1[t] = k1[t] + k2[t];
+        v2[t] = k2[t] - k1[t];
+        v3[t] = k1[t] - k3[t];
+    }
+}
+
+/* A^T: s0 = (k0 + k1) + k2, s1 = (k1 - k2) - k3. */
+FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_at)(Py_ssize_t n, const FC_T *FC_WG_RESTRICT k0,
+                                            const FC_T *FC_WG_RESTRICT k1,
+                                            const FC_T *FC_WG_RESTRICT k2,
+                                            const FC_T *FC_WG_RESTRICT k3,
+                                            FC_T *FC_WG_RESTRICT s0, FC_T *FC_WG_RESTRICT s1)
+{
+    Py_ssize_t t;
+    for (t = 0; t < n; t++) {
+        s0[t] = (k0[t] + k1[t]) + k2[t];
+        s1[t] = (k1[t] - k2[t]) - k3[t];
+    }
+}
+
+/* The last A^T step with the bias, interleaved into an output row: row[2t] = s0 + b,
+ * row[2t + 1] = s1 + b for t < nfull pairs, then row[2 nfull] = s0 + b if odd. */
+FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_at_row)(Py_ssize_t nfull, int odd,
+                                                const FC_T *FC_WG_RESTRICT k0,
+                                                const FC_T *FC_WG_RESTRICT k1,
+                                                const FC_T *FC_WG_RESTRICT k2,
+                                                const FC_T *FC_WG_RESTRICT k3, FC_T b,
+                                                FC_T *FC_WG_RESTRICT row)
+{
+    Py_ssize_t t;
+    for (t = 0; t < nfull; t++) {
+        row[2 * t] = ((k0[t] + k1[t]) + k2[t]) + b;
+        row[2 * t + 1] = ((k1[t] - k2[t]) - k3[t]) + b;
+    }
+    if (odd)
+        row[2 * nfull] = ((k0[nfull] + k1[nfull]) + k2[nfull]) + b;
+}
+
+/* One input row (iy, possibly outside: zeros) split into even and odd columns of the
+ * zero-padded row: E[m] = xpad[2m], Od[m] = xpad[2m + 1], m <= TW. */
+FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_row)(const FC_T *plane, Py_ssize_t iy,
+                                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t pb,
+                                             Py_ssize_t TW, FC_T *FC_WG_RESTRICT E,
+                                             FC_T *FC_WG_RESTRICT Od)
+{
+    Py_ssize_t m, lo, hi;
+    if (iy < 0 || iy >= H) {
+        memset(E, 0, (size_t)(TW + 1) * sizeof(FC_T));
+        memset(Od, 0, (size_t)(TW + 1) * sizeof(FC_T));
+        return;
+    }
+    plane += iy * W;
+    /* E: m with 0 <= 2m - pb < W; Od: 0 <= 2m + 1 - pb < W */
+    lo = pb > 0 ? (pb + 1) / 2 : 0;
+    hi = (W + pb + 1) / 2;
+    if (hi > TW + 1)
+        hi = TW + 1;
+    for (m = 0; m < lo && m <= TW; m++)
+        E[m] = 0;
+    for (m = lo; m < hi; m++)
+        E[m] = plane[2 * m - pb];
+    for (m = hi > lo ? hi : lo; m <= TW; m++)
+        E[m] = 0;
+    lo = pb > 1 ? pb / 2 : 0;
+    hi = (W + pb) / 2;
+    if (hi > TW + 1)
+        hi = TW + 1;
+    for (m = 0; m < lo && m <= TW; m++)
+        Od[m] = 0;
+    for (m = lo; m < hi; m++)
+        Od[m] = plane[2 * m + 1 - pb];
+    for (m = hi > lo ? hi : lo; m <= TW; m++)
+        Od[m] = 0;
+}
+
+/* V for the tile rows [r0, r0 + nr): ldv = nr * TW tiles, xi stride C * ldv.
+ * scratch: 8 * (TW + 1) + 16 * TW elements. */
+FC_TGT static void FC_WG_FN(fc_wg_input)(const fc_problem *p, const FC_T *x, Py_ssize_t r0,
+                                         Py_ssize_t nr, FC_T *V, FC_T *scratch)
+{
+    const Py_ssize_t H = p->in[1], W = p->in[2], C = p->C;
+    const Py_ssize_t TH = (p->out[1] + 1) / 2, TW = (p->out[2] + 1) / 2;
+    const Py_ssize_t ldv = nr * TW, xs = C * ldv, R = TW + 1;
+    FC_T *E = scratch, *Od = scratch + 4 * R, *cq = scratch + 8 * R;
+    Py_ssize_t r, c;
+    int i, b;
+    for (r = 0; r < nr; r++) {
+        const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
+        for (c = 0; c < C; c++) {
+            const FC_T *plane = x + (n * C + c) * H * W;
+            FC_T *v = V + c * ldv + r * TW;
+            for (i = 0; i < 4; i++)
+                FC_WG_FN(fc_wg_row)(plane, 2 * ty + i - p->pb[1], H, W, p->pb[2], TW,
+                                    E + i * R, Od + i * R);
+            /* cq[i][b][tx] = (d B)[i][b]: columns d0..d3 = E[tx], Od[tx], E[tx+1], Od[tx+1] */
+            for (i = 0; i < 4; i++)
+                FC_WG_FN(fc_wg_bt)(TW, E + i * R, Od + i * R, E + i * R + 1, Od + i * R + 1,
+                                   cq + (4 * i) * TW, cq + (4 * i + 1) * TW,
+                                   cq + (4 * i + 2) * TW, cq + (4 * i + 3) * TW);
+            /* V[4a + b] = (B^T (d B))[a][b] */
+            for (b = 0; b < 4; b++)
+                FC_WG_FN(fc_wg_bt)(TW, cq + b * TW, cq + (4 + b) * TW, cq + (8 + b) * TW,
+                                   cq + (12 + b) * TW, v + b * xs, v + (4 + b) * xs,
+                                   v + (8 + b) * xs, v + (12 + b) * xs);
+        }
+    }
+}
+
+/* The outputs of channels [o0, o0 + no) for the tile rows [r0, r0 + nr) from M
+ * (ldm = nr * TW tiles, xi stride no * ldm), plus the bias (if any) last.
+ * scratch: 8 * TW elements. */
+FC_TGT static void FC_WG_FN(fc_wg_output)(const fc_problem *p, const FC_T *M, Py_ssize_t r0,
+                                          Py_ssize_t nr, Py_ssize_t o0, Py_ssize_t no,
+                                          const FC_T *bias, FC_T *out, FC_T *scratch)
+{
+    const Py_ssize_t OH = p->out[1], OW = p->out[2], O = p->O;
+    const Py_ssize_t TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const Py_ssize_t ldm = nr * TW, xs = no * ldm;
+    FC_T *s = scratch;
+    Py_ssize_t r, o;
+    int b, i;
+    for (o = 0; o < no; o++) {
+        const FC_T bo = bias ? bias[o0 + o] : (FC_T)0;
+        for (r = 0; r < nr; r++) {
+            const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
+            const FC_T *m = M + o * ldm + r * TW;
+            FC_T *dst = out + ((n * O + o0 + o) * OH + 2 * ty) * OW;
+            /* s[i][b] = (A^T m)[i][b] */
+            for (b = 0; b < 4; b++)
+                FC_WG_FN(fc_wg_at)(TW, m + b * xs, m + (4 + b) * xs, m + (8 + b) * xs,
+                                   m + (12 + b) * xs, s + b * TW, s + (4 + b) * TW);
+            /* y[i][j] = ((A^T m) A)[i][j] + bias, interleaved into output row 2ty + i */
+            for (i = 0; i < 2 && 2 * ty + i < OH; i++)
+                FC_WG_FN(fc_wg_at_row)(OW / 2, (int)(OW % 2), s + (4 * i) * TW,
+                                       s + (4 * i + 1) * TW, s + (4 * i + 2) * TW,
+                                       s + (4 * i + 3) * TW, bo, dst + i * OW);
+        }
+    }
+}
+
+#undef FC_WG_FN
+#undef FC_WG_CAT
+#undef FC_WG_CAT2
+#undef FC_T
+#undef FC_SUF
+#undef FC_TGT

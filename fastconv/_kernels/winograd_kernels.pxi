@@ -1,0 +1,90 @@
+# conv.forward.winograd (FC_CONV_FWD_WINOGRAD): Winograd F(2x2, 3x3) for 3x3 kernels,
+# stride 1, dilation 1, one group, channels-first 2-D data.  (Included by _engine.pyx.)
+#
+# First the transformed weights U (16 x O x C, the shared scratch), in tasks of 8 output
+# channels.  Then task (block of lt tile rows of the flattened (sample, tile row)
+# sequence, block of blk output channels), o block innermost: the block's transformed
+# input V (16 x C x nt, nt = tile rows x TW tiles), sixteen GEMMs M[xi] = U[xi] . V[xi] (ob x nt, summed over C in ascending order by the GEMM's
+# micro-kernel), then the output transform writes the tiles' outputs.  Each output is
+# computed by one task in a fixed order, so the bits do not depend on the split or the
+# thread count.  The transforms are C (fc_winograd.h), compiled for AVX-512, AVX2+FMA and
+# the baseline ISA; the variant is the GEMM's.
+
+cdef extern from "fc_winograd.h" nogil:
+    void fc_wg_select(int variant)
+    Py_ssize_t fc_wg_tw(const fc_problem *p)
+    Py_ssize_t fc_wg_v_elems(const fc_problem *p, Py_ssize_t rows)
+    Py_ssize_t fc_wg_m_elems(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
+    void fc_wg_weights_f32(const float *w, Py_ssize_t C, Py_ssize_t o0, Py_ssize_t no,
+                           float *U, Py_ssize_t xs)
+    void fc_wg_weights_f64(const double *w, Py_ssize_t C, Py_ssize_t o0, Py_ssize_t no,
+                           double *U, Py_ssize_t xs)
+    void fc_wg_input_f32(const fc_problem *p, const float *x, Py_ssize_t r0, Py_ssize_t nr,
+                         float *V, float *scratch)
+    void fc_wg_input_f64(const fc_problem *p, const double *x, Py_ssize_t r0, Py_ssize_t nr,
+                         double *V, double *scratch)
+    void fc_wg_output_f32(const fc_problem *p, const float *M, Py_ssize_t r0, Py_ssize_t nr,
+                          Py_ssize_t o0, Py_ssize_t no, const float *bias, float *out,
+                          float *scratch)
+    void fc_wg_output_f64(const fc_problem *p, const double *M, Py_ssize_t r0, Py_ssize_t nr,
+                          Py_ssize_t o0, Py_ssize_t no, const double *bias, double *out,
+                          double *scratch)
+
+fc_wg_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
+
+
+cdef inline Py_ssize_t winograd_ob(const fc_problem *p) noexcept nogil:
+    return p.blk if 0 < p.blk < p.O else p.O
+
+
+cdef void conv_winograd_forward(const fc_problem *p,
+                                const floating *x, const floating *w,
+                                const floating *bias,                    # IN
+                                floating *out,                           # OUT
+                                floating *U,                             # shared scratch
+                                floating *ws, int n_threads) noexcept nogil:
+    cdef fc_workspace_layout lay = fc_workspace(p)
+    cdef Py_ssize_t C = p.C, ob = winograd_ob(p), rb = p.lt, TW = fc_wg_tw(p)
+    cdef Py_ssize_t rows = p.N * fc_wg_th(p)
+    cdef Py_ssize_t n_ob = cdiv(p.O, ob)
+    cdef Py_ssize_t n_tasks = winograd_tasks(p)
+    cdef Py_ssize_t task, r0, nr, nt, o0, no, xi
+    cdef Py_ssize_t n_wt = cdiv(p.O, 8)
+    cdef floating *V
+    cdef floating *M
+    cdef floating *S
+    if n_tasks == 0:
+        return
+    for task in prange(n_wt, num_threads=n_threads, schedule="static"):
+        o0 = task * 8
+        no = p.O - o0
+        if no > 8:
+            no = 8
+        if floating is float:
+            fc_wg_weights_f32(w, C, o0, no, U + o0 * C, p.O * C)
+        else:
+            fc_wg_weights_f64(w, C, o0, no, U + o0 * C, p.O * C)
+    for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+        r0 = (task // n_ob) * rb
+        nr = rows - r0
+        if nr > rb:
+            nr = rb
+        nt = nr * TW
+        o0 = (task % n_ob) * ob
+        no = p.O - o0
+        if no > ob:
+            no = ob
+        V = ws + threadid() * lay.per_thread
+        M = V + fc_wg_v_elems(p, rb)
+        S = M + fc_wg_m_elems(p, rb, ob)
+        if floating is float:
+            fc_wg_input_f32(p, x, r0, nr, V, S)
+        else:
+            fc_wg_input_f64(p, x, r0, nr, V, S)
+        for xi in range(16):
+            gemm_nn(no, nt, C, U + (xi * p.O + o0) * C, C, V + xi * C * nt, nt,
+                    M + xi * no * nt, nt, 0)
+        if floating is float:
+            fc_wg_output_f32(p, M, r0, nr, o0, no, bias, out, S)
+        else:
+            fc_wg_output_f64(p, M, r0, nr, o0, no, bias, out, S)

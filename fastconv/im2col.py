@@ -1,6 +1,7 @@
 """im2col / col2im: the unfold and fold of ``torch.nn.functional``."""
 import numpy as np
 
+from . import _docs
 from . import _layout
 from . import _problem as P
 from . import _validation as v
@@ -82,6 +83,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
         result (see Returns).
     num_threads : int, optional
         Threads for this call. Default: :func:`fastconv.get_num_threads`.
+    {out}
 
     Returns
     -------
@@ -164,6 +166,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, d
         The layout of the images (default ``'NCHW'``), and so of ``cols``.
     num_threads : int, optional
         Threads for this call. Default: :func:`fastconv.get_num_threads`.
+    {out}
 
     Returns
     -------
@@ -215,6 +218,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, d
 
 
 
+im2col.__doc__, col2im.__doc__ = _docs.with_out(im2col.__doc__), _docs.with_out(col2im.__doc__)
 im2col = unbatched(im2col, 4, ((0, "x"),))
 col2im = unbatched(col2im, 3, ((0, "cols"),), is_unbatched=lambda nd, kw: nd == (
     3 if kw.get("data_format") == "NHWC" else 2))

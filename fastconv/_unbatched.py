@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from ._parallel import PLAN_ONLY
+from ._validation import OutShapeError
 
 
 def _add_axis(a):
@@ -69,7 +70,15 @@ def unbatched(fn, batched_ndim, data, shapes=(), results=(0,), is_unbatched=None
         given = kwargs.get("out")
         if given is not None:
             kwargs["out"] = _batched_out(given, results)
-        out = fn(*args, **kwargs)
+            try:
+                out = fn(*args, **kwargs)
+            except OutShapeError as e:   # state the shapes the caller sees, unbatched
+                i = 0 if e.name == "out" else int(e.name[4:-1])
+                if results == "all" or i in results:
+                    raise OutShapeError(e.name, e.shape[1:], e.got[1:]) from None
+                raise
+        else:
+            out = fn(*args, **kwargs)
         if kwargs.get("num_threads") is PLAN_ONLY:
             return out
         if isinstance(out, tuple):

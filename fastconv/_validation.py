@@ -367,6 +367,15 @@ def _overlaps(a, b):
         return True
 
 
+class OutShapeError(ValueError):
+    """An ``out`` buffer of the wrong shape (a ValueError that knows both shapes, so that
+    the unbatched form of an op can state them without its batch axis)."""
+
+    def __init__(self, name, shape, got):
+        self.name, self.shape, self.got = name, tuple(shape), tuple(got)
+        super().__init__(f"`{name}` must have the result's shape {self.shape}, got {self.got}")
+
+
 def out_array(name, out, shape, dtype, inputs):
     """The caller's buffer ``out`` for a result of ``shape`` and ``dtype``, checked before
     anything is written to it (None passes through: the op allocates its result).
@@ -383,8 +392,7 @@ def out_array(name, out, shape, dtype, inputs):
     if out.dtype != dtype:
         raise TypeError(f"`{name}` must have the result's dtype {dtype}, got {out.dtype}")
     if out.shape != tuple(shape):
-        raise ValueError(f"`{name}` must have the result's shape {tuple(shape)}, got "
-                         f"{out.shape}")
+        raise OutShapeError(name, shape, out.shape)
     if not out.flags.c_contiguous or not out.flags.aligned:
         raise ValueError(f"`{name}` must be a C-contiguous (and aligned) array, got one with "
                          f"strides {out.strides}")

@@ -693,3 +693,69 @@ def test_with_out_a_backward_call_allocates_only_weight_sized_scratch():
         peak = _peak(lambda: fc.conv2d_backward(go, x, w, padding=1, out=outs))
         assert peak < (4 + 2) * w.nbytes < x.nbytes / 5, (H, peak, w.nbytes, x.nbytes)
         assert _peak(lambda: fc.conv2d_backward(go, x, w, padding=1)) >= x.nbytes
+
+
+# ------------------------------------------------ every convolution algorithm
+
+
+GEOMETRIES = {  # (x shape NCHW, weight shape OIHW, keywords)
+    "dense": ((2, 4, 9, 8), (6, 4, 3, 3), dict(padding=1)),
+    "1x1": ((2, 4, 6, 5), (6, 4, 1, 1), {}),
+    "depthwise": ((2, 4, 9, 8), (4, 1, 3, 3), dict(padding=1, groups=4)),
+    "grouped": ((2, 4, 9, 8), (6, 2, 3, 3), dict(groups=2, stride=2)),
+    "strided": ((3, 4, 11, 9), (6, 4, 3, 2), dict(stride=2, dilation=(1, 2), padding=1)),
+    # enough channels and wide enough rows for the strip paths and grad_input as a forward
+    "wide": ((2, 32, 6, 40), (32, 32, 3, 3), dict(padding=1)),
+}
+
+
+def _every_algorithm():
+    return [(a["direction"], a["name"]) for a in fc.algorithms("conv")]
+
+
+def _algorithm_calls(direction, x, w, kw, fmt, rng):
+    """``(op, args)`` of the calls that run a ``direction`` route: the convolution's, and
+    the transposed convolution's (whose forward is a convolution's grad_input, and whose
+    grad_input a convolution's forward)."""
+    y = fc.conv2d(x, w, **kw, **fmt)
+    go = rng.standard_normal(y.shape)
+    t = fc.conv_transpose2d(go, w, **kw, **fmt)
+    bias = np.ones(w.shape[-1 if fmt else 0])
+    calls = {"forward": [(fc.conv2d, (x, w, bias)),
+                         (fc.conv_transpose2d_backward, (t, go, w))],
+             "grad_input": [(fc.conv2d_backward, (go, x, w)),
+                            (fc.conv_transpose2d, (go, w))],
+             "grad_weight": [(fc.conv2d_backward, (go, x, w)),
+                             (fc.conv_transpose2d_backward, (t, go, w))]}
+    calls["grad_bias"] = calls["grad_weight"]
+    return calls[direction]
+
+
+def test_every_convolution_algorithm_writes_into_out():
+    """Each registered algorithm (forced with ``fastconv.tuning``), on every geometry and
+    layout it supports, in the convolution and the transposed convolution: out= gives
+    bitwise its result without out, in the given buffers.  Every algorithm must have run
+    at least once."""
+    ran = set()
+    rng = np.random.default_rng(7)
+    for direction, name in _every_algorithm():
+        for geo, (xs, ws, kw) in GEOMETRIES.items():
+            for last in (False, True):
+                x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+                fmt = dict(data_format="NHWC") if last else {}
+                if last:
+                    x, w = _last(x), _hwio(w)
+                for op, args in _algorithm_calls(direction, x, w, kw, fmt, rng):
+                    # (grad_input as a forward from 1 channel, not 64: the small geometries)
+                    with fc.tuning(force={direction: name}, forward_grad_input_channels=1):
+                        try:
+                            plan = fc.plan(op, *args, **kw, **fmt)
+                        except ValueError:   # the algorithm does not support this problem
+                            continue
+                        if name not in plan.algorithms.values():
+                            continue
+                        check_out(lambda op=op, args=args, **o: op(*args, **kw, **fmt, **o), {},
+                                  f"{op.__name__} {name} {geo} {'NHWC' if last else 'NCHW'}")
+                    ran.add(name)
+    assert ran == {name for _, name in _every_algorithm()}, (
+        {name for _, name in _every_algorithm()} - ran)

@@ -759,3 +759,62 @@ def test_every_convolution_algorithm_writes_into_out():
                     ran.add(name)
     assert ran == {name for _, name in _every_algorithm()}, (
         {name for _, name in _every_algorithm()} - ran)
+
+
+def _pool_calls(x, fmt):
+    """Pooling, adaptive pooling and unfold calls on ``x`` (channels-first (2, 3, 8, 40)
+    or its channels-last copy) meant to reach each of their kernels: global windows (the
+    reductions), row and window kernels, overlapping and dilated windows, the adaptive
+    kernels, backward scatters."""
+    kw = dict(data_format=fmt)
+    shape = x.shape
+    y, idx = fc.max_pool2d(x, 3, 2, 1, return_indices=True, **kw)
+    gy, gidx = fc.max_pool2d(x, (8, 40), return_indices=True, **kw)
+    ay, aidx = fc.adaptive_max_pool2d(x, (3, 5), return_indices=True, **kw)
+    g1 = fc.avg_pool2d(x, (8, 40), **kw)
+    cols = fc.im2col(x, 3, padding=1, **kw)
+    return [
+        (fc.max_pool2d, (x, 2), {}), (fc.max_pool2d, (x, 3, 1, 1), dict(dilation=2)),
+        (fc.max_pool2d, (x, (8, 40)), dict(return_indices=True)),
+        (fc.max_pool2d, (x, 3, 2, 1), dict(return_indices=True, ceil_mode=True)),
+        (fc.avg_pool2d, (x, 2), {}), (fc.avg_pool2d, (x, 3, 1, 1), {}),
+        (fc.avg_pool2d, (x, (8, 40)), {}),
+        (fc.avg_pool2d_backward, (fc.avg_pool2d(x, 2, **kw), shape, 2), {}),
+        (fc.avg_pool2d_backward, (fc.avg_pool2d(x, 3, 1, 1, **kw), shape, 3, 1, 1), {}),
+        (fc.avg_pool2d_backward, (g1, shape, (8, 40)), {}),
+        (fc.max_pool2d_backward, (y, idx, shape), {}),
+        (fc.max_pool2d_backward, (gy, gidx, shape), {}),
+        (fc.adaptive_avg_pool2d, (x, 1), {}), (fc.adaptive_avg_pool2d, (x, (3, 5)), {}),
+        (fc.adaptive_avg_pool2d, (x, (4, 6)), {}),
+        (fc.adaptive_max_pool2d, (x, (3, 5)), dict(return_indices=True)),
+        (fc.adaptive_max_pool2d, (x, 1), dict(return_indices=True)),
+        (fc.adaptive_avg_pool2d_backward, (fc.adaptive_avg_pool2d(x, (3, 5), **kw), shape), {}),
+        (fc.adaptive_avg_pool2d_backward, (fc.adaptive_avg_pool2d(x, 1, **kw), shape), {}),
+        (fc.adaptive_max_pool2d_backward, (ay, aidx, shape), {}),
+        (fc.im2col, (x, 3), dict(padding=1)),
+        (fc.col2im, (cols, (8, 40), 3), dict(padding=1)),
+    ]
+
+
+def test_every_pooling_and_unfold_kernel_writes_into_out():
+    """out= in every pooling, adaptive pooling and unfold kernel, each forced in turn with
+    ``fastconv.tuning`` on the calls that support it (each must run at least once):
+    bitwise the result without out."""
+    x = np.random.default_rng(8).standard_normal((2, 3, 8, 40))
+    every = [(a["direction"], a["name"]) for a in fc.algorithms()
+             if not a["name"].startswith("conv.")]
+    ran = set()
+    for fmt, data in (("NCHW", x), ("NHWC", _last(x))):
+        for op, args, kw in _pool_calls(data, fmt):
+            kw = dict(kw, data_format=fmt)
+            for direction, name in every:
+                with fc.tuning(force={direction: name}):
+                    try:
+                        if name not in fc.plan(op, *args, **kw).algorithms.values():
+                            continue
+                    except ValueError:   # the kernel does not support this call
+                        continue
+                    check_out(lambda op=op, args=args, kw=kw, **o: op(*args, **kw, **o), {},
+                              f"{op.__name__}{args[1:]} {kw} {name}")
+                ran.add(name)
+    assert ran == {name for _, name in every}, {name for _, name in every} - ran

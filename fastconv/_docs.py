@@ -1047,16 +1047,51 @@ def docstring(family, nd):
               wf1=words["wfs"][1], wf2=words["wfs"][2])
     words.update({k: v.format(**lw) for k, v in _LAYOUT_SNIPPETS.items()})
     words.update(df0=lw["df0"], df1=lw["df1"], wf0=lw["wf0"], wf1=lw["wf1"], wf2=lw["wf2"])
-    text = _TEMPLATES[family].format(**words)
+    text = _with_out_errors(_TEMPLATES[family].format(**words),
+                            tuple_out=family in _TUPLE_OUT)
     return text + "\nExamples\n--------\n" + _EXAMPLES[(family, nd)]
+
+
+# what a wrong ``out=`` raises, added to every op's TypeError and ValueError entries
+# (the second form for the families whose ``out`` may be a tuple)
+OUT_ERRORS = {
+    "TypeError": ("An ``out`` buffer is not an ndarray of the result's dtype (see\n"
+                  "    ``out``).",
+                  "An ``out`` buffer is not an ndarray of the result's dtype, or ``out``\n"
+                  "    is a list or another type where a tuple is needed (see ``out``)."),
+    "ValueError": ("An ``out`` buffer has the wrong shape, is not C-contiguous or\n"
+                   "    writeable, or shares memory with an input (see ``out``).",
+                   "An ``out`` buffer has the wrong shape, is not C-contiguous or\n"
+                   "    writeable, or shares memory with an input or another buffer; or\n"
+                   "    ``out`` is a tuple of the wrong length (see ``out``)."),
+}
+_TUPLE_OUT = ("conv_backward", "conv_transpose_backward", "max_pool", "adaptive_max_pool")
+
+
+def _with_out_errors(text, indent="", tuple_out=False):
+    """``text`` with the :data:`OUT_ERRORS` line at the end of its Raises section's
+    TypeError and ValueError entries (lines indented by ``indent``)."""
+    lines = text.split("\n")
+    start = lines.index(indent + "Raises") + 2
+    out, entry = lines[:start], None
+    for line in lines[start:]:
+        # a new entry (or the end of the section) closes the one before
+        if entry is not None and not line.startswith(indent + "    "):
+            out.append(indent + "    "
+                       + OUT_ERRORS[entry][tuple_out].replace("\n", "\n" + indent))
+            entry = None
+        if line.strip() in OUT_ERRORS and not line.startswith(indent + " "):
+            entry = line.strip()
+        out.append(line)
+    return "\n".join(out)
 
 
 def with_out(doc):
     """A handwritten docstring with its ``{out}`` line (indented by 4) replaced by the
-    shared ``out`` parameter block."""
+    shared ``out`` parameter block, and the ``out`` errors in its Raises section."""
     block = _SNIPPETS["out"].replace("\n", "\n    ")
     assert doc.count("    {out}\n") == 1
-    return doc.replace("    {out}\n", "    " + block + "\n")
+    return _with_out_errors(doc.replace("    {out}\n", "    " + block + "\n"), "    ")
 
 
 def public_name(family, nd):

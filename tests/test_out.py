@@ -818,3 +818,13 @@ def test_every_pooling_and_unfold_kernel_writes_into_out():
                               f"{op.__name__}{args[1:]} {kw} {name}")
                 ran.add(name)
     assert ran == {name for _, name in every}, {name for _, name in every} - ran
+
+
+@pytest.mark.parametrize("name", PUBLIC_OPS)
+def test_every_docstring_documents_out(name):
+    """The ``out`` parameter (the shared text) and its errors in every op's docstring."""
+    doc = getattr(fc, name).__doc__
+    assert re.search(r"^\s*out : ", doc, re.M), name
+    assert "checked before anything is written" in doc, name
+    raises = doc[doc.index("Raises"):doc.index("See Also")]
+    assert raises.count("An ``out`` buffer") == 2, name

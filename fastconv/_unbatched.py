@@ -97,7 +97,7 @@ def _batched_out(given, results):
     """``out=`` for the batched op: a batch axis on each array of a result that loses
     it (anything else is left to the op to check)."""
     def add(a, i):
-        return a[None] if type(a) is np.ndarray and (results == "all" or i in results) else a
+        return a[None] if isinstance(a, np.ndarray) and (results == "all" or i in results) else a
     if type(given) is tuple:
         return tuple(add(g, i) for i, g in enumerate(given))
     return add(given, 0)

@@ -828,3 +828,14 @@ def test_every_docstring_documents_out(name):
     assert "checked before anything is written" in doc, name
     raises = doc[doc.index("Raises"):doc.index("See Also")]
     assert raises.count("An ``out`` buffer") == 2, name
+
+
+def test_out_may_be_a_memory_map(tmp_path):
+    """An ndarray subclass (np.memmap) is a buffer like any other, batched or not."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    for xx in (x, x[0]):
+        want = fc.avg_pool2d(xx, 2)
+        out = np.lib.format.open_memmap(tmp_path / f"y{xx.ndim}.npy", "w+", want.dtype,
+                                        want.shape)
+        assert fc.avg_pool2d(xx, 2, out=out) is out
+        _assert_bitwise(np.asarray(out), want, "memmap")

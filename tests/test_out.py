@@ -299,7 +299,8 @@ OTHER = {
     "conv2d_backward-OHWI": (_ohwi_make, lambda **a: fc.conv2d_backward(
         **a, **CONV2D_KW, weight_format="OHWI")),
 }
-_TABLES = {**{f"last:{k}": v for k, v in LAST.items()}, **{f"first:{k}": v for k, v in OTHER.items()}}
+_TABLES = {**{f"last:{k}": v for k, v in LAST.items()},
+           **{f"first:{k}": v for k, v in OTHER.items()}}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])

@@ -10,8 +10,11 @@
   overlapping any input or another entry, a tuple of the wrong length, an entry for a
   gradient ``output_mask`` leaves out -- raises TypeError / ValueError before anything is
   written: the buffer (and every input) is bitwise unchanged after the failed call.
+* Every registered convolution, pooling and unfold kernel (forced in turn) writes into
+  ``out`` what it returns without it; ``torch`` computes the same values.
 * With ``out=``, a call allocates nothing large (tracemalloc, which sees NumPy's
-  allocations): the forward convolution and pooling allocate well under 1% of their output.
+  allocations): the forward convolution and pooling allocate under 1% and 2% of their
+  output, a backward convolution scratch of its weight's size whatever the images' size.
 """
 import os
 import re

@@ -50,6 +50,20 @@ def _others(family, nd):
     return ", ".join(f":func:`{family}{d}d`" for d in (1, 2, 3) if d != nd)
 
 
+# ``out=`` (issue 13 item 8): the rules of a caller's buffer, for every op (im2col and col2im
+# take the "out" block through :func:`with_out`).
+_OUT_RULES = """Each must be a C-contiguous, writeable ndarray of exactly its result's
+    shape (in the layout of ``data_format``) and dtype, sharing no memory with any
+    input; it is checked before anything is written: a wrong type or dtype raises
+    TypeError, a wrong shape, a non-contiguous, read-only or overlapping buffer
+    ValueError."""
+_OUT = """The array to write the result into, filled and returned instead of a new
+    one: a C-contiguous, writeable ndarray of exactly the result's shape (in the
+    layout of ``data_format``) and dtype, sharing no memory with any input. It is
+    checked before anything is written: a wrong type or dtype raises TypeError, a
+    wrong shape, a non-contiguous, read-only or overlapping buffer ValueError. The
+    kernel writes into it directly, so a call in a loop allocates no result."""
+
 # Parameter blocks several templates share (formatted with the rank's words first).
 _SNIPPETS = {
     "pool_window": """x : ndarray, shape {pool_x}
@@ -75,6 +89,30 @@ MemoryError
     The result cannot be allocated.""",
     "grad_input_shape": """grad_output : ndarray, shape {pool_y}
     Gradient of the loss with respect to the pooled output.""",
+    "out": """out : ndarray, optional
+    """ + _OUT + """
+    Default: a new array.""",
+    "out_indexed": """out : ndarray, optional
+    """ + _OUT + """
+    An ``indices`` entry out of range is found while the kernel runs: its
+    ValueError leaves ``out`` partly written. Default: a new array.""",
+    "out_pair": """out : ndarray, or tuple of 2 (ndarray or None), optional
+    Buffers for the result, filled and returned in its place: one array, or with
+    ``return_indices`` a tuple ``(out, indices)`` (the indices' buffer int64),
+    either entry None for a new array; the two must not share memory.
+    """ + _OUT_RULES + """ A list instead of the tuple is a TypeError, a
+    tuple of another length a ValueError. The kernel writes into them directly.
+    Default: new arrays.""",
+    "out_grads": """out : tuple of 3 (ndarray or None), optional
+    Buffers for ``(grad_input, grad_weight, grad_bias)`` (``grad_weight`` in
+    ``weight_format``), filled and returned in their place; a None entry gets a
+    new array, an entry for a gradient ``output_mask`` leaves out must be None,
+    and no two entries may share memory.
+    """ + _OUT_RULES + """ A list instead of the tuple is a TypeError, a
+    tuple of another length a ValueError. The kernels write into the buffers
+    directly (a ``grad_weight`` they do not produce in its final format or
+    orientation is copied there); what a call then allocates is scratch, such as
+    ``grad_weight``'s partial sums. Default: new arrays.""",
 }
 
 # Layout keywords (formatted after the rank's words: dfs and wfs are tuples there).
@@ -132,6 +170,7 @@ padding_mode : {{'zeros', 'reflect', 'replicate', 'circular'}}, default 'zeros'
 {data_format}
 {weight_format}
 {threads}
+{out}
 
 Returns
 -------
@@ -198,6 +237,7 @@ output_mask : tuple of 3 bools, default (True, True, True)
 {weight_format}
     ``grad_weight`` comes back in this format.
 {threads}
+{out_grads}
 
 Returns
 -------
@@ -260,6 +300,7 @@ dilation : int or tuple of {ints}, default 1
     (``O`` is this op's Cin): ``{wf0}`` is torch's {wt}, ``{wf1}`` is
     TensorFlow's ``conv{nd}d_transpose`` filter (``..., Cout/groups, Cin``).
 {threads}
+{out}
 
 Returns
 -------
@@ -307,6 +348,7 @@ return_indices : bool, default False
     ``indices`` are laid out like the output; their values are the same in
     either layout.
 {threads}
+{out_pair}
 
 Returns
 -------
@@ -353,6 +395,7 @@ input_shape : tuple of {shape_n} ints
 {data_format}
     ``input_shape`` is the shape of ``x`` as passed, in this layout.
 {threads}
+{out_indexed}
 
 Returns
 -------
@@ -397,6 +440,7 @@ divisor_override : int, optional
     Divide every window's sum by this positive int instead (as torch's).
 {data_format}
 {threads}
+{out}
 
 Returns
 -------
@@ -447,6 +491,7 @@ divisor_override : int, optional
 {data_format}
     ``input_shape`` is the shape of ``x`` as passed, in this layout.
 {threads}
+{out}
 
 Returns
 -------
@@ -482,6 +527,7 @@ Parameters
 {adaptive_args}
 {data_format}
 {threads}
+{out}
 
 Returns
 -------
@@ -516,6 +562,7 @@ return_indices : bool, default False
     ``indices`` are laid out like the output; their values are the same in
     either layout.
 {threads}
+{out_pair}
 
 Returns
 -------
@@ -548,6 +595,7 @@ input_shape : tuple of {shape_n} ints
 {data_format}
     ``input_shape`` is the shape of ``x`` as passed, in this layout.
 {threads}
+{out}
 
 Returns
 -------
@@ -583,6 +631,7 @@ input_shape : tuple of {shape_n} ints
 {data_format}
     ``input_shape`` is the shape of ``x`` as passed, in this layout.
 {threads}
+{out_indexed}
 
 Returns
 -------
@@ -639,6 +688,7 @@ output_mask : tuple of 3 bools, default (True, True, True)
 {weight_format}
     ``grad_weight`` comes back in this format.
 {threads}
+{out_grads}
 
 Returns
 -------
@@ -798,6 +848,12 @@ array([[[[10., 18.],
          [42., 50.]]]])
 >>> fastconv.conv2d(x, np.ones((3, 1, 3, 3)), np.zeros(3), padding="same").shape
 (1, 3, 4, 4)
+
+Into a buffer allocated once (``out``), the same object returned:
+
+>>> y = np.empty((1, 1, 2, 2))
+>>> fastconv.conv2d(x, np.ones((1, 1, 2, 2)), stride=2, out=y) is y
+True
 """,
     ("conv", 3): """A 2x2x2 box filter with stride 2 sums each octant of a 4x4x4 volume:
 
@@ -835,6 +891,10 @@ array([[[[20., 24.],
          [36., 40.]]]])
 >>> gb
 array([4.])
+>>> bufs = (None, np.empty((1, 1, 2, 2)), np.empty(1))   # None: a new grad_input
+>>> g = fastconv.conv2d_backward(np.ones((1, 1, 2, 2)), x, w, stride=2, out=bufs)
+>>> g[1] is bufs[1], g[2] is bufs[2], g[0].shape
+(True, True, (1, 1, 4, 4))
 """,
     ("conv_backward", 3): """With a 1x1x1 kernel, grad_weight is the sum of ``x * grad_output``:
 
@@ -888,6 +948,9 @@ array([[[[ 49.,  77.],
 >>> fastconv.max_pool2d(x, 2, return_indices=True)[1]
 array([[[[ 5,  2],
          [12, 10]]]])
+>>> out, idx = np.empty((1, 1, 2, 2)), np.empty((1, 1, 2, 2), np.int64)
+>>> fastconv.max_pool2d(x, 2, return_indices=True, out=(out, idx))[1] is idx
+True
 """,
     ("max_pool", 3): """Indices are flat offsets within each D*H*W volume:
 
@@ -984,8 +1047,51 @@ def docstring(family, nd):
               wf1=words["wfs"][1], wf2=words["wfs"][2])
     words.update({k: v.format(**lw) for k, v in _LAYOUT_SNIPPETS.items()})
     words.update(df0=lw["df0"], df1=lw["df1"], wf0=lw["wf0"], wf1=lw["wf1"], wf2=lw["wf2"])
-    text = _TEMPLATES[family].format(**words)
+    text = _with_out_errors(_TEMPLATES[family].format(**words),
+                            tuple_out=family in _TUPLE_OUT)
     return text + "\nExamples\n--------\n" + _EXAMPLES[(family, nd)]
+
+
+# what a wrong ``out=`` raises, added to every op's TypeError and ValueError entries
+# (the second form for the families whose ``out`` may be a tuple)
+OUT_ERRORS = {
+    "TypeError": ("An ``out`` buffer is not an ndarray of the result's dtype (see\n"
+                  "    ``out``).",
+                  "An ``out`` buffer is not an ndarray of the result's dtype, or ``out``\n"
+                  "    is a list or another type where a tuple is needed (see ``out``)."),
+    "ValueError": ("An ``out`` buffer has the wrong shape, is not C-contiguous or\n"
+                   "    writeable, or shares memory with an input (see ``out``).",
+                   "An ``out`` buffer has the wrong shape, is not C-contiguous or\n"
+                   "    writeable, or shares memory with an input or another buffer; or\n"
+                   "    ``out`` is a tuple of the wrong length (see ``out``)."),
+}
+_TUPLE_OUT = ("conv_backward", "conv_transpose_backward", "max_pool", "adaptive_max_pool")
+
+
+def _with_out_errors(text, indent="", tuple_out=False):
+    """``text`` with the :data:`OUT_ERRORS` line at the end of its Raises section's
+    TypeError and ValueError entries (lines indented by ``indent``)."""
+    lines = text.split("\n")
+    start = lines.index(indent + "Raises") + 2
+    out, entry = lines[:start], None
+    for line in lines[start:]:
+        # a new entry (or the end of the section) closes the one before
+        if entry is not None and not line.startswith(indent + "    "):
+            out.append(indent + "    "
+                       + OUT_ERRORS[entry][tuple_out].replace("\n", "\n" + indent))
+            entry = None
+        if line.strip() in OUT_ERRORS and not line.startswith(indent + " "):
+            entry = line.strip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def with_out(doc):
+    """A handwritten docstring with its ``{out}`` line (indented by 4) replaced by the
+    shared ``out`` parameter block, and the ``out`` errors in its Raises section."""
+    block = _SNIPPETS["out"].replace("\n", "\n    ")
+    assert doc.count("    {out}\n") == 1
+    return _with_out_errors(doc.replace("    {out}\n", "    " + block + "\n"), "    ")
 
 
 def public_name(family, nd):

@@ -4,13 +4,17 @@
 fewer than the batched form, a batch axis of length 1 is put in front of every data
 argument (a view) and of every shape argument (``input_shape``), the op runs, and the
 axis is taken off the data results (views of the results, which stay C-contiguous).
-Anything else -- the plan (``fastconv.plan``), errors -- is the batched op's.
+``out=`` buffers have the unbatched shape of their result: those of the results losing
+the axis get it (a view, so the kernel writes into the caller's array), and the call
+returns the caller's objects.  Anything else -- the plan (``fastconv.plan``), errors --
+is the batched op's.
 """
 import functools
 
 import numpy as np
 
 from ._parallel import PLAN_ONLY
+from ._validation import OutShapeError
 
 
 def _add_axis(a):
@@ -63,16 +67,40 @@ def unbatched(fn, batched_ndim, data, shapes=(), results=(0,), is_unbatched=None
                 args[pos] = _prefixed(args[pos])
             elif name in kwargs:
                 kwargs[name] = _prefixed(kwargs[name])
-        out = fn(*args, **kwargs)
+        given = kwargs.get("out")
+        if given is not None:
+            kwargs["out"] = _batched_out(given, results)
+            try:
+                out = fn(*args, **kwargs)
+            except OutShapeError as e:   # state the shapes the caller sees, unbatched
+                i = 0 if e.name == "out" else int(e.name[4:-1])
+                if results == "all" or i in results:
+                    raise OutShapeError(e.name, e.shape[1:], e.got[1:]) from None
+                raise
+        else:
+            out = fn(*args, **kwargs)
         if kwargs.get("num_threads") is PLAN_ONLY:
             return out
         if isinstance(out, tuple):
-            return tuple(r[0] if (results == "all" or i in results) and r is not None else r
-                         for i, r in enumerate(out))
-        return out[0]
+            out = tuple(r[0] if (results == "all" or i in results) and r is not None else r
+                        for i, r in enumerate(out))
+            if type(given) is tuple:   # the caller's buffers themselves
+                out = tuple(g if g is not None else r for g, r in zip(given, out))
+            return out
+        return given if given is not None else out[0]
 
     op._fastconv_unbatched = True
     return op
+
+
+def _batched_out(given, results):
+    """``out=`` for the batched op: a batch axis on each array of a result that loses
+    it (anything else is left to the op to check)."""
+    def add(a, i):
+        return a[None] if isinstance(a, np.ndarray) and (results == "all" or i in results) else a
+    if type(given) is tuple:
+        return tuple(add(g, i) for i, g in enumerate(given))
+    return add(given, 0)
 
 
 def _prefixed(shape):

@@ -348,3 +348,106 @@ def shape_tuple(name, value, ndim):
     if min(shape) < 0:
         raise ValueError(f"`{name}` must hold non-negative sizes, got {shape}")
     return shape
+
+
+# ------------------------------------------------------------------ out=
+
+
+_TOO_HARD = getattr(np, "exceptions", np).TooHardError
+
+
+def _overlaps(a, b):
+    """Whether two arrays share memory (exactly when that is cheap to decide, else
+    conservatively: a problem too hard to solve counts as overlapping)."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return np.shares_memory(a, b, max_work=10**5)
+    except _TOO_HARD:
+        return True
+
+
+class OutShapeError(ValueError):
+    """An ``out`` buffer of the wrong shape (a ValueError that knows both shapes, so that
+    the unbatched form of an op can state them without its batch axis)."""
+
+    def __init__(self, name, shape, got):
+        self.name, self.shape, self.got = name, tuple(shape), tuple(got)
+        super().__init__(f"`{name}` must have the result's shape {self.shape}, got {self.got}")
+
+
+def out_array(name, out, shape, dtype, inputs):
+    """The caller's buffer ``out`` for a result of ``shape`` and ``dtype``, checked before
+    anything is written to it (None passes through: the op allocates its result).
+
+    It must be an ndarray (TypeError), of exactly ``dtype`` (TypeError), of ``shape``,
+    C-contiguous, aligned and writeable, and share no memory with any of ``inputs``
+    (``((name, array or None), ...)``, the op's input arrays as the caller passed them)
+    (ValueError)."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`{name}` must be a NumPy array (or None), got {type(out).__name__}")
+    dtype = np.dtype(dtype)
+    if out.dtype != dtype:
+        raise TypeError(f"`{name}` must have the result's dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise OutShapeError(name, shape, out.shape)
+    if not out.flags.c_contiguous or not out.flags.aligned:
+        raise ValueError(f"`{name}` must be a C-contiguous (and aligned) array, got one with "
+                         f"strides {out.strides}")
+    if not out.flags.writeable:
+        raise ValueError(f"`{name}` must be writeable")
+    for input_name, a in inputs:
+        if isinstance(a, np.ndarray) and _overlaps(out, a):
+            raise ValueError(f"`{name}` shares memory with the input `{input_name}`")
+    return out
+
+
+def out_tuple(out, names, wanted=None):
+    """``out=`` of an op with several results: None, or a tuple with one entry (an array
+    or None) per result ``names``; an entry for a result not computed (``wanted[i]``
+    False) must be None.  Returns the tuple of entries (arrays are checked later, by
+    :func:`out_array`, when their shapes are known)."""
+    n = len(names)
+    if out is None:
+        return (None,) * n
+    if type(out) is not tuple:
+        raise TypeError(f"`out` must be a tuple of {n} arrays or None ({', '.join(names)}), "
+                        f"got {type(out).__name__}")
+    if len(out) != n:
+        raise ValueError(f"`out` must be a tuple of {n} arrays or None ({', '.join(names)}), "
+                         f"got a tuple of {len(out)}")
+    if wanted is not None:
+        for i, (o, w) in enumerate(zip(out, wanted)):
+            if o is not None and not w:
+                raise ValueError(f"`out[{i}]` ({names[i]}) must be None: that result is "
+                                 "not computed (output_mask)")
+    return out
+
+
+def out_arrays(names, outs, shapes, dtypes, inputs):
+    """Each entry of ``outs`` checked by :func:`out_array`, and no two of them sharing
+    memory."""
+    checked = tuple(out_array(f"out[{i}]", o, s, d, inputs)
+                    for i, (o, s, d) in enumerate(zip(outs, shapes, dtypes)))
+    given = [(i, o) for i, o in enumerate(checked) if o is not None]
+    for j, (i, a) in enumerate(given):
+        for k, b in given[j + 1:]:
+            if _overlaps(a, b):
+                raise ValueError(f"`out[{i}]` ({names[i]}) and `out[{k}]` ({names[k]}) "
+                                 "share memory")
+    return checked
+
+
+def result(out, name, shape, dtype):
+    """``out`` (already checked), or a new array of ``shape`` to compute into."""
+    return out if out is not None else empty(name, shape, dtype)
+
+
+def zero_result(out, name, shape, dtype):
+    """``out`` (already checked) filled with zeros, or a new array of zeros."""
+    if out is None:
+        return zeros(name, shape, dtype)
+    out[...] = 0
+    return out

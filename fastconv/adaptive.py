@@ -19,6 +19,7 @@ from ._engine import PLANS, Plan, make_key, route
 from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads
 from ._unbatched import unbatched
 from .conv import run_route
+from .pool import pool_outs
 
 
 def _plain(kind, p, want_indices):
@@ -63,7 +64,7 @@ def _plan_forward(kind, nd, x, output_size, return_indices, data_format):
                 {"want": want, "shape": p.y_array_shape})
 
 
-def _forward(kind, nd, x, output_size, return_indices, data_format, num_threads):
+def _forward(kind, nd, x, output_size, return_indices, data_format, num_threads, out=None):
     check_num_threads(num_threads)
     key = make_key((f"adaptive_{kind}", nd), (x,), (output_size, return_indices, data_format))
     plan = PLANS.get(key, lambda: _plan_forward(kind, nd, x, output_size, return_indices,
@@ -72,8 +73,10 @@ def _forward(kind, nd, x, output_size, return_indices, data_format, num_threads)
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
-    out = np.empty(plan.info["shape"], p.dtype)
-    idx = np.empty(plan.info["shape"], np.int64) if plan.info["want"] else None
+    shape = plan.info["shape"]
+    out, idx = pool_outs(out, shape, p.dtype, plan.info["want"], (("x", x),))
+    out = v.result(out, "output", shape, p.dtype)
+    idx = v.result(idx, "indices", shape, np.int64) if plan.info["want"] else None
     if out.size:
         arrays = (v.contiguous(x, p.dtype), out) + ((idx,) if kind == "max" else ())
         run_route(plan.routes[0], arrays, resolve_threads(num_threads, plan.work), p.dtype)
@@ -110,7 +113,8 @@ def _plan_backward(kind, nd, grad_output, indices, input_shape, data_format):
                 {"shape": shape})
 
 
-def _backward(kind, nd, grad_output, indices, input_shape, data_format, num_threads):
+def _backward(kind, nd, grad_output, indices, input_shape, data_format, num_threads,
+              out=None):
     check_num_threads(num_threads)
     arrays = (grad_output, indices) if kind == "max" else (grad_output,)
     key = make_key((f"adaptive_{kind}_backward", nd), arrays, (input_shape, data_format))
@@ -120,7 +124,11 @@ def _backward(kind, nd, grad_output, indices, input_shape, data_format, num_thre
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
-    gx = np.empty(plan.info["shape"], p.dtype)
+    inputs = (("grad_output", grad_output),)
+    if kind == "max":
+        inputs += (("indices", v.as_array("indices", indices)),)
+    gx = v.result(v.out_array("out", out, plan.info["shape"], p.dtype, inputs), "grad_input",
+                  plan.info["shape"], p.dtype)
     if gx.size == 0:
         return gx
     if grad_output.size == 0:
@@ -143,24 +151,26 @@ def _backward(kind, nd, grad_output, indices, input_shape, data_format, num_thre
 
 
 def _avg_fn(nd):
-    def adaptive_avg_pool(x, output_size, *, data_format=None, num_threads=None):
-        return _forward("avg", nd, x, output_size, False, data_format, num_threads)
+    def adaptive_avg_pool(x, output_size, *, data_format=None, num_threads=None, out=None):
+        return _forward("avg", nd, x, output_size, False, data_format, num_threads, out)
     return _docs.finish(unbatched(adaptive_avg_pool, nd + 2, ((0, "x"),)), "adaptive_avg_pool",
                         nd)
 
 
 def _max_fn(nd):
     def adaptive_max_pool(x, output_size, return_indices=False, *, data_format=None,
-                          num_threads=None):
-        return _forward("max", nd, x, output_size, return_indices, data_format, num_threads)
+                          num_threads=None, out=None):
+        return _forward("max", nd, x, output_size, return_indices, data_format, num_threads,
+                        out)
     return _docs.finish(unbatched(adaptive_max_pool, nd + 2, ((0, "x"),), results="all"),
                         "adaptive_max_pool", nd)
 
 
 def _avg_backward_fn(nd):
     def adaptive_avg_pool_backward(grad_output, input_shape, *, data_format=None,
-                                   num_threads=None):
-        return _backward("avg", nd, grad_output, None, input_shape, data_format, num_threads)
+                                   num_threads=None, out=None):
+        return _backward("avg", nd, grad_output, None, input_shape, data_format, num_threads,
+                         out)
     return _docs.finish(unbatched(adaptive_avg_pool_backward, nd + 2, ((0, "grad_output"),),
                                   shapes=((1, "input_shape"),)),
                         "adaptive_avg_pool_backward", nd)
@@ -168,9 +178,9 @@ def _avg_backward_fn(nd):
 
 def _max_backward_fn(nd):
     def adaptive_max_pool_backward(grad_output, indices, input_shape, *, data_format=None,
-                                   num_threads=None):
+                                   num_threads=None, out=None):
         return _backward("max", nd, grad_output, indices, input_shape, data_format,
-                         num_threads)
+                         num_threads, out)
     return _docs.finish(unbatched(adaptive_max_pool_backward, nd + 2,
                                   ((0, "grad_output"), (1, "indices")),
                                   shapes=((2, "input_shape"),)),

@@ -323,7 +323,8 @@ def peak_extra_bytes(func):
 
 
 def bench_memory(out):
-    """Extra peak memory of conv2d forward and backward on the VGG block."""
+    """Extra peak memory of conv2d forward and backward on the VGG block, allocating the
+    results and (``out=``) writing them into buffers allocated once before."""
     import fastconv._parallel as par
 
     N, C, H, W, O, k, s, p = LAYERS["VGG block"]
@@ -333,9 +334,15 @@ def bench_memory(out):
     y = fastconv.conv2d(x, w, stride=s, padding=p)
     go = np.ones_like(y)
     base = x.nbytes + w.nbytes + y.nbytes
+    y_out = np.empty_like(y)
+    grads_out = (np.empty_like(x), np.empty_like(w), np.empty((O,), np.float32))
     rows = []
     for name, f in (("forward", lambda: fastconv.conv2d(x, w, stride=s, padding=p)),
-                    ("backward", lambda: fastconv.conv2d_backward(go, x, w, stride=s, padding=p))):
+                    ("backward", lambda: fastconv.conv2d_backward(go, x, w, stride=s, padding=p)),
+                    ("forward, out=", lambda: fastconv.conv2d(x, w, stride=s, padding=p,
+                                                              out=y_out)),
+                    ("backward, out=", lambda: fastconv.conv2d_backward(
+                        go, x, w, stride=s, padding=p, out=grads_out))):
         if hasattr(par._local, "buffers"):
             par._local.buffers.clear()   # cold: the workspace is allocated inside the call
         cold = peak_extra_bytes(f)
@@ -349,7 +356,9 @@ def bench_memory(out):
         print(f"| {name} | {cold / 2**20:.2f} MiB | {warm / 2**20:.2f} MiB | {cold / base:.2f}x |",
               file=out)
     print("(results included: the forward output alone is "
-          f"{y.nbytes / base:.2f}x; the rest is the reused per-thread workspace)", file=out)
+          f"{y.nbytes / base:.2f}x; the rest is the reused per-thread workspace; with out= "
+          "the results are the caller's buffers, so a later call allocates only scratch: "
+          "for the backward the grad_weight partial sums)", file=out)
     return rows
 
 

@@ -73,10 +73,10 @@ def _kernel_weight(nd, weight, wfmt, last, flip, dt):
     return v.contiguous(_layout.weight_view(nd, weight, wfmt, target), dt)
 
 
-def _bias_only(shape, bias, dt, last):
-    """An output of ``shape`` holding the bias (zeros without one): a convolution over no
-    input channels."""
-    out = v.zeros("output", shape, dt)
+def _bias_only(shape, bias, dt, last, out=None):
+    """An output of ``shape`` (``out`` when given) holding the bias (zeros without one): a
+    convolution over no input channels."""
+    out = v.zero_result(out, "output", shape, dt)
     if bias is not None and out.size:
         b = v.contiguous(v.as_array("bias", bias), dt)
         out += b if last else b.reshape((-1,) + (1,) * (len(shape) - 2))
@@ -132,7 +132,7 @@ def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
 
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads,
-             data_format=None, weight_format=None, padding_mode="zeros"):
+             data_format=None, weight_format=None, padding_mode="zeros", out=None):
     check_num_threads(num_threads)
     key = make_key(("conv", nd), (x, weight, bias),
                    (stride, padding, dilation, groups, flip, data_format, weight_format,
@@ -147,9 +147,12 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
         return plan
     p = plan.problem
     dt = p.dtype
+    # the caller's buffer, checked before anything is written; the kernel writes into it
+    out = v.out_array("out", out, p.y_array_shape, dt,
+                      (("x", x), ("weight", weight), ("bias", bias)))
     if not plan.routes:   # no input channels
-        return _bias_only(p.y_array_shape, bias, dt, p.channels_last)
-    out = np.empty(p.y_array_shape, dt)
+        return _bias_only(p.y_array_shape, bias, dt, p.channels_last, out)
+    out = v.result(out, "output", p.y_array_shape, dt)
     if out.size == 0:
         return out
     # C-contiguous buffers of the compute dtype; the kernel checks them against the problem
@@ -164,9 +167,9 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
 # ----------------------------------------------------------------- backward
 
 
-def grad_input(r, p, goc, wc, n_threads):
+def grad_input(r, p, goc, wc, n_threads, gx=None):
     """grad_input (N, C, *spatial) of the convolution ``p`` with weight ``wc``
-    (O, Cg, *k), by its route ``r``.
+    (O, Cg, *k), by its route ``r``, written into ``gx`` when given (else a new array).
 
     ``as_forward`` (stride 1): grad_output, padded by ``d*(k-1) - p_before`` before and
     by whatever makes the output the input's size after, correlated with the kernel
@@ -187,38 +190,36 @@ def grad_input(r, p, goc, wc, n_threads):
             _k.transpose_last2(a.reshape(p.groups * p.Cg, T, p.Og), b)
             a = b
         wf = a.reshape((p.C, p.Og) + p.kernel)
-        gx = np.empty(p.x_shape, p.dtype)
+        gx = v.result(gx, "grad_input", p.x_shape, p.dtype)
         run_route(r.sub, (goc, wf, None, gx), n_threads, p.dtype)
         return gx
     wt = np.empty((p.groups, p.Kg, p.Og), p.dtype)
     _k.transpose_last2(np.ascontiguousarray(wc).reshape(p.groups, p.Og, p.Kg), wt)
-    gx = np.empty(p.x_shape, p.dtype)  # (its size was checked by the plan) all written
+    gx = v.result(gx, "grad_input", p.x_shape, p.dtype)  # (size checked by the plan) all written
     run_route(r, (goc, wt, gx), n_threads, p.dtype)
     return gx
 
 
-def grad_weight(r, p, goc, xc, n_threads):
-    """grad_weight (O, Kg) of the convolution ``p``, by its route ``r``.  The chunked
+def grad_weight(r, p, goc, xc, n_threads, gw=None):
+    """grad_weight (O, Kg) of the convolution ``p``, by its route ``r``, written into
+    ``gw`` when given (a C-contiguous (O, Kg) array, else a new one).  The chunked
     routes leave one partial per chunk of samples, summed here in chunk order (the
     same sums for any thread count)."""
     if r.algorithm == "conv.grad_weight.regions":
-        gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
+        gw = v.result(gw, "grad_weight", (p.O, p.Kg), p.dtype)  # every element written
         # (its shared scratch is x channels-last, not partials)
         run_route(r, (goc, xc, gw, np.empty((r.shared,), p.dtype)), n_threads, p.dtype)
         return gw
     if r.shared == 0:
         chunks = r.extra.get("chunks", 1) if r.extra else 1
         if chunks <= 1:
-            gw = np.empty((p.O, p.Kg), p.dtype)  # (checked by the plan) every element written
+            gw = v.result(gw, "grad_weight", (p.O, p.Kg), p.dtype)  # every element written
             run_route(r, (goc, xc, gw), n_threads, p.dtype)
             return gw
         # rows in chunks of samples: one (O, Kg) partial per chunk, summed in chunk order
         partial = np.empty((chunks, p.O, p.Kg), p.dtype)
         run_route(r, (goc, xc, partial), n_threads, p.dtype)
-        gw = partial[0].copy()
-        for c in range(1, chunks):
-            gw += partial[c]
-        return gw
+        return _sum_partials(partial, gw)
     partial = np.empty((r.shared,), p.dtype)  # at most grad_weight_chunks x grad_weight
     run_route(r, (goc, xc, partial), n_threads, p.dtype)
     partial = partial.reshape(-1, p.groups, p.Kg, p.Og)
@@ -226,23 +227,32 @@ def grad_weight(r, p, goc, xc, n_threads):
     for c in range(1, partial.shape[0]):
         summed += partial[c]
     # (G, Kg, Og) -> (G, Og, Kg) -> (O, Kg)
-    gw = np.empty((p.groups, p.Og, p.Kg), p.dtype)
+    gw = (np.empty((p.groups, p.Og, p.Kg), p.dtype) if gw is None
+          else gw.reshape(p.groups, p.Og, p.Kg))
     _k.transpose_last2(summed, gw)
     return gw.reshape(p.O, p.Kg)
 
 
-def grad_weight_last(r, p, goc, xc, n_threads):
+def _sum_partials(partial, out=None):
+    """``partial[0] + partial[1] + ...`` in that order, into ``out`` when given."""
+    if out is None:
+        out = partial[0].copy()
+    else:
+        np.copyto(out, partial[0])
+    for c in range(1, partial.shape[0]):
+        out += partial[c]
+    return out
+
+
+def grad_weight_last(r, p, goc, xc, n_threads, gw=None):
     """grad_weight (*k, C/groups, O) of the channels-last convolution ``p`` by its route
-    ``r``: the kernel leaves one partial per chunk of samples (``r.shared`` elements in
-    all), summed here in chunk order."""
+    ``r``, summed into ``gw`` when given: the kernel leaves one partial per chunk of
+    samples (``r.shared`` elements in all), summed here in chunk order."""
     size = p.Kg * p.O
     partial = np.empty((max(r.shared, size),), p.dtype)
     run_route(r, (goc, xc, partial), n_threads, p.dtype)
     partial = partial[:r.shared // size * size].reshape((-1,) + p.w_array_shape)
-    gw = partial[0].copy()
-    for c in range(1, partial.shape[0]):
-        gw += partial[c]
-    return gw
+    return _sum_partials(partial, gw)
 
 
 DIRECTIONS = ("grad_input", "grad_weight", "grad_bias")
@@ -294,9 +304,16 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
                 {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape, "mask": mask})
 
 
+def _check_grad_outs(out, mask, shapes, dt, inputs):
+    """``out=`` of a backward op: a tuple (grad_input, grad_weight, grad_bias) of checked
+    buffers or Nones (an entry for a gradient ``mask`` leaves out must be None)."""
+    outs = v.out_tuple(out, DIRECTIONS, mask)
+    return v.out_arrays(DIRECTIONS, outs, shapes, (dt,) * 3, inputs)
+
+
 def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip, num_threads,
               data_format=None, weight_format=None, padding_mode="zeros",
-              output_mask=(True, True, True)):
+              output_mask=(True, True, True), out=None):
     check_num_threads(num_threads)
     key = make_key(("conv_backward", nd), (grad_output, x, weight),
                    (stride, padding, dilation, groups, flip, data_format, weight_format,
@@ -314,11 +331,12 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     dt = p.dtype
     wfmt, flip, last = plan.info["wfmt"], plan.info["flip"], p.channels_last
     mask = plan.info["mask"]
+    ox, ow, ob = _check_grad_outs(out, mask, (p.x_array_shape, plan.info["w_shape"], (p.O,)),
+                                  dt, (("grad_output", grad_output), ("x", x),
+                                       ("weight", weight)))
     if not p.N or not p.O or not p.C:  # no samples, no output or no input channels
-        zeros = (v.zeros("grad_input", p.x_array_shape, dt),
-                 v.zeros("grad_weight", plan.info["w_shape"], dt),
-                 _sum_channels(grad_output, dt, p.channels_last) if mask[2] else None)
-        return tuple(z if m else None for z, m in zip(zeros, mask))
+        return _zero_grads(mask, (p.x_array_shape, plan.info["w_shape"]), (ox, ow, ob),
+                           dt, lambda: _sum_channels(grad_output, dt, p.channels_last))
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
     routes = dict(zip([d for d, m in zip(DIRECTIONS, mask) if m], plan.routes))
@@ -328,30 +346,54 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
         wc = _kernel_weight(nd, weight, wfmt, last, flip, dt) if mask[0] else None
     if mask[0]:
         if last:
-            gx = np.empty(p.x_array_shape, dt)  # (its size was checked by the plan) all written
+            gx = v.result(ox, "grad_input", p.x_array_shape, dt)  # all written
             run_route(routes["grad_input"], (goc, wc, gx), n_threads, dt)
         else:
-            gx = grad_input(routes["grad_input"], p, goc, wc, n_threads)
+            gx = grad_input(routes["grad_input"], p, goc, wc, n_threads, ox)
     if mask[1]:
-        gw = _grad_weight_in(nd, routes["grad_weight"], p, goc, xc, n_threads, wfmt, flip)
+        gw = _grad_weight_in(nd, routes["grad_weight"], p, goc, xc, n_threads, wfmt, flip, ow)
     if mask[2]:
-        gb = np.empty((p.O,), dt)
+        gb = v.result(ob, "grad_bias", (p.O,), dt)
         run_route(routes["grad_bias"], (goc, gb), resolve_threads(num_threads, p.N * p.O * p.L),
                   dt)
     return gx, gw, gb
 
 
-def _grad_weight_in(nd, r, p, goc, xc, n_threads, wfmt, flip=False):
-    """grad_weight in the weight format ``wfmt`` (C-contiguous), flipped back if asked."""
+def _zero_grads(mask, shapes, outs, dt, grad_bias):
+    """The gradients of a call with nothing to compute: zeros (into the given buffers),
+    ``grad_bias()`` for the bias, None where ``mask`` leaves a gradient out."""
+    gx, gw = (v.zero_result(o, name, s, dt) if m else None
+              for o, name, s, m in zip(outs[:2], DIRECTIONS, shapes, mask[:2]))
+    gb = None
+    if mask[2]:
+        gb = grad_bias()
+        if outs[2] is not None:
+            np.copyto(outs[2], gb)
+            gb = outs[2]
+    return gx, gw, gb
+
+
+def _grad_weight_in(nd, r, p, goc, xc, n_threads, wfmt, flip=False, out=None):
+    """grad_weight in the weight format ``wfmt`` (C-contiguous), flipped back if asked;
+    into ``out`` when given (directly when the kernels' format is ``wfmt`` and nothing is
+    flipped, else copied there)."""
     last = p.channels_last
     kernel_fmt = _layout.WEIGHT_FORMATS[nd][1 if last else 0]
+    direct = out if out is not None and not flip and wfmt == kernel_fmt else None
     if last:
-        gw = grad_weight_last(r, p, goc, xc, n_threads)
+        gw = grad_weight_last(r, p, goc, xc, n_threads, direct)
     else:
-        gw = grad_weight(r, p, goc, xc, n_threads).reshape(p.w_shape)
+        gw = grad_weight(r, p, goc, xc, n_threads,
+                         None if direct is None else direct.reshape(p.O, p.Kg))
+        gw = gw.reshape(p.w_shape)
+    if direct is not None:
+        return out
     if flip:
         gw = _flip_fmt(gw, kernel_fmt)
     gw = _layout.weight_view(nd, gw, kernel_fmt, wfmt)
+    if out is not None:
+        np.copyto(out, gw)
+        return out
     return gw if gw.flags.c_contiguous else np.ascontiguousarray(gw)
 
 
@@ -390,7 +432,7 @@ def _plan_transpose(nd, x, weight, bias, stride, padding, output_padding, groups
 
 
 def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
-               num_threads, data_format=None, weight_format=None):
+               num_threads, data_format=None, weight_format=None, out=None):
     check_num_threads(num_threads)
     key = make_key(("conv_transpose", nd), (x, weight, bias),
                    (stride, padding, output_padding, groups, dilation, data_format,
@@ -401,12 +443,14 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
     if num_threads is PLAN_ONLY:
         return plan
     dt = plan.info["dtype"]
-    if plan.problem is None:   # no samples or no output channels, or no input channels
-        return _bias_only(plan.info["out_shape"], bias, dt, plan.info["last"])
     if key is None:
         x = v.as_array("x", x)
         weight = v.as_array("weight", weight)
         bias = None if bias is None else v.as_array("bias", bias)
+    out = v.out_array("out", out, plan.info["out_shape"], dt,
+                      (("x", x), ("weight", weight), ("bias", bias)))
+    if plan.problem is None:   # no samples or no output channels, or no input channels
+        return _bias_only(plan.info["out_shape"], bias, dt, plan.info["last"], out)
     p = plan.problem
     n_threads = resolve_threads(num_threads, plan.work)
     last = plan.info["last"]
@@ -415,12 +459,12 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
     wc = _kernel_weight(nd, weight, plan.info["wfmt"], last, False, dt)
     xc = v.contiguous(x, dt)
     if last:
-        out = np.empty(p.x_array_shape, dt)
+        out = v.result(out, "output", p.x_array_shape, dt)
         run_route(plan.routes[0], (xc, wc, out), n_threads, dt)
         if bias is not None:
             out += v.contiguous(bias, dt)
         return out
-    out = grad_input(plan.routes[0], p, xc, wc, n_threads)
+    out = grad_input(plan.routes[0], p, xc, wc, n_threads, out)
     if bias is not None:
         out += v.contiguous(bias, dt).reshape((1, p.C) + (1,) * nd)
     return out
@@ -465,7 +509,7 @@ def _plan_transpose_backward(nd, grad_output, x, weight, stride, padding, output
 
 def _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padding, groups,
                         dilation, output_mask, num_threads, data_format=None,
-                        weight_format=None):
+                        weight_format=None, out=None):
     check_num_threads(num_threads)
     key = make_key(("conv_transpose_backward", nd), (grad_output, x, weight),
                    (stride, padding, output_padding, groups, dilation, _mask_key(output_mask),
@@ -478,29 +522,28 @@ def _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padd
     info = plan.info
     dt, mask, last = info["dtype"], info["mask"], info["last"]
     p = plan.problem
-    if p is None:   # no samples, or no output channels: every gradient is zero
-        Cout = _layout.first_shape(info["out_shape"], last)[1]
-        zeros = (v.zeros("grad_input", info["x_shape"], dt),
-                 v.zeros("grad_weight", info["w_shape"], dt),
-                 _sum_channels(v.as_array("grad_output", grad_output), dt, last)
-                 if mask[2] else np.zeros((Cout,), dt))
-        return tuple(z if m else None for z, m in zip(zeros, mask))
     grad_output = v.as_array("grad_output", grad_output)
     x = v.as_array("x", x)
     weight = v.as_array("weight", weight)
+    Cout = _layout.first_shape(info["out_shape"], last)[1]
+    ox, ow, ob = _check_grad_outs(out, mask, (info["x_shape"], info["w_shape"], (Cout,)), dt,
+                                  (("grad_output", grad_output), ("x", x), ("weight", weight)))
+    if p is None:   # no samples, or no output channels: every gradient is zero
+        return _zero_grads(mask, (info["x_shape"], info["w_shape"]), (ox, ow, ob), dt,
+                           lambda: _sum_channels(grad_output, dt, last))
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
     routes = iter(plan.routes)
     gx = gw = gb = None
     if mask[0]:
         wc = _kernel_weight(nd, weight, info["wfmt"], last, False, dt)
-        gx = np.empty(p.y_array_shape, dt)
+        gx = v.result(ox, "grad_input", p.y_array_shape, dt)
         run_route(next(routes), (goc, wc, None, gx), n_threads, dt)
     if mask[1]:
         gw = _grad_weight_in(nd, next(routes), p, v.contiguous(x, dt), goc, n_threads,
-                             info["wfmt"])
+                             info["wfmt"], out=ow)
     if mask[2]:
-        gb = np.empty((p.C,), dt)
+        gb = v.result(ob, "grad_bias", (p.C,), dt)
         run_route(next(routes), (goc, gb), resolve_threads(num_threads, p.N * p.C * p.L), dt)
     return gx, gw, gb
 
@@ -510,9 +553,10 @@ def _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padd
 
 def _conv_fn(nd):
     def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, flip=False,
-             padding_mode="zeros", data_format=None, weight_format=None, num_threads=None):
+             padding_mode="zeros", data_format=None, weight_format=None, num_threads=None,
+             out=None):
         return _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
-                        num_threads, data_format, weight_format, padding_mode)
+                        num_threads, data_format, weight_format, padding_mode, out)
 
     return _docs.finish(unbatched(conv, nd + 2, ((0, "x"),)), "conv", nd)
 
@@ -520,9 +564,10 @@ def _conv_fn(nd):
 def _conv_backward_fn(nd):
     def conv_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
                       flip=False, padding_mode="zeros", output_mask=(True, True, True),
-                      data_format=None, weight_format=None, num_threads=None):
+                      data_format=None, weight_format=None, num_threads=None, out=None):
         return _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, flip,
-                         num_threads, data_format, weight_format, padding_mode, output_mask)
+                         num_threads, data_format, weight_format, padding_mode, output_mask,
+                         out)
 
     return _docs.finish(unbatched(conv_backward, nd + 2, ((0, "grad_output"), (1, "x"))),
                         "conv_backward", nd)
@@ -530,9 +575,10 @@ def _conv_backward_fn(nd):
 
 def _conv_transpose_fn(nd):
     def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                       dilation=1, *, data_format=None, weight_format=None, num_threads=None):
+                       dilation=1, *, data_format=None, weight_format=None, num_threads=None,
+                       out=None):
         return _transpose(nd, x, weight, bias, stride, padding, output_padding, groups,
-                          dilation, num_threads, data_format, weight_format)
+                          dilation, num_threads, data_format, weight_format, out)
 
     return _docs.finish(unbatched(conv_transpose, nd + 2, ((0, "x"),)), "conv_transpose", nd)
 
@@ -546,10 +592,11 @@ conv_transpose1d, conv_transpose2d, conv_transpose3d = (_conv_transpose_fn(nd)
 def _conv_transpose_backward_fn(nd):
     def conv_transpose_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
                                 groups=1, dilation=1, *, output_mask=(True, True, True),
-                                data_format=None, weight_format=None, num_threads=None):
+                                data_format=None, weight_format=None, num_threads=None,
+                                out=None):
         return _transpose_backward(nd, grad_output, x, weight, stride, padding, output_padding,
                                    groups, dilation, output_mask, num_threads, data_format,
-                                   weight_format)
+                                   weight_format, out)
 
     return _docs.finish(unbatched(conv_transpose_backward, nd + 2,
                                   ((0, "grad_output"), (1, "x"))),

@@ -1,6 +1,7 @@
 """im2col / col2im: the unfold and fold of ``torch.nn.functional``."""
 import numpy as np
 
+from . import _docs
 from . import _layout
 from . import _problem as P
 from . import _validation as v
@@ -58,7 +59,7 @@ def _plan_col2im(cols, output_size, kernel_size, dilation, padding, stride, data
 
 
 def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
-           num_threads=None):
+           num_threads=None, out=None):
     """Extract sliding windows into columns (``torch.nn.functional.unfold``).
 
     Each column holds one window of the padded input, all channels stacked, so that
@@ -82,6 +83,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
         result (see Returns).
     num_threads : int, optional
         Threads for this call. Default: :func:`fastconv.get_num_threads`.
+    {out}
 
     Returns
     -------
@@ -129,7 +131,8 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
-    cols = np.empty(plan.info["shape"], p.dtype)
+    cols = v.result(v.out_array("out", out, plan.info["shape"], p.dtype, (("x", x),)),
+                    "output", plan.info["shape"], p.dtype)
     if cols.size:
         run_route(plan.routes[0], (v.contiguous(x, p.dtype), cols),
                   resolve_threads(num_threads, plan.work), p.dtype)
@@ -137,7 +140,7 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
 
 
 def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, data_format=None,
-           num_threads=None):
+           num_threads=None, out=None):
     """Sum columns back into images (``torch.nn.functional.fold``), the adjoint of :func:`im2col`.
 
     Every column entry is added to the image pixel it was taken from; entries that
@@ -163,6 +166,7 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, d
         The layout of the images (default ``'NCHW'``), and so of ``cols``.
     num_threads : int, optional
         Threads for this call. Default: :func:`fastconv.get_num_threads`.
+    {out}
 
     Returns
     -------
@@ -204,15 +208,17 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1, *, d
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
+    out = v.out_array("out", out, p.x_array_shape, p.dtype, (("cols", cols),))
     if cols.size == 0:
-        return v.zeros("output", p.x_array_shape, p.dtype)
-    out = np.empty(p.x_array_shape, p.dtype)  # the kernel zeroes each plane (or row)
+        return v.zero_result(out, "output", p.x_array_shape, p.dtype)
+    out = v.result(out, "output", p.x_array_shape, p.dtype)  # the kernel zeroes each plane
     run_route(plan.routes[0], (v.contiguous(cols, p.dtype), out),
               resolve_threads(num_threads, plan.work), p.dtype)
     return out
 
 
 
+im2col.__doc__, col2im.__doc__ = _docs.with_out(im2col.__doc__), _docs.with_out(col2im.__doc__)
 im2col = unbatched(im2col, 4, ((0, "x"),))
 col2im = unbatched(col2im, 3, ((0, "cols"),), is_unbatched=lambda nd, kw: nd == (
     3 if kw.get("data_format") == "NHWC" else 2))

@@ -59,17 +59,33 @@ def _plan_max(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     return Plan(f"max_pool{nd}d", p, (route(p, "forward"),), p.N * p.C * p.L * p.taps)
 
 
-def _pool_forward(plan, x, num_threads):
+def pool_outs(out, shape, dtype, want_indices, inputs):
+    """``out=`` of a pooling forward, checked: ``(output buffer or None, indices buffer or
+    None)``.  With ``return_indices`` it is a tuple ``(out, indices)`` (either entry may
+    be None), else one array."""
+    if want_indices:
+        outs = v.out_tuple(out, ("out", "indices"))
+        return v.out_arrays(("out", "indices"), outs, (shape, shape), (dtype, np.int64),
+                            inputs)
+    if isinstance(out, tuple):
+        raise TypeError("`out` must be one array (or None) without `return_indices`, got a "
+                        "tuple")
+    return v.out_array("out", out, shape, dtype, inputs), None
+
+
+def _pool_forward(plan, x, num_threads, out=None):
     """Run a pooling plan on ``x``: the output (and, for max pooling with
-    return_indices, the indices)."""
+    return_indices, the indices), into the buffers of ``out`` when given."""
     x = v.as_array("x", x)
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
-    out = np.empty(p.y_array_shape, p.dtype)
+    want = p.op == "max_pool" and p.want_indices
+    out, indices = pool_outs(out, p.y_array_shape, p.dtype, want, (("x", x),))
+    out = v.result(out, "output", p.y_array_shape, p.dtype)
     arrays = (v.contiguous(x, p.dtype), out)
     if p.op == "max_pool":
-        indices = np.empty(p.y_array_shape, np.int64) if p.want_indices else None
+        indices = v.result(indices, "indices", p.y_array_shape, np.int64) if want else None
         arrays += (indices,)
     if out.size:
         run_route(plan.routes[0], arrays, resolve_threads(num_threads, plan.work), p.dtype)
@@ -77,14 +93,14 @@ def _pool_forward(plan, x, num_threads):
 
 
 def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-              data_format, num_threads):
+              data_format, num_threads, out=None):
     check_num_threads(num_threads)
     key = make_key(("max_pool", nd), (x,), (kernel_size, stride, padding, dilation, ceil_mode,
                                             return_indices, data_format))
     return _pool_forward(PLANS.get(key, lambda: _plan_max(nd, x, kernel_size, stride, padding,
                                                           dilation, ceil_mode, return_indices,
                                                           data_format)),
-                         x, num_threads)
+                         x, num_threads, out)
 
 
 def _plan_max_backward(nd, grad_output, indices, input_shape, data_format):
@@ -114,7 +130,8 @@ def _plan_max_backward(nd, grad_output, indices, input_shape, data_format):
     return Plan(f"max_pool{nd}d_backward", p, routes, grad_output.size)
 
 
-def _max_pool_backward(nd, grad_output, indices, input_shape, data_format, num_threads):
+def _max_pool_backward(nd, grad_output, indices, input_shape, data_format, num_threads,
+                       out=None):
     check_num_threads(num_threads)
     key = make_key(("max_pool_backward", nd), (grad_output, indices),
                    (_shape_arg(input_shape), data_format))
@@ -125,11 +142,13 @@ def _max_pool_backward(nd, grad_output, indices, input_shape, data_format, num_t
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
+    out = v.out_array("out", out, p.x_array_shape, p.dtype,
+                      (("grad_output", grad_output), ("indices", indices)))
     if not plan.routes:
-        return v.zeros("grad_input", p.x_array_shape, p.dtype)
+        return v.zero_result(out, "grad_input", p.x_array_shape, p.dtype)
     if indices.dtype.kind == "u" and indices.dtype.itemsize == 8 and indices.max() > 2**62:
         raise ValueError(f"`indices` has entries outside [0, {int(np.prod(p.spatial))})")
-    grad_input = v.empty("grad_input", p.x_array_shape, p.dtype)  # the kernel zeroes it
+    grad_input = v.result(out, "grad_input", p.x_array_shape, p.dtype)  # the kernel zeroes it
     bad = run_route(plan.routes[0], (v.contiguous(grad_output, p.dtype),
                                      v.contiguous(indices, np.int64), grad_input),
                     resolve_threads(num_threads, plan.work), p.dtype)
@@ -163,14 +182,14 @@ def _plan_avg(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
 
 
 def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-              divisor_override, data_format, num_threads):
+              divisor_override, data_format, num_threads, out=None):
     check_num_threads(num_threads)
     key = make_key(("avg_pool", nd), (x,), (kernel_size, stride, padding, ceil_mode,
                                             count_include_pad, divisor_override, data_format))
     return _pool_forward(PLANS.get(key, lambda: _plan_avg(nd, x, kernel_size, stride, padding,
                                                           ceil_mode, count_include_pad,
                                                           divisor_override, data_format)),
-                         x, num_threads)
+                         x, num_threads, out)
 
 
 def _plan_avg_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
@@ -194,7 +213,8 @@ def _plan_avg_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
 
 
 def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
-                       count_include_pad, divisor_override, data_format, num_threads):
+                       count_include_pad, divisor_override, data_format, num_threads,
+                       out=None):
     check_num_threads(num_threads)
     key = make_key(("avg_pool_backward", nd), (grad_output,),
                    (_shape_arg(input_shape), kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -207,9 +227,10 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
     if num_threads is PLAN_ONLY:
         return plan
     p = plan.problem
+    out = v.out_array("out", out, p.x_array_shape, p.dtype, (("grad_output", grad_output),))
     if not plan.routes:
-        return v.zeros("grad_input", p.x_array_shape, p.dtype)
-    grad_input = v.empty("grad_input", p.x_array_shape, p.dtype)  # all written
+        return v.zero_result(out, "grad_input", p.x_array_shape, p.dtype)
+    grad_input = v.result(out, "grad_input", p.x_array_shape, p.dtype)  # all written
     run_route(plan.routes[0], (v.contiguous(grad_output, p.dtype), grad_input),
               resolve_threads(num_threads, plan.work), p.dtype)
     return grad_input
@@ -220,9 +241,9 @@ def _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, paddin
 
 def _max_pool_fn(nd):
     def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 return_indices=False, *, data_format=None, num_threads=None):
+                 return_indices=False, *, data_format=None, num_threads=None, out=None):
         return _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                         return_indices, data_format, num_threads)
+                         return_indices, data_format, num_threads, out)
 
     return _docs.finish(unbatched(max_pool, nd + 2, ((0, "x"),), results="all"), "max_pool",
                         nd)
@@ -230,9 +251,9 @@ def _max_pool_fn(nd):
 
 def _max_pool_backward_fn(nd):
     def max_pool_backward(grad_output, indices, input_shape, *, data_format=None,
-                          num_threads=None):
+                          num_threads=None, out=None):
         return _max_pool_backward(nd, grad_output, indices, input_shape, data_format,
-                                  num_threads)
+                                  num_threads, out)
 
     return _docs.finish(unbatched(max_pool_backward, nd + 2,
                                   ((0, "grad_output"), (1, "indices")),
@@ -243,9 +264,9 @@ def _max_pool_backward_fn(nd):
 def _avg_pool_fn(nd):
     def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None, *, data_format=None,
-                 num_threads=None):
+                 num_threads=None, out=None):
         return _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override, data_format, num_threads)
+                         divisor_override, data_format, num_threads, out)
 
     return _docs.finish(unbatched(avg_pool, nd + 2, ((0, "x"),)), "avg_pool", nd)
 
@@ -253,10 +274,10 @@ def _avg_pool_fn(nd):
 def _avg_pool_backward_fn(nd):
     def avg_pool_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
                           ceil_mode=False, count_include_pad=True, divisor_override=None, *,
-                          data_format=None, num_threads=None):
+                          data_format=None, num_threads=None, out=None):
         return _avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding,
                                   ceil_mode, count_include_pad, divisor_override, data_format,
-                                  num_threads)
+                                  num_threads, out)
 
     return _docs.finish(unbatched(avg_pool_backward, nd + 2, ((0, "grad_output"),),
                                   shapes=((1, "input_shape"),)),

@@ -284,3 +284,14 @@ def test_bench_isa_child():
     text = out.getvalue()
     assert "FASTCONV_GEMM=avx2" in text and "SIMD variant in use: fastconv avx2" in text
     assert "FMA peak (register-only loop, avx2)" in text
+
+
+def test_bench_memory_reports_the_calls_with_out():
+    """The memory table has the out= rows: with the results in the caller's buffers, a
+    later forward call allocates almost nothing, a backward only its scratch."""
+    out = io.StringIO()
+    rows = {name: (cold, warm) for name, cold, warm in bench.bench_memory(out)}
+    assert list(rows) == ["forward", "backward", "forward, out=", "backward, out="]
+    assert "| forward, out= |" in out.getvalue()
+    assert rows["forward, out="][1] < rows["forward"][1] / 100
+    assert rows["backward, out="][1] < rows["backward"][1] / 2

@@ -11,7 +11,8 @@ zero, one or two mutations, each of one of three kinds:
 * ``REJECT``: the call is invalid -- None, strings, scalars, 0-d/1-d/5-d arrays, complex /
   object / string / datetime dtypes, ragged lists, non-integer or negative or bool sizes,
   wrong-length tuples, non-bool flags, out-of-range or non-integer pooling indices, an
-  unknown keyword (there is no ``out=``), thread counts out of range.  It must raise.
+  unknown keyword (``output=``), a wrong ``out=`` buffer, thread counts out of range.  It
+  must raise.
 * ``EITHER``: may or may not be valid -- a dimension changed or set to zero, a moderately
   large or huge stride / dilation / padding / kernel size, a different col2im
   ``output_size`` or pooling ``input_shape``.
@@ -693,11 +694,14 @@ def fuzz_cases(draw, name):
     d = _Drawer(draw, plane)
     expect, labels, outcomes = ACCEPT, [], []
     n_mut = draw(st.sampled_from([0, 0, 1, 1, 1, 2]))
-    names = list(op.arrays) + list(op.params) + ["<unknown keyword>"]
+    names = list(op.arrays) + list(op.params) + ["<unknown keyword>", "<bad out>"]
     for target in draw(st.permutations(names))[:n_mut]:
         if target == "<unknown keyword>":
+            kw["output"] = np.zeros(3)
+            outcome, label = REJECT, "unknown keyword output="
+        elif target == "<bad out>":   # no result of any op has this shape (or is one array)
             kw["out"] = np.zeros(3)
-            outcome, label = REJECT, "unknown keyword out="
+            outcome, label = REJECT, "out= of the wrong shape"
         elif target in op.arrays:
             role, a = op.arrays[target], kw[target]
             if a is None:  # an optional array left out: give it a wrong one

@@ -1,5 +1,6 @@
-"""No leaks: thousands of calls of every op, successful and failing, leave the process's
-resident memory, its number of live Python objects and the inputs' reference counts flat.
+"""No leaks: thousands of calls of every op, successful (also into ``out=`` buffers) and
+failing (a wrong ``out=`` among the failures), leave the process's resident memory, its
+number of live Python objects and the inputs' (and buffers') reference counts flat.
 
 Three measures, each after a warm-up (plan caches, per-thread workspaces, allocator arenas)
 and ``gc.collect()``:
@@ -71,6 +72,7 @@ def _error_calls(op, a):
         lambda: call(**{**a, next(iter(a)): x[..., :0]}),      # shape check
         lambda: call(**{**a, next(iter(a)): x.astype(complex)}),  # dtype check
     ]
+    calls.append(lambda: call(**a, out=np.zeros(3)))         # a wrong out= buffer
     if "indices" in a:  # the kernel runs, finds the bad index, the wrapper raises
         bad = a["indices"].copy()
         bad.reshape(-1)[-1] = 10**6
@@ -82,10 +84,28 @@ def _error_calls(op, a):
     return calls
 
 
+def _tuple(r):
+    return r if isinstance(r, tuple) else (r,)
+
+
+def _buffers(result):
+    if isinstance(result, tuple):
+        return tuple(None if r is None else np.empty_like(r) for r in result)
+    return np.empty_like(result)
+
+
 def _measure(op, error_path):
     a = _inputs(op)
     _, call = CASES[op]
-    if error_path:
+    if error_path == "out":   # successful calls into the same buffers
+        out = _buffers(call(**a))
+        inputs = dict(a)
+
+        def once(i):
+            call(**inputs, out=out)
+        # the buffers' reference counts are watched with the inputs'
+        a = dict(a, **{f"out[{i}]": b for i, b in enumerate(_tuple(out)) if b is not None})
+    elif error_path:
         calls = _error_calls(op, a)
 
         def once(i):
@@ -132,7 +152,7 @@ def _measure(op, error_path):
                 refs={k: sys.getrefcount(v) - refs[k] for k, v in a.items()})
 
 
-@pytest.mark.parametrize("error_path", [False, True], ids=["ok", "errors"])
+@pytest.mark.parametrize("error_path", [False, True, "out"], ids=["ok", "errors", "out"])
 @pytest.mark.parametrize("op", list(CASES))
 def test_repeated_calls_leave_memory_and_refcounts_flat(op, error_path):
     d = _measure(op, error_path)

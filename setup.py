@@ -135,4 +135,7 @@ def extensions():
     return cythonize(exts, compiler_directives=directives, annotate=False)
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+# setuptools' build backend runs this file as __main__ too; the guard lets
+# tests/test_build_probe.py import check_openmp_support without building anything
+if __name__ == "__main__":
+    setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

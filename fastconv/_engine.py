@@ -96,13 +96,13 @@ class Tuning:
     winograd: bool = True                # 3x3 stride-1 forward by Winograd F(2x2, 3x3)
     winograd_min_channels: int = 16      # ... with at least this many input and output
                                          # channels,
-    winograd_min_ow: int = 40            # output rows at least this wide (one thread, float32,
-                                         # time vs strip: 56 wide 0.74-0.90, 64: 0.64, 128: 0.54,
-                                         # 32: 1.17, 28: 1.01-1.04 -- the transforms run along
-                                         # tile rows, short ones cost),
-    winograd_v_bytes: int = 512 * 1024   # a task's transformed input about this size
-    winograd_min_tiles: int = 64         # (at least this many 2x2 tiles where it allows),
-    winograd_max_ob: int = 64            # output channels per task at most this many
+    winograd_min_ow: int = 20            # output rows at least this wide (float32, Zen 4, time
+                                         # vs the strip path, 1 / 2 threads: 28 wide 0.71-0.72 /
+                                         # 0.87-0.91, 32: 0.82 / 0.75, 56: 0.72 / 0.76-0.79;
+                                         # 14: 1.15 / 1.32, 7: 2.4 -- short tile rows make
+                                         # small GEMMs and many transform calls),
+    winograd_v_bytes: int = 1024 * 1024  # a task's transformed input about this size
+    winograd_min_tiles: int = 64         # (at least this many 2x2 tiles where it allows)
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
     def __post_init__(self):
@@ -1013,8 +1013,9 @@ def _winograd_ok(p, f, t):
 def _fwd_winograd(p, desc, t):
     """A 2x2 output tile costs 16 multiplies per channel pair instead of 36.  Tasks:
     blocks of whole tile rows (about winograd_min_tiles tiles, the transformed input
-    within winograd_v_bytes) times blocks of at most winograd_max_ob output channels;
-    more tasks for min_tasks, and balanced for many cores where asked."""
+    within winograd_v_bytes), each with all output channels (its transformed input is
+    computed once), split into groups of output channels only for min_tasks, or for
+    many cores where asked."""
     f = desc.fields()
     if not _winograd_ok(p, f, t):
         return None
@@ -1022,20 +1023,22 @@ def _fwd_winograd(p, desc, t):
     rows = p.N * th
     per_row = 16 * p.C * tw * p.dtype.itemsize          # V bytes of one tile row
     rb = max(1, min(ceil_div(t.winograd_min_tiles, tw), t.winograd_v_bytes // per_row, rows))
-    ob = p.O if p.O <= t.winograd_max_ob else ceil_div(p.O, ceil_div(p.O, t.winograd_max_ob))
-    ob = min(p.O, ceil_div(ob, 8) * 8)
-    while ceil_div(rows, rb) * ceil_div(p.O, ob) < t.min_tasks and rb > 1:
+    og = p.O
+    while ceil_div(rows, rb) < t.min_tasks and rb > 1:
         rb = ceil_div(rb, 2)
+    while ceil_div(rows, rb) * ceil_div(p.O, og) < t.min_tasks and og > 8:
+        og = ceil_div(ceil_div(og, 2), 8) * 8
     if not _balance_ok(p, t):
-        return {"lt": rb, "blk": ob if ob < p.O else 0}
+        return {"lt": rb, "blk": og if og < p.O else 0}
     nr = panel_width(p.dtype.itemsize)
     cands = []
-    for ob_c in [o for o in _o_blocks(p.O, 16) if o <= ob] or [ob]:
+    for og_c in [o for o in _o_blocks(p.O, 16) if o <= og] or [og]:
         for rb_c in sorted({rb} | {ceil_div(rows, k) for k in range(1, 257)
                                    if ceil_div(rows, k) <= rb}, reverse=True):
-            d = desc.configured(ALGO["conv.forward.winograd"], rb_c, ob_c if ob_c < p.O else 0, 0)
-            eff = _gemm_eff(ob_c, [rb_c * tw], nr) / (1.0 + 0.5 * tw / max(rb_c * tw, 1) / 8)
-            cands.append(({"lt": rb_c, "blk": ob_c if ob_c < p.O else 0}, task_work(d), eff))
+            d = desc.configured(ALGO["conv.forward.winograd"], rb_c, og_c if og_c < p.O else 0, 0)
+            # each group repeats the input transform (about an eighth of the work)
+            eff = _col_eff([rb_c * tw], nr) / (1.0 + 0.12 * (p.O / og_c - 1) / (p.O / og_c))
+            cands.append(({"lt": rb_c, "blk": og_c if og_c < p.O else 0}, task_work(d), eff))
     return _pick(cands, t)
 
 

@@ -297,9 +297,9 @@ def test_workspace_comes_from_the_c_struct():
     assert r.algorithm == "conv.forward.winograd"
     per_thread, shared, ints, got, main = r.desc.workspace
     f = r.desc.fields()
-    rows, ob, tw = f["lt"], f["blk"] or 64, 28
+    rows, ob, tw = f["lt"], min(f["blk"] or 64, 64), 28
     r16 = lambda n: -(-n // 16) * 16  # noqa: E731
-    assert main == r16(16 * 64 * rows * tw) + r16(16 * ob * rows * tw) + r16(8 * 29 + 16 * tw)
+    assert main == r16(16 * 64 * rows * tw) + r16(16 * ob * rows * tw) + r16(2 * 29 + 32 * rows * tw)
     assert per_thread == main and ints == got == 0 and shared == 16 * 64 * 64
     assert r.desc.tasks == -(-8 * 28 // rows) * -(-64 // ob)
 

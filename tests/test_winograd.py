@@ -89,7 +89,8 @@ def _check(x, w, b, kw, reference):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,O,pad,blocks", [
-    ((2, 40, 60, 58), 72, 1, dict()),                           # several o blocks
+    ((2, 40, 60, 58), 72, 1, dict()),                           # two rounds of GEMMs
+    ((1, 20, 6, 40), 80, 1, dict(min_tasks=8)),                 # groups of output channels
     ((1, 24, 9, 130), 20, 1, dict(winograd_min_tiles=8)),       # many tile-row blocks
     ((3, 17, 13, 11), 9, (0, 2), dict(winograd_v_bytes=1)),     # one tile row a task
 ])
@@ -153,7 +154,7 @@ def test_the_plan_takes_winograd_where_it_applies_and_pays():
     assert algo(x, w, padding=2, dilation=2) != NAME
     assert algo(x, np.zeros((32, 16, 3, 3), np.float32), padding=1, groups=2) != NAME
     assert algo(x, np.zeros((32, 32, 5, 5), np.float32), padding=2) != NAME
-    assert algo(x[:, :, :, :20], w, padding=1) != NAME
+    assert algo(x[:, :, :, :16], w, padding=1) != NAME
     assert algo(x[:, :4], w[:, :4], padding=1) != NAME
     assert algo(np.zeros((2, 64, 64, 32), np.float32), np.zeros((3, 3, 32, 32), np.float32),
                 padding=1, data_format="NHWC", weight_format="HWIO") != NAME

@@ -33,6 +33,9 @@
 #define FC_WG_RESTRICT
 #endif
 
+/* Output channels of one round of GEMMs (M is 16 x FC_WG_OB x tiles). */
+#define FC_WG_OB 64
+
 /* Tiles per output row and column. */
 static inline Py_ssize_t fc_wg_tw(const fc_problem *p) { return (p->out[2] + 1) / 2; }
 static inline Py_ssize_t fc_wg_th(const fc_problem *p) { return (p->out[1] + 1) / 2; }
@@ -57,8 +60,10 @@ static inline Py_ssize_t fc_wg_m_elems(const fc_problem *p, Py_ssize_t rows, Py_
 static inline Py_ssize_t fc_wg_ws(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
 {
     Py_ssize_t tw = fc_wg_tw(p);
+    if (ob > FC_WG_OB)
+        ob = FC_WG_OB;
     return fc_wg_v_elems(p, rows) + fc_wg_m_elems(p, rows, ob)
-           + fc_wg_r16(8 * (tw + 1) + 16 * tw);
+           + fc_wg_r16(2 * (tw + 1) + 32 * rows * tw);
 }
 
 #define FC_T float

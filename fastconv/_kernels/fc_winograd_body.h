@@ -138,66 +138,74 @@ FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_row)(const FC_T *plane, Py_ssize_t iy,
 }
 
 /* V for the tile rows [r0, r0 + nr): ldv = nr * TW tiles, xi stride C * ldv.
- * scratch: 8 * (TW + 1) + 16 * TW elements. */
+ * scratch: 2 * (TW + 1) + 32 * nr * TW elements.  Per channel, the 4x4 inputs of all
+ * the block's tiles are laid out flat first (D[i][j][t] = d[i][j] of tile t), so the
+ * transform's loops run over all nr * TW tiles at once, not one short tile row. */
 FC_TGT static void FC_WG_FN(fc_wg_input)(const fc_problem *p, const FC_T *x, Py_ssize_t r0,
                                          Py_ssize_t nr, FC_T *V, FC_T *scratch)
 {
     const Py_ssize_t H = p->in[1], W = p->in[2], C = p->C;
     const Py_ssize_t TH = (p->out[1] + 1) / 2, TW = (p->out[2] + 1) / 2;
-    const Py_ssize_t ldv = nr * TW, xs = C * ldv, R = TW + 1;
-    FC_T *E = scratch, *Od = scratch + 4 * R, *cq = scratch + 8 * R;
+    const Py_ssize_t nt = nr * TW, xs = C * nt, R = TW + 1;
+    FC_T *E = scratch, *Od = scratch + R, *D = scratch + 2 * R, *cq = D + 16 * nt;
     Py_ssize_t r, c;
     int i, b;
-    for (r = 0; r < nr; r++) {
-        const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
-        for (c = 0; c < C; c++) {
+    for (c = 0; c < C; c++) {
+        for (r = 0; r < nr; r++) {
+            const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
             const FC_T *plane = x + (n * C + c) * H * W;
-            FC_T *v = V + c * ldv + r * TW;
-            for (i = 0; i < 4; i++)
-                FC_WG_FN(fc_wg_row)(plane, 2 * ty + i - p->pb[1], H, W, p->pb[2], TW,
-                                    E + i * R, Od + i * R);
-            /* cq[i][b][tx] = (d B)[i][b]: columns d0..d3 = E[tx], Od[tx], E[tx+1], Od[tx+1] */
-            for (i = 0; i < 4; i++)
-                FC_WG_FN(fc_wg_bt)(TW, E + i * R, Od + i * R, E + i * R + 1, Od + i * R + 1,
-                                   cq + (4 * i) * TW, cq + (4 * i + 1) * TW,
-                                   cq + (4 * i + 2) * TW, cq + (4 * i + 3) * TW);
-            /* V[4a + b] = (B^T (d B))[a][b] */
-            for (b = 0; b < 4; b++)
-                FC_WG_FN(fc_wg_bt)(TW, cq + b * TW, cq + (4 + b) * TW, cq + (8 + b) * TW,
-                                   cq + (12 + b) * TW, v + b * xs, v + (4 + b) * xs,
-                                   v + (8 + b) * xs, v + (12 + b) * xs);
+            for (i = 0; i < 4; i++) {
+                FC_T *d = D + 4 * i * nt + r * TW;
+                FC_WG_FN(fc_wg_row)(plane, 2 * ty + i - p->pb[1], H, W, p->pb[2], TW, E, Od);
+                /* columns 2tx .. 2tx + 3 of the padded row: E[tx], Od[tx], E[tx+1], Od[tx+1] */
+                memcpy(d, E, (size_t)TW * sizeof(FC_T));
+                memcpy(d + nt, Od, (size_t)TW * sizeof(FC_T));
+                memcpy(d + 2 * nt, E + 1, (size_t)TW * sizeof(FC_T));
+                memcpy(d + 3 * nt, Od + 1, (size_t)TW * sizeof(FC_T));
+            }
         }
+        /* cq[i][b] = (d B)[i][b] */
+        for (i = 0; i < 4; i++)
+            FC_WG_FN(fc_wg_bt)(nt, D + (4 * i) * nt, D + (4 * i + 1) * nt, D + (4 * i + 2) * nt,
+                               D + (4 * i + 3) * nt, cq + (4 * i) * nt, cq + (4 * i + 1) * nt,
+                               cq + (4 * i + 2) * nt, cq + (4 * i + 3) * nt);
+        /* V[4a + b] = (B^T (d B))[a][b] */
+        for (b = 0; b < 4; b++)
+            FC_WG_FN(fc_wg_bt)(nt, cq + b * nt, cq + (4 + b) * nt, cq + (8 + b) * nt,
+                               cq + (12 + b) * nt, V + c * nt + b * xs, V + c * nt + (4 + b) * xs,
+                               V + c * nt + (8 + b) * xs, V + c * nt + (12 + b) * xs);
     }
 }
 
 /* The outputs of channels [o0, o0 + no) for the tile rows [r0, r0 + nr) from M
  * (ldm = nr * TW tiles, xi stride no * ldm), plus the bias (if any) last.
- * scratch: 8 * TW elements. */
+ * scratch: 8 * nr * TW elements (the first A^T step over all the block's tiles). */
 FC_TGT static void FC_WG_FN(fc_wg_output)(const fc_problem *p, const FC_T *M, Py_ssize_t r0,
                                           Py_ssize_t nr, Py_ssize_t o0, Py_ssize_t no,
                                           const FC_T *bias, FC_T *out, FC_T *scratch)
 {
     const Py_ssize_t OH = p->out[1], OW = p->out[2], O = p->O;
     const Py_ssize_t TH = (OH + 1) / 2, TW = (OW + 1) / 2;
-    const Py_ssize_t ldm = nr * TW, xs = no * ldm;
+    const Py_ssize_t nt = nr * TW, xs = no * nt;
     FC_T *s = scratch;
     Py_ssize_t r, o;
     int b, i;
     for (o = 0; o < no; o++) {
         const FC_T bo = bias ? bias[o0 + o] : (FC_T)0;
+        const FC_T *m = M + o * nt;
+        /* s[i][b] = (A^T m)[i][b] */
+        for (b = 0; b < 4; b++)
+            FC_WG_FN(fc_wg_at)(nt, m + b * xs, m + (4 + b) * xs, m + (8 + b) * xs,
+                               m + (12 + b) * xs, s + b * nt, s + (4 + b) * nt);
         for (r = 0; r < nr; r++) {
             const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
-            const FC_T *m = M + o * ldm + r * TW;
             FC_T *dst = out + ((n * O + o0 + o) * OH + 2 * ty) * OW;
-            /* s[i][b] = (A^T m)[i][b] */
-            for (b = 0; b < 4; b++)
-                FC_WG_FN(fc_wg_at)(TW, m + b * xs, m + (4 + b) * xs, m + (8 + b) * xs,
-                                   m + (12 + b) * xs, s + b * TW, s + (4 + b) * TW);
             /* y[i][j] = ((A^T m) A)[i][j] + bias, interleaved into output row 2ty + i */
             for (i = 0; i < 2 && 2 * ty + i < OH; i++)
-                FC_WG_FN(fc_wg_at_row)(OW / 2, (int)(OW % 2), s + (4 * i) * TW,
-                                       s + (4 * i + 1) * TW, s + (4 * i + 2) * TW,
-                                       s + (4 * i + 3) * TW, bo, dst + i * OW);
+                FC_WG_FN(fc_wg_at_row)(OW / 2, (int)(OW % 2), s + (4 * i) * nt + r * TW,
+                                       s + (4 * i + 1) * nt + r * TW,
+                                       s + (4 * i + 2) * nt + r * TW,
+                                       s + (4 * i + 3) * nt + r * TW, bo, dst + i * OW);
         }
     }
 }

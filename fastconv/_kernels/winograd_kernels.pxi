@@ -3,14 +3,16 @@
 #
 # First the transformed weights U (16 x O x C, the shared scratch), in tasks of 8 output
 # channels.  Then task (block of lt tile rows of the flattened (sample, tile row)
-# sequence, block of blk output channels), o block innermost: the block's transformed
-# input V (16 x C x nt, nt = tile rows x TW tiles), sixteen GEMMs M[xi] = U[xi] . V[xi] (ob x nt, summed over C in ascending order by the GEMM's
+# sequence, group of blk output channels, 0: all), group innermost: the block's
+# transformed input V (16 x C x nt, nt = tile rows x TW tiles) once, then for each chunk
+# of FC_WG_OB output channels sixteen GEMMs M[xi] = U[xi] . V[xi] (ob x nt, summed over C in ascending order by the GEMM's
 # micro-kernel), then the output transform writes the tiles' outputs.  Each output is
 # computed by one task in a fixed order, so the bits do not depend on the split or the
 # thread count.  The transforms are C (fc_winograd.h), compiled for AVX-512, AVX2+FMA and
 # the baseline ISA; the variant is the GEMM's.
 
 cdef extern from "fc_winograd.h" nogil:
+    enum: FC_WG_OB
     void fc_wg_select(int variant)
     Py_ssize_t fc_wg_tw(const fc_problem *p)
     Py_ssize_t fc_wg_v_elems(const fc_problem *p, Py_ssize_t rows)
@@ -48,7 +50,7 @@ cdef void conv_winograd_forward(const fc_problem *p,
     cdef Py_ssize_t rows = p.N * fc_wg_th(p)
     cdef Py_ssize_t n_ob = cdiv(p.O, ob)
     cdef Py_ssize_t n_tasks = winograd_tasks(p)
-    cdef Py_ssize_t task, r0, nr, nt, o0, no, xi
+    cdef Py_ssize_t task, r0, nr, nt, g0, gn, o0, no, xi
     cdef Py_ssize_t n_wt = cdiv(p.O, 8)
     cdef floating *V
     cdef floating *M
@@ -70,21 +72,28 @@ cdef void conv_winograd_forward(const fc_problem *p,
         if nr > rb:
             nr = rb
         nt = nr * TW
-        o0 = (task % n_ob) * ob
-        no = p.O - o0
-        if no > ob:
-            no = ob
+        g0 = (task % n_ob) * ob
+        gn = p.O - g0
+        if gn > ob:
+            gn = ob
         V = ws + threadid() * lay.per_thread
         M = V + fc_wg_v_elems(p, rb)
-        S = M + fc_wg_m_elems(p, rb, ob)
+        S = M + fc_wg_m_elems(p, rb, ob if ob < FC_WG_OB else FC_WG_OB)   # (as fc_wg_ws)
         if floating is float:
             fc_wg_input_f32(p, x, r0, nr, V, S)
         else:
             fc_wg_input_f64(p, x, r0, nr, V, S)
-        for xi in range(16):
-            gemm_nn(no, nt, C, U + (xi * p.O + o0) * C, C, V + xi * C * nt, nt,
-                    M + xi * no * nt, nt, 0)
-        if floating is float:
-            fc_wg_output_f32(p, M, r0, nr, o0, no, bias, out, S)
-        else:
-            fc_wg_output_f64(p, M, r0, nr, o0, no, bias, out, S)
+        # the task's output channels in chunks of FC_WG_OB: M stays small, V is reused
+        o0 = g0
+        while o0 < g0 + gn:
+            no = g0 + gn - o0
+            if no > FC_WG_OB:
+                no = FC_WG_OB
+            for xi in range(16):
+                gemm_nn(no, nt, C, U + (xi * p.O + o0) * C, C, V + xi * C * nt, nt,
+                        M + xi * no * nt, nt, 0)
+            if floating is float:
+                fc_wg_output_f32(p, M, r0, nr, o0, no, bias, out, S)
+            else:
+                fc_wg_output_f64(p, M, r0, nr, o0, no, bias, out, S)
+            o0 = o0 + no

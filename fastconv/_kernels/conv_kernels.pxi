@@ -376,6 +376,9 @@ cdef void build_strip(const floating *xc, const fc_problem *p, const Strip *st,
                         if sw == 1:
                             for q in range(lo, hi):
                                 row[q] = src[q]
+                        elif sw == 2:   # a constant stride: the loop vectorises
+                            for q in range(lo, hi):
+                                row[q] = src[2 * q]
                         else:
                             for q in range(lo, hi):
                                 row[q] = src[q * sw]
@@ -709,6 +712,9 @@ cdef void grouped_build(const floating *x, const fc_problem *p, Py_ssize_t n0,
                             if sw == 1:   # (short rows: a loop, not a memcpy call)
                                 for q in range(lo, hi):
                                     row[q] = src[q]
+                            elif sw == 2:   # a constant stride: the loop vectorises
+                                for q in range(lo, hi):
+                                    row[q] = src[2 * q]
                             else:
                                 for q in range(lo, hi):
                                     row[q] = src[q * sw]

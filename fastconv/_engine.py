@@ -99,8 +99,8 @@ class Tuning:
     winograd_min_ow: int = 20            # output rows at least this wide (float32, Zen 4, time
                                          # vs the strip path, 1 / 2 threads: 28 wide 0.71-0.72 /
                                          # 0.87-0.91, 32: 0.82 / 0.75, 56: 0.72 / 0.76-0.79;
-                                         # 14: 1.15 / 1.32, 7: 2.4 -- short tile rows make
-                                         # small GEMMs and many transform calls),
+                                         # 14: 0.78-0.93 / 0.89-1.11, 7: 1.09 / 1.09-1.15 --
+                                         # short tile rows make small GEMMs),
     winograd_v_bytes: int = 1024 * 1024  # a task's transformed input about this size
     winograd_min_tiles: int = 64         # (at least this many 2x2 tiles where it allows)
     force: tuple = ()                    # ((direction, algorithm name), ...)
@@ -1024,10 +1024,17 @@ def _fwd_winograd(p, desc, t):
     per_row = 16 * p.C * tw * p.dtype.itemsize          # V bytes of one tile row
     rb = max(1, min(ceil_div(t.winograd_min_tiles, tw), t.winograd_v_bytes // per_row, rows))
     og = p.O
-    while ceil_div(rows, rb) < t.min_tasks and rb > 1:
+    # more tasks: first groups of output channels down to 64 (each repeats the input
+    # transform, a few per cent), then fewer tile rows (narrow GEMMs: 256@14 at 3 tile
+    # rows of 7 tiles ran at 1.25x the strip path's time), then smaller groups
+    while ceil_div(rows, rb) * ceil_div(p.O, og) < t.min_tasks and og > 64:
+        og = max(64, ceil_div(ceil_div(og, 2), 8) * 8)
+    while ceil_div(rows, rb) * ceil_div(p.O, og) < t.min_tasks and rb > 1:
         rb = ceil_div(rb, 2)
     while ceil_div(rows, rb) * ceil_div(p.O, og) < t.min_tasks and og > 8:
         og = ceil_div(ceil_div(og, 2), 8) * 8
+    rb = ceil_div(rows, ceil_div(rows, rb))     # equal blocks (28 rows: 7 x 4, not 9 x 3 + 1)
+    og = ceil_div(ceil_div(p.O, ceil_div(p.O, og)), 8) * 8 if og < p.O else og
     if not _balance_ok(p, t):
         return {"lt": rb, "blk": og if og < p.O else 0}
     nr = panel_width(p.dtype.itemsize)
@@ -1736,7 +1743,7 @@ def plan(func, *args, **kwargs):
     >>> import numpy as np, fastconv
     >>> x = np.zeros((8, 64, 56, 56), np.float32); w = np.zeros((64, 64, 3, 3), np.float32)
     >>> fastconv.plan(fastconv.conv2d, x, w, padding=1).algorithms
-    {'forward': 'conv.forward.strip'}
+    {'forward': 'conv.forward.winograd'}
     >>> p = fastconv.plan(fastconv.conv2d_backward, np.zeros((8, 64, 56, 56), np.float32),
     ...                   x, w, padding=1)
     >>> [d["algorithm"] for d in p.describe()]
@@ -1783,7 +1790,7 @@ def algorithms(op=None, direction=None):
     >>> import fastconv
     >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")
     ...  if "channels_first" in a["layouts"]]
-    ['direct', 'depthwise', 'grouped', 'regions', 'strip', 'im2col']
+    ['direct', 'depthwise', 'grouped', 'winograd', 'regions', 'strip', 'im2col']
     >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")
     ...  if "channels_last" in a["layouts"]]
     ['depthwise_nhwc', 'nhwc']

@@ -26,26 +26,33 @@
 FC_TGT static void FC_WG_FN(fc_wg_weights)(const FC_T *w, Py_ssize_t C, Py_ssize_t o0,
                                            Py_ssize_t no, FC_T *U, Py_ssize_t xs)
 {
-    Py_ssize_t o, c;
-    int a;
+    /* blocks of 64 input channels through a local buffer, then sixteen contiguous
+     * rows: the sixteen xi planes are xs apart (pages apart), one store each per (o, c)
+     * cost more than the transform */
+    FC_T tmp[16][64];
+    Py_ssize_t o, c0, c, nc;
+    int a, j, xi;
     for (o = 0; o < no; o++) {
-        for (c = 0; c < C; c++) {
-            const FC_T *g = w + ((o0 + o) * C + c) * 9;
-            FC_T t[4][3];
-            FC_T *u = U + o * C + c;
-            int j;
-            for (j = 0; j < 3; j++) {           /* t = G g */
-                t[0][j] = g[j];
-                t[1][j] = (FC_T)0.5 * ((g[j] + g[3 + j]) + g[6 + j]);
-                t[2][j] = (FC_T)0.5 * ((g[j] - g[3 + j]) + g[6 + j]);
-                t[3][j] = g[6 + j];
+        for (c0 = 0; c0 < C; c0 += 64) {
+            nc = C - c0 < 64 ? C - c0 : 64;
+            for (c = 0; c < nc; c++) {
+                const FC_T *g = w + ((o0 + o) * C + c0 + c) * 9;
+                FC_T t[4][3];
+                for (j = 0; j < 3; j++) {           /* t = G g */
+                    t[0][j] = g[j];
+                    t[1][j] = (FC_T)0.5 * ((g[j] + g[3 + j]) + g[6 + j]);
+                    t[2][j] = (FC_T)0.5 * ((g[j] - g[3 + j]) + g[6 + j]);
+                    t[3][j] = g[6 + j];
+                }
+                for (a = 0; a < 4; a++) {           /* U = t G^T */
+                    tmp[4 * a + 0][c] = t[a][0];
+                    tmp[4 * a + 1][c] = (FC_T)0.5 * ((t[a][0] + t[a][1]) + t[a][2]);
+                    tmp[4 * a + 2][c] = (FC_T)0.5 * ((t[a][0] - t[a][1]) + t[a][2]);
+                    tmp[4 * a + 3][c] = t[a][2];
+                }
             }
-            for (a = 0; a < 4; a++) {           /* U = t G^T */
-                u[(4 * a + 0) * xs] = t[a][0];
-                u[(4 * a + 1) * xs] = (FC_T)0.5 * ((t[a][0] + t[a][1]) + t[a][2]);
-                u[(4 * a + 2) * xs] = (FC_T)0.5 * ((t[a][0] - t[a][1]) + t[a][2]);
-                u[(4 * a + 3) * xs] = t[a][2];
-            }
+            for (xi = 0; xi < 16; xi++)
+                memcpy(U + xi * xs + o * C + c0, tmp[xi], (size_t)nc * sizeof(FC_T));
         }
     }
 }
@@ -100,41 +107,39 @@ FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_at_row)(Py_ssize_t nfull, int odd,
         row[2 * nfull] = ((k0[nfull] + k1[nfull]) + k2[nfull]) + b;
 }
 
-/* One input row (iy, possibly outside: zeros) split into even and odd columns of the
- * zero-padded row: E[m] = xpad[2m], Od[m] = xpad[2m + 1], m <= TW. */
+/* One input row (iy, possibly outside: zeros) as the four columns of its tiles:
+ * dj[tx] = xpad[2 tx + j], tx < TW, through the zero-padded row R (2 TW + 2 elements). */
 FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wg_row)(const FC_T *plane, Py_ssize_t iy,
                                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t pb,
-                                             Py_ssize_t TW, FC_T *FC_WG_RESTRICT E,
-                                             FC_T *FC_WG_RESTRICT Od)
+                                             Py_ssize_t TW, FC_T *FC_WG_RESTRICT R,
+                                             FC_T *FC_WG_RESTRICT d0, FC_T *FC_WG_RESTRICT d1,
+                                             FC_T *FC_WG_RESTRICT d2, FC_T *FC_WG_RESTRICT d3)
 {
+    const Py_ssize_t n = 2 * TW + 2;
     Py_ssize_t m, lo, hi;
     if (iy < 0 || iy >= H) {
-        memset(E, 0, (size_t)(TW + 1) * sizeof(FC_T));
-        memset(Od, 0, (size_t)(TW + 1) * sizeof(FC_T));
+        memset(d0, 0, (size_t)TW * sizeof(FC_T));
+        memset(d1, 0, (size_t)TW * sizeof(FC_T));
+        memset(d2, 0, (size_t)TW * sizeof(FC_T));
+        memset(d3, 0, (size_t)TW * sizeof(FC_T));
         return;
     }
     plane += iy * W;
-    /* E: m with 0 <= 2m - pb < W; Od: 0 <= 2m + 1 - pb < W */
-    lo = pb > 0 ? (pb + 1) / 2 : 0;
-    hi = (W + pb + 1) / 2;
-    if (hi > TW + 1)
-        hi = TW + 1;
-    for (m = 0; m < lo && m <= TW; m++)
-        E[m] = 0;
+    /* R[u] = x[u - pb] for 0 <= u - pb < W, else 0 */
+    lo = pb < n ? pb : n;
+    hi = W + pb < n ? W + pb : n;
+    for (m = 0; m < lo; m++)
+        R[m] = 0;
     for (m = lo; m < hi; m++)
-        E[m] = plane[2 * m - pb];
-    for (m = hi > lo ? hi : lo; m <= TW; m++)
-        E[m] = 0;
-    lo = pb > 1 ? pb / 2 : 0;
-    hi = (W + pb) / 2;
-    if (hi > TW + 1)
-        hi = TW + 1;
-    for (m = 0; m < lo && m <= TW; m++)
-        Od[m] = 0;
-    for (m = lo; m < hi; m++)
-        Od[m] = plane[2 * m + 1 - pb];
-    for (m = hi > lo ? hi : lo; m <= TW; m++)
-        Od[m] = 0;
+        R[m] = plane[m - pb];
+    for (m = hi > lo ? hi : lo; m < n; m++)
+        R[m] = 0;
+    for (m = 0; m < TW; m++) {
+        d0[m] = R[2 * m];
+        d1[m] = R[2 * m + 1];
+        d2[m] = R[2 * m + 2];
+        d3[m] = R[2 * m + 3];
+    }
 }
 
 /* V for the tile rows [r0, r0 + nr): ldv = nr * TW tiles, xi stride C * ldv.
@@ -146,8 +151,8 @@ FC_TGT static void FC_WG_FN(fc_wg_input)(const fc_problem *p, const FC_T *x, Py_
 {
     const Py_ssize_t H = p->in[1], W = p->in[2], C = p->C;
     const Py_ssize_t TH = (p->out[1] + 1) / 2, TW = (p->out[2] + 1) / 2;
-    const Py_ssize_t nt = nr * TW, xs = C * nt, R = TW + 1;
-    FC_T *E = scratch, *Od = scratch + R, *D = scratch + 2 * R, *cq = D + 16 * nt;
+    const Py_ssize_t nt = nr * TW, xs = C * nt;
+    FC_T *Rw = scratch, *D = scratch + 2 * (TW + 1), *cq = D + 16 * nt;
     Py_ssize_t r, c;
     int i, b;
     for (c = 0; c < C; c++) {
@@ -156,12 +161,8 @@ FC_TGT static void FC_WG_FN(fc_wg_input)(const fc_problem *p, const FC_T *x, Py_
             const FC_T *plane = x + (n * C + c) * H * W;
             for (i = 0; i < 4; i++) {
                 FC_T *d = D + 4 * i * nt + r * TW;
-                FC_WG_FN(fc_wg_row)(plane, 2 * ty + i - p->pb[1], H, W, p->pb[2], TW, E, Od);
-                /* columns 2tx .. 2tx + 3 of the padded row: E[tx], Od[tx], E[tx+1], Od[tx+1] */
-                memcpy(d, E, (size_t)TW * sizeof(FC_T));
-                memcpy(d + nt, Od, (size_t)TW * sizeof(FC_T));
-                memcpy(d + 2 * nt, E + 1, (size_t)TW * sizeof(FC_T));
-                memcpy(d + 3 * nt, Od + 1, (size_t)TW * sizeof(FC_T));
+                FC_WG_FN(fc_wg_row)(plane, 2 * ty + i - p->pb[1], H, W, p->pb[2], TW, Rw,
+                                    d, d + nt, d + 2 * nt, d + 3 * nt);
             }
         }
         /* cq[i][b] = (d B)[i][b] */

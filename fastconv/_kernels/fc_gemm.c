@@ -147,7 +147,7 @@ static inline void fc_resolve_blocking(const fc_gemm_blocking *blk, ptrdiff_t dm
  * fixed-size moves: whole 64-byte blocks and one more ending at the last byte
  * (overlapping the one before), or two overlapping moves of the largest power of
  * two <= n below 64.  The gather of the ind driver copies runs of a few dozen
- * elements; a per-element loop there cost a fifth of a 3x3 forward.  Inlined into
+ * elements; per element it cost 3-5% of a strip GEMM's time.  Inlined into
  * each variant, the moves take that variant's widest vectors. */
 static inline __attribute__((always_inline)) void fc_copy_run(char *dst, const char *src,
                                                               size_t n)
@@ -281,9 +281,8 @@ ATTR static void NAME(ptrdiff_t M, ptrdiff_t kc,                                
  * contiguous L1 buffer (B's rows may be far apart: cache-set conflicts, TLB).
  * Neither changes a sum: each element is still summed over k in ascending
  * order by the same micro-kernel. */
-#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV, DMC, DKC, DNC, MCB, PACKB, KB) \
+#define FC_DEFINE_GEMM(PFX, ATTR, T, VT, VL, MR, NV, DMC, DKC, DNC, MCB, PACKB)  \
 enum { PFX##_NR = VL * NV, PFX##_NH = VL * (((NV) + 1) / 2), PFX##_MR = MR,      \
-       PFX##_KB = KB,                                                            \
        PFX##_MC = DMC, PFX##_KC = DKC, PFX##_NC = DNC };                         \
 FC_DEFINE_PANEL(PFX##_panel, ATTR, T, VT, VL, MR, NV)                            \
 FC_DEFINE_PANEL(PFX##_half, ATTR, T, VT, VL, MR, (((NV) + 1) / 2))               \
@@ -337,7 +336,7 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
                           T *C, ptrdiff_t ldc, int accumulate)                   \
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
-    T bpad[PFX##_KB * NR] __attribute__((aligned(64)));                          \
+    T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
     ptrdiff_t k0, i0, j, mb;                                                     \
     if (M <= 0 || N <= 0)                                                        \
         return;                                                                  \
@@ -348,8 +347,8 @@ ATTR static void PFX##_nn(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,                
         return;                                                                  \
     }                                                                            \
     mb = PFX##_row_block(M);                                                     \
-    for (k0 = 0; k0 < K; k0 += PFX##_KB) {                                       \
-        ptrdiff_t kc = (K - k0 < PFX##_KB) ? (K - k0) : PFX##_KB;                \
+    for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
+        ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
         for (i0 = 0; i0 < M; i0 += mb) {                                         \
             ptrdiff_t mcur = (M - i0 < mb) ? (M - i0) : mb;                      \
             for (j = 0; j < N; j += NR) {                                        \
@@ -375,13 +374,13 @@ ATTR static void PFX##_ind(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,               
                            const T *rowinit)                                     \
 {                                                                                \
     enum { NR = PFX##_NR, GP = (MCB) > 0 ? FC_IND_GROUP : 1 };                   \
-    T bpk[PFX##_KB * NR * GP] __attribute__((aligned(64)));                      \
+    T bpk[FC_KC * NR * GP] __attribute__((aligned(64)));                         \
     ptrdiff_t k0, j0, j, k, v, q, i0, mb = PFX##_row_block(M);                   \
     ptrdiff_t gp = mb < M ? GP : 1; /* panels gathered at once */                \
     if (M <= 0 || N <= 0 || K <= 0)                                              \
         return; /* (callers have K >= 1) */                                      \
-    for (k0 = 0; k0 < K; k0 += PFX##_KB) {                                       \
-        ptrdiff_t kc = (K - k0 < PFX##_KB) ? (K - k0) : PFX##_KB;                \
+    for (k0 = 0; k0 < K; k0 += FC_KC) {                                          \
+        ptrdiff_t kc = (K - k0 < FC_KC) ? (K - k0) : FC_KC;                      \
         for (j0 = 0; j0 < N; j0 += gp * NR) {                                    \
             ptrdiff_t j1 = (N - j0 < gp * NR) ? N : j0 + gp * NR;                \
             for (j = j0; j < j1; j += NR) {                                      \
@@ -447,13 +446,13 @@ ATTR static void PFX##_rows(ptrdiff_t M, ptrdiff_t N, const T *S,               
                             int accumulate)                                      \
 {                                                                                \
     enum { NR = PFX##_NR };                                                      \
-    T bpad[PFX##_KB * NR] __attribute__((aligned(64)));                          \
+    T bpad[FC_KC * NR] __attribute__((aligned(64)));                             \
     ptrdiff_t sg, k0, kb = 0, i0, j, mb = PFX##_row_block(M);                    \
     if (M <= 0 || N <= 0)                                                        \
         return;                                                                  \
     for (sg = 0; sg < nseg; sg++) {                                              \
-        for (k0 = 0; k0 < seg_len[sg]; k0 += PFX##_KB) {                         \
-            ptrdiff_t kc = (seg_len[sg] - k0 < PFX##_KB) ? (seg_len[sg] - k0) : PFX##_KB; \
+        for (k0 = 0; k0 < seg_len[sg]; k0 += FC_KC) {                            \
+            ptrdiff_t kc = (seg_len[sg] - k0 < FC_KC) ? (seg_len[sg] - k0) : FC_KC; \
             const T *a = S + seg_src[sg] + k0;                                   \
             const T *b = B + kb * ldb;                                           \
             int load_c = accumulate || kb > 0;                                   \
@@ -600,13 +599,13 @@ ATTR static void PFX##_gemm(const fc_gemm_blocking *blk,                        
 /* The variants.  The last three arguments are the default MC, KC and NC of the
  * general driver (chosen by measurement; see docs/design.md). */
 #define FC_NOATTR
-FC_DEFINE_GEMM(fc_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2, FC_DMC_GENERIC_F32, FC_DKC_GENERIC_F32, FC_DNC_GENERIC_F32, 0, 0, FC_KC)
-FC_DEFINE_GEMM(fc_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2, FC_DMC_GENERIC_F64, FC_DKC_GENERIC_F64, FC_DNC_GENERIC_F64, 0, 0, FC_KC)
+FC_DEFINE_GEMM(fc_f32_generic, FC_NOATTR, float, fc_v4f, 4, 6, 2, FC_DMC_GENERIC_F32, FC_DKC_GENERIC_F32, FC_DNC_GENERIC_F32, 0, 0)
+FC_DEFINE_GEMM(fc_f64_generic, FC_NOATTR, double, fc_v2d, 2, 6, 2, FC_DMC_GENERIC_F64, FC_DKC_GENERIC_F64, FC_DNC_GENERIC_F64, 0, 0)
 #if FC_X86_DISPATCH
-FC_DEFINE_GEMM(fc_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2, FC_DMC_AVX2_F32, FC_DKC_AVX2_F32, FC_DNC_AVX2_F32, FC_MCB_AVX2_F32, 1, FC_KC)
-FC_DEFINE_GEMM(fc_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2, FC_DMC_AVX2_F64, FC_DKC_AVX2_F64, FC_DNC_AVX2_F64, FC_MCB_AVX2_F64, 1, FC_KC)
-FC_DEFINE_GEMM(fc_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2, FC_DMC_AVX512_F32, FC_DKC_AVX512_F32, FC_DNC_AVX512_F32, 0, 0, FC_KC)
-FC_DEFINE_GEMM(fc_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2, FC_DMC_AVX512_F64, FC_DKC_AVX512_F64, FC_DNC_AVX512_F64, 0, 0, FC_KC)
+FC_DEFINE_GEMM(fc_f32_avx2, FC_TARGET_AVX2, float, fc_v8f, 8, 6, 2, FC_DMC_AVX2_F32, FC_DKC_AVX2_F32, FC_DNC_AVX2_F32, FC_MCB_AVX2_F32, 1)
+FC_DEFINE_GEMM(fc_f64_avx2, FC_TARGET_AVX2, double, fc_v4d, 4, 6, 2, FC_DMC_AVX2_F64, FC_DKC_AVX2_F64, FC_DNC_AVX2_F64, FC_MCB_AVX2_F64, 1)
+FC_DEFINE_GEMM(fc_f32_avx512, FC_TARGET_AVX512, float, fc_v16f, 16, 8, 2, FC_DMC_AVX512_F32, FC_DKC_AVX512_F32, FC_DNC_AVX512_F32, 0, 0)
+FC_DEFINE_GEMM(fc_f64_avx512, FC_TARGET_AVX512, double, fc_v8d, 8, 8, 2, FC_DMC_AVX512_F64, FC_DKC_AVX512_F64, FC_DNC_AVX512_F64, 0, 0)
 #endif
 
 /* The chosen variant's entry points: written once by fc_gemm_init, read only after. */

@@ -166,15 +166,20 @@ cdef extern from "fc_depthwise.h" nogil:
 
 cdef extern from "fc_winograd.h" nogil:
     Py_ssize_t fc_wg_ws(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
+    Py_ssize_t fc_wg_u_elems(const fc_problem *p)
     Py_ssize_t fc_wg_th(const fc_problem *p)
 
 
+cdef inline Py_ssize_t winograd_ob(const fc_problem *p) noexcept nogil:
+    """conv.forward.winograd's output channels per task (blk, 0: all)."""
+    return p.blk if 0 < p.blk < p.O else p.O
+
+
 cdef Py_ssize_t winograd_tasks(const fc_problem *p) noexcept nogil:
-    """conv.forward.winograd: (block of lt tile rows, block of blk output channels)."""
-    cdef Py_ssize_t ob = p.blk if 0 < p.blk < p.O else p.O
+    """conv.forward.winograd: (block of lt tile rows, group of blk output channels)."""
     if p.lt <= 0 or p.O == 0:
         return 0
-    return cdiv(p.N * fc_wg_th(p), p.lt) * cdiv(p.O, ob)
+    return cdiv(p.N * fc_wg_th(p), p.lt) * cdiv(p.O, winograd_ob(p))
 
 
 cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
@@ -204,8 +209,8 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
         w.main = fc_strip_elems(p, p.lt)
         w.shared = p.chunks * p.groups * p.Kg * p.Og
     elif a == FC_CONV_FWD_WINOGRAD:
-        w.main = fc_wg_ws(p, p.lt, p.blk if 0 < p.blk < p.O else p.O)  # V, M, rows
-        w.shared = 16 * p.O * p.C                                # U
+        w.main = fc_wg_ws(p, p.lt, winograd_ob(p))               # V, M, rows
+        w.shared = fc_wg_u_elems(p)                              # U
     elif a == FC_CONV_FWD_GROUPED:
         w.ints = index_elems(p.Kg + p.blk * p.L, p.itemsize)      # tap offsets, columns
         w.got = round16(p.Og * p.blk * p.L)                      # the GEMM's result

@@ -35,10 +35,6 @@ cdef extern from "fc_winograd.h" nogil:
 fc_wg_select({"avx512": 2, "avx2": 1}.get(_gemm.variant(), 0))
 
 
-cdef inline Py_ssize_t winograd_ob(const fc_problem *p) noexcept nogil:
-    return p.blk if 0 < p.blk < p.O else p.O
-
-
 cdef void conv_winograd_forward(const fc_problem *p,
                                 const floating *x, const floating *w,
                                 const floating *bias,                    # IN

@@ -1614,9 +1614,16 @@ def _bww_nhwc(p, desc, t):
     if p.Og * p.Kg * it > 2 * t.tile_bytes:        # the task's sums stay in cache
         kbw = max(16, 2 * t.tile_bytes // (it * max(p.Og, 1)) // 16 * 16)
     kbw = min(kbw, p.Kg)
-    chunks = max(1, min(p.N, t.grad_weight_chunks))
-    while chunks * p.groups * ceil_div(p.Kg, kbw) < _nhwc_tasks(p, t) and kbw > 64:
+    want = _nhwc_tasks(p, t)
+    while p.groups * ceil_div(p.Kg, kbw) < want and kbw > 64:
         kbw = max(64, ceil_div(kbw // 2, 16) * 16)
+    # chunks of samples only for the tasks the blocks of patch columns do not give: each
+    # chunk is a (*k, Cg, O) partial to write, sum and page in (ResNet-50 layer4
+    # 1x1/2, 4x14x14x1024 -> 2048: 4 chunks, 34 MB of partials, 16 ms; 1 chunk 8 ms)
+    chunks = 1
+    while (chunks * p.groups * ceil_div(p.Kg, kbw) < want
+           and chunks < min(p.N, t.grad_weight_chunks)):
+        chunks += 1
     lt = _nhwc_rows(kbw + p.Og, it, t, p.L)
     return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
 

@@ -247,9 +247,14 @@ def _sum_partials(partial, out=None):
 def grad_weight_last(r, p, goc, xc, n_threads, gw=None):
     """grad_weight (*k, C/groups, O) of the channels-last convolution ``p`` by its route
     ``r``, summed into ``gw`` when given: the kernel leaves one partial per chunk of
-    samples (``r.shared`` elements in all), summed here in chunk order."""
+    samples (``r.shared`` elements in all), summed here in chunk order; with one chunk
+    it writes ``gw`` itself."""
     size = p.Kg * p.O
-    partial = np.empty((max(r.shared, size),), p.dtype)
+    if r.shared <= size:                    # one chunk: the kernel writes the result
+        gw = v.result(gw, "grad_weight", p.w_array_shape, p.dtype)
+        run_route(r, (goc, xc, gw), n_threads, p.dtype)
+        return gw
+    partial = np.empty((r.shared,), p.dtype)
     run_route(r, (goc, xc, partial), n_threads, p.dtype)
     partial = partial[:r.shared // size * size].reshape((-1,) + p.w_array_shape)
     return _sum_partials(partial, gw)

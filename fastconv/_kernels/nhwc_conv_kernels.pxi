@@ -429,10 +429,8 @@ cdef void nhwc_grad_input(const fc_problem *p,
         if direct:
             gi = task % G
             t = task // G
-            if tag[0] != gi:
-                for o in range(Og):
-                    for c in range(Cg):
-                        bt[o * Cg + c] = w[c * O + gi * Og + o]
+            if tag[0] != gi:     # bt[o, c] = W[c, g*Og + o]: a blocked transpose
+                transpose_columns(w + gi * Og, O, Cg, Og, bt)
                 tag[0] = gi
             l0 = t * lt
             nl = p.N * L - l0
@@ -450,6 +448,9 @@ cdef void nhwc_grad_input(const fc_problem *p,
         nc = c1 - c0
         kw = taps * nc
         key = gi * n_cb + cb
+        if tag[0] != key and nc == Cg:   # bt[o, r] = W[r, g*Og + o], r = tp*Cg + c
+            transpose_columns(w + gi * Og, O, Kg, Og, bt)
+            tag[0] = key
         if tag[0] != key:    # bt[o, tp*nc + c] = W[tp, c0 + c, g*Og + o]
             for o in range(Og):
                 for tp in range(taps):

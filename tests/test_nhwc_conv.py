@@ -205,12 +205,17 @@ def test_the_tunings_reach_every_split():
             seen.add(("fwd o blocks", 0 < f["blk"] < f["Og"]))
             gi = plan.route("grad_input").desc.fields()
             seen.add(("gi c blocks", 0 < gi["blk"] < gi["Cg"]))
+            if not plan.route("grad_input").desc.is_direct:     # the three weight packs
+                blocks = 0 < gi["blk"] < gi["Cg"]
+                seen.add(("gi pack", "whole" if not blocks else
+                          "one tap" if gi["taps"] == 1 else "tap rows"))
             gw = plan.route("grad_weight").desc.fields()
             seen.add(("gw k blocks", 0 < gw["blk"] < gw["Kg"]))
             seen.add(("gw chunks>1", gw["chunks"] > 1))
     assert all((k, True) in seen for k in ("fwd direct", "fwd tiles>1", "fwd o blocks",
                                            "gi c blocks", "gw k blocks", "gw chunks>1")), seen
     assert ("fwd direct", False) in seen
+    assert {("gi pack", k) for k in ("one tap", "tap rows", "whole")} <= seen, seen
 
 
 @pytest.mark.parametrize("many", [False, True])

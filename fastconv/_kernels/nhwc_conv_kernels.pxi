@@ -448,9 +448,9 @@ cdef void nhwc_grad_input(const fc_problem *p,
         nc = c1 - c0
         kw = taps * nc
         key = gi * n_cb + cb
-        if tag[0] != key and nc == Cg:   # bt[o, r] = W[r, g*Og + o], r = tp*Cg + c
-            transpose_columns(w + gi * Og, O, Kg, Og, bt)
-            tag[0] = key
+        if tag[0] != key and (nc == Cg or taps == 1):   # rows tp*nc + c contiguous in W:
+            transpose_columns(w + c0 * O + gi * Og, O, taps * nc, Og, bt)   # bt[o, r] =
+            tag[0] = key                                # W[c0 + r, g*Og + o]
         if tag[0] != key:    # bt[o, tp*nc + c] = W[tp, c0 + c, g*Og + o]
             for o in range(Og):
                 for tp in range(taps):

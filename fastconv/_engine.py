@@ -1661,7 +1661,7 @@ def _nhwc_max_grad_input(p, desc, t):
     pieces, and costs more than the parallelism it buys (2 threads, VGG pool1
     2x224x224x64: 2 tasks 1.9 ms, 4 tasks of 32 channels 4.6 ms, 8 of 16 14 ms;
     4x56x56x256: 4 tasks 0.84 ms, 8 of 128 channels 2.4 ms)."""
-    return {"blk": p.C}
+    return {}
 
 
 register("max_pool.forward.nhwc", "channels-last: each output position one loop over its "

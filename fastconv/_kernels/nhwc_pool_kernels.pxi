@@ -20,9 +20,9 @@
 #                       element sums grad_output / divisor of the windows holding it,
 #                       in the order the channels-first scatter adds them (output rows
 #                       ascending, then ox descending)
-#   max grad_input      task (n, blk channels): the task's part of the volume zeroed,
-#                       then grad_output added at the argmax in output order (exact:
-#                       channels never mix); out-of-range indices are counted
+#   max grad_input      task n: the sample's volume zeroed, then grad_output added at
+#                       the argmax in output order (exact: channels never mix);
+#                       out-of-range indices are counted
 
 
 cdef inline void nc_sum(Py_ssize_t n, Py_ssize_t P, Py_ssize_t ps, Py_ssize_t os, Py_ssize_t R,
@@ -211,30 +211,22 @@ cdef Py_ssize_t nhwc_max_pool_backward(const fc_problem *p,
                                        const int64_t *indices,   # IN  (N, *out, C)
                                        floating *gx,             # OUT (N, *in, C), whole
                                        int n_threads) noexcept nogil:
-    """FC_MAX_POOL_BWD_NHWC: returns how many indices were outside [0, D*H*W) (skipped;
-    the caller raises)."""
-    cdef Py_ssize_t V = p.in_vol, L = p.L, C = p.C, ncb = cdiv(C, p.blk)
-    cdef Py_ssize_t task, n, cb, c0, nc, l, c, v
+    """FC_MAX_POOL_BWD_NHWC, task n (all channels: see _nhwc_max_grad_input): returns
+    how many indices were outside [0, D*H*W) (skipped; the caller raises)."""
+    cdef Py_ssize_t V = p.in_vol, L = p.L, C = p.C
+    cdef Py_ssize_t n, l, c
     cdef int64_t k
     cdef Py_ssize_t bad = 0
     cdef floating *g
     cdef const floating *gop
     cdef const int64_t *ip
-    for task in prange(p.N * ncb, num_threads=n_threads, schedule="static"):
-        n = task // ncb
-        cb = task % ncb
-        c0 = cb * p.blk
-        nc = C - c0 if C - c0 < p.blk else p.blk
-        g = gx + n * V * C + c0
-        if nc == C:
-            memset(g, 0, V * C * sizeof(floating))
-        else:
-            for v in range(V):
-                memset(g + v * C, 0, nc * sizeof(floating))
-        gop = go + n * L * C + c0
-        ip = indices + n * L * C + c0
+    for n in prange(p.N, num_threads=n_threads, schedule="static"):
+        g = gx + n * V * C
+        memset(g, 0, V * C * sizeof(floating))   # (first touch in parallel)
+        gop = go + n * L * C
+        ip = indices + n * L * C
         for l in range(L):
-            for c in range(nc):
+            for c in range(C):
                 k = ip[l * C + c]
                 if k < 0 or k >= V:
                     bad += 1
@@ -264,10 +256,10 @@ cdef Py_ssize_t nhwc_pool_tasks(const fc_problem *p) noexcept nogil:
     cdef int a = p.algo
     if a == FC_UNFOLD_IM2COL_NHWC or a == FC_UNFOLD_COL2IM_NHWC:
         return nhwc_unfold_tasks(p)
+    if a == FC_MAX_POOL_BWD_NHWC:
+        return p.N if p.C > 0 else 0
     if p.blk <= 0:
         return 0
-    if a == FC_MAX_POOL_BWD_NHWC:
-        return p.N * cdiv(p.C, p.blk)
     if p.lt <= 0:
         return 0
     if a == FC_AVG_POOL_BWD_NHWC:

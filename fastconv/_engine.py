@@ -102,6 +102,14 @@ class Tuning:
                                          # 14: 0.78-0.93 / 0.89-1.11, 7: 1.09 / 1.09-1.15 --
                                          # short tile rows make small GEMMs),
     winograd_v_bytes: int = 1024 * 1024  # a task's transformed input about this size
+    winograd_nhwc_min_ow: int = 14       # channels-last: output rows at least this wide
+                                         # (float32, Zen 4, 2 threads, time vs
+                                         # conv.forward.nhwc: 56 wide 0.75-0.84, 28: 0.58-0.66,
+                                         # 14: 0.83-0.86, 7: 1.28-1.5),
+    winograd_nhwc_v_bytes: int = 2 << 20   # ... and a task's transformed input about this
+                                         # size (512 -> 512 on 4x28x28: 1 / 2 / 4 MiB 62 / 49 /
+                                         # 52 ms; on 4x14x14: 24.5 / 20.9 / 20.7: every task
+                                         # reads all of U, more tiles a task read it fewer times)
     winograd_min_tiles: int = 64         # (at least this many 2x2 tiles where it allows)
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
@@ -324,7 +332,7 @@ def task_work(desc):
         else:
             widths = np.full(N, L, np.int64)
         w = np.repeat(_chunk_sums(widths, max(P, 1)), G) * Kg * Og
-    elif name == "conv.forward.winograd":                     # (tile-row block, o block)
+    elif name in ("conv.forward.winograd", "conv.forward.winograd_nhwc"):  # (row block, o block)
         th, tw = ceil_div(OH, 2), ceil_div(OW, 2)
         ob = blk if 0 < blk < Og else Og
         w = (np.outer(_tiles(N * th, lt) * tw, _tiles(Og, ob)).ravel() * 16 * Cg
@@ -994,7 +1002,8 @@ def _fwd_grouped(p, desc, t):
 def _winograd_ok(p, f, t):
     """A 2-D 3x3 convolution with stride 1, dilation 1, one group, non-negative padding
     (the kernel's only case); by default also winograd, at least winograd_min_channels
-    in and out, and output rows at least winograd_min_ow wide."""
+    in and out, and output rows at least winograd_min_ow wide (winograd_nhwc_min_ow for
+    channels-last data)."""
     if p.op != "conv" or p.rank != 2 or p.groups != 1 or p.C == 0 or p.O == 0:
         return False
     if tuple(f["k"][1:]) != (3, 3) or tuple(f["s"][1:]) != (1, 1) or tuple(f["d"][1:]) != (1, 1):
@@ -1003,14 +1012,15 @@ def _winograd_ok(p, f, t):
         return False
     if t.forced("forward") is not None:
         return True
+    min_ow = t.winograd_nhwc_min_ow if p.layout == "channels_last" else t.winograd_min_ow
     return (t.winograd and min(p.C, p.O) >= t.winograd_min_channels
-            and f["out"][2] >= t.winograd_min_ow)
+            and f["out"][2] >= min_ow)
 
 
 @register("conv.forward.winograd", "3x3, stride 1, one group: Winograd F(2x2, 3x3), the "
           "transformed tiles of a block of tile rows times the transformed weights, "
           "sixteen GEMMs per task")
-def _fwd_winograd(p, desc, t):
+def _fwd_winograd(p, desc, t, name="conv.forward.winograd"):
     """A 2x2 output tile costs 16 multiplies per channel pair instead of 36.  Tasks:
     blocks of whole tile rows (about winograd_min_tiles tiles, the transformed input
     within winograd_v_bytes), each with all output channels (its transformed input is
@@ -1022,7 +1032,8 @@ def _fwd_winograd(p, desc, t):
     th, tw = ceil_div(f["out"][1], 2), ceil_div(f["out"][2], 2)
     rows = p.N * th
     per_row = 16 * p.C * tw * p.dtype.itemsize          # V bytes of one tile row
-    rb = max(1, min(ceil_div(t.winograd_min_tiles, tw), t.winograd_v_bytes // per_row, rows))
+    v_bytes = t.winograd_nhwc_v_bytes if p.layout == "channels_last" else t.winograd_v_bytes
+    rb = max(1, min(ceil_div(t.winograd_min_tiles, tw), v_bytes // per_row, rows))
     og = p.O
     # more tasks: first groups of output channels down to 64 (each repeats the input
     # transform, a few per cent), then fewer tile rows (narrow GEMMs: 256@14 at 3 tile
@@ -1042,7 +1053,7 @@ def _fwd_winograd(p, desc, t):
     for og_c in [o for o in _o_blocks(p.O, 16) if o <= og] or [og]:
         for rb_c in sorted({rb} | {ceil_div(rows, k) for k in range(1, 257)
                                    if ceil_div(rows, k) <= rb}, reverse=True):
-            d = desc.configured(ALGO["conv.forward.winograd"], rb_c, og_c if og_c < p.O else 0, 0)
+            d = desc.configured(ALGO[name], rb_c, og_c if og_c < p.O else 0, 0)
             # each group repeats the input transform (about an eighth of the work)
             eff = _col_eff([rb_c * tw], nr) / (1.0 + 0.12 * (p.O / og_c - 1) / (p.O / og_c))
             cands.append(({"lt": rb_c, "blk": og_c if og_c < p.O else 0}, task_work(d), eff))
@@ -1187,16 +1198,24 @@ def grad_input_pads(p):
 
 
 @register("conv.grad_input.as_forward", "stride 1: grad_input is a forward convolution of "
-          "the padded grad_output with the flipped, channel-transposed kernel")
+          "the padded grad_output with the flipped, channel-transposed kernel",
+          layouts=("channels_first", "channels_last"))
 def _bwi_as_forward(p, desc, t):
     """The forward route's GEMM has M = Cg rows and an im2col of grad_output with
     Og*taps rows; the col2im route's GEMM has K = Og.  Few input channels (a first
-    layer) make the forward route wasteful."""
+    layer) make the forward route wasteful.  Channels-last: only where the forward is
+    Winograd (conv.grad_input.nhwc's patch GEMMs match conv.forward.nhwc's, so another
+    forward route would gain nothing)."""
     pads = grad_input_pads(p)
     if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct):
         return None
     sub = p.with_(C=p.O, O=p.C, spatial=p.out, out=p.spatial, kernel=p.kernel, pads=pads,
                   direction="forward")
+    if p.layout == "channels_last":   # (grad_input_last transposes one group's kernel)
+        if p.groups != 1 or (t.forced("grad_input") is None
+                             and not _winograd_ok(sub, sub.desc().fields(), t)):
+            return None
+        return sub, pads
     # (or when the forward problem is one for the grouped small-plane kernel)
     if p.Cg < t.forward_grad_input_channels and not (
             t.grouped_as_forward and p.Cg > 1 and _grouped(sub, replace(t, force=()), "forward")):
@@ -1564,6 +1583,14 @@ def _nhwc_rows(row_elems, itemsize, t, total):
     lt = t.tile_bytes // (itemsize * max(row_elems, 1))
     lt = min(max(t.nhwc_min_rows, lt // 24 * 24), 1536)
     return max(1, min(lt, total))
+
+
+@register("conv.forward.winograd_nhwc", "channels-last 3x3, stride 1, one group: Winograd "
+          "F(2x2, 3x3) as conv.forward.winograd, its transforms vectorised along the "
+          "channels, sixteen GEMMs (tiles x C) . (C x O) per task", layouts=("channels_last",))
+def _fwd_winograd_nhwc(p, desc, t):
+    """The tasks of conv.forward.winograd (the same fields and the same rules)."""
+    return _fwd_winograd(p, desc, t, "conv.forward.winograd_nhwc")
 
 
 @register("conv.forward.nhwc", "channels-last: per tile of output positions a patch tile "

@@ -200,6 +200,26 @@ def grad_input(r, p, goc, wc, n_threads, gx=None):
     return gx
 
 
+def grad_input_last(r, p, goc, wc, n_threads, gx=None):
+    """grad_input (N, *spatial, C) of the channels-last convolution ``p`` with weight
+    ``wc`` (*k, Cg, O), by its route ``r``, written into ``gx`` when given.
+
+    ``as_forward`` (stride 1, one group): the forward route of the padded grad_output
+    with the kernel flipped in space and transposed in channels, (*k, Og, C): each tap's
+    (Cg, O) block transposed by the blocked transpose.  Otherwise the kernel straight.
+    """
+    gx = v.result(gx, "grad_input", p.x_array_shape, p.dtype)  # (size checked by the plan) all written
+    if r.sub is None:
+        run_route(r, (goc, wc, gx), n_threads, p.dtype)
+        return gx
+    T = math.prod(p.kernel)
+    flipped = np.ascontiguousarray(wc[(slice(None, None, -1),) * p.rank]).reshape(T, p.C, p.O)
+    wf = np.empty((T, p.O, p.C), p.dtype)
+    _k.transpose_last2(flipped, wf)
+    run_route(r.sub, (goc, wf.reshape(p.kernel + (p.O, p.C)), None, gx), n_threads, p.dtype)
+    return gx
+
+
 def grad_weight(r, p, goc, xc, n_threads, gw=None):
     """grad_weight (O, Kg) of the convolution ``p``, by its route ``r``, written into
     ``gw`` when given (a C-contiguous (O, Kg) array, else a new one).  The chunked
@@ -351,8 +371,7 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
         wc = _kernel_weight(nd, weight, wfmt, last, flip, dt) if mask[0] else None
     if mask[0]:
         if last:
-            gx = v.result(ox, "grad_input", p.x_array_shape, dt)  # all written
-            run_route(routes["grad_input"], (goc, wc, gx), n_threads, dt)
+            gx = grad_input_last(routes["grad_input"], p, goc, wc, n_threads, ox)
         else:
             gx = grad_input(routes["grad_input"], p, goc, wc, n_threads, ox)
     if mask[1]:
@@ -464,8 +483,7 @@ def _transpose(nd, x, weight, bias, stride, padding, output_padding, groups, dil
     wc = _kernel_weight(nd, weight, plan.info["wfmt"], last, False, dt)
     xc = v.contiguous(x, dt)
     if last:
-        out = v.result(out, "output", p.x_array_shape, dt)
-        run_route(plan.routes[0], (xc, wc, out), n_threads, dt)
+        out = grad_input_last(plan.routes[0], p, xc, wc, n_threads, out)
         if bias is not None:
             out += v.contiguous(bias, dt)
         return out

@@ -9,7 +9,7 @@
 #   FC_CONV_BWW_ROWS     (grad_output, x, grad_weight (O, Kg), or (chunks, O, Kg) partials)
 #   FC_CONV_BWW_CHUNKED, FC_CONV_BWW_STRIP, FC_CONV_BWW_DEPTHWISE, FC_CONV_BWW_GROUPED
 #                        (grad_output, x, partial (chunks, G, Kg, Og))
-#   FC_CONV_FWD_REGIONS, FC_CONV_FWD_WINOGRAD  (x, w, bias or None, out, shared scratch)
+#   FC_CONV_FWD_REGIONS, FC_CONV_FWD_WINOGRAD(_NHWC)  (x, w, bias or None, out, shared scratch)
 #   FC_CONV_BWW_REGIONS  (grad_output, x, grad_weight (O, Kg), shared scratch)
 #   FC_CONV_BWB_SUM      (grad_output, grad_bias)
 #   FC_UNFOLD_IM2COL     (x, cols);  FC_UNFOLD_COL2IM (cols, out)
@@ -86,6 +86,7 @@ cdef object _ALGORITHMS = {
     FC_CONV_FWD_DW_NHWC: ("conv.forward.depthwise_nhwc", (A_X, A_W, A_BIAS, A_Y)),
     FC_CONV_BWI_DW_NHWC: ("conv.grad_input.depthwise_nhwc", (A_GO, A_W, A_GX)),
     FC_CONV_BWW_DW_NHWC: ("conv.grad_weight.depthwise_nhwc", (A_GO, A_X, A_PART)),
+    FC_CONV_FWD_WINOGRAD_NHWC: ("conv.forward.winograd_nhwc", (A_X, A_W, A_BIAS, A_Y, A_PART)),
     FC_MAX_POOL_FWD_NHWC: ("max_pool.forward.nhwc", (A_X, A_Y, A_IDX_OUT)),
     FC_MAX_POOL_BWD_NHWC: ("max_pool.grad_input.nhwc", (A_GO, A_IDX_IN, A_GX)),
     FC_AVG_POOL_FWD_NHWC: ("avg_pool.forward.nhwc", (A_X, A_Y)),
@@ -104,7 +105,8 @@ cdef bint _reads_layout(int algo, int layout) noexcept:
     """Whether the kernel of ``algo`` reads data in ``layout``."""
     if FC_ADAPTIVE_MAX_FWD <= algo <= FC_ADAPTIVE_AVG_BWD:
         return True                        # either layout
-    return (FC_CONV_FWD_NHWC <= algo <= FC_UNFOLD_COL2IM_NHWC) == (layout == FC_CHANNELS_LAST)
+    return (FC_CONV_FWD_NHWC <= algo <= FC_UNFOLD_COL2IM_NHWC
+            or algo == FC_CONV_FWD_WINOGRAD_NHWC) == (layout == FC_CHANNELS_LAST)
 
 
 def algorithm_codes():
@@ -269,6 +271,17 @@ def run(Desc desc, tuple arrays, object ws, int n_threads):
                                               <const double *>ptr[1], <const double *>ptr[2],
                                               <double *>ptr[3], <double *>ptr[4],
                                               <double *>pws, n_threads)
+        elif algo == FC_CONV_FWD_WINOGRAD_NHWC:
+            if f32:
+                conv_winograd_nhwc_forward[float](p, <const float *>ptr[0],
+                                                  <const float *>ptr[1], <const float *>ptr[2],
+                                                  <float *>ptr[3], <float *>ptr[4],
+                                                  <float *>pws, n_threads)
+            else:
+                conv_winograd_nhwc_forward[double](p, <const double *>ptr[0],
+                                                   <const double *>ptr[1],
+                                                   <const double *>ptr[2], <double *>ptr[3],
+                                                   <double *>ptr[4], <double *>pws, n_threads)
         elif algo == FC_CONV_FWD_GROUPED:
             if f32:
                 conv_grouped_forward[float](p, <const float *>ptr[0], <const float *>ptr[1],

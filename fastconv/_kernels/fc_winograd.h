@@ -11,6 +11,9 @@
  * This header is included once, by _engine.pyx (so everything here is static).  The
  * body is included six times, for float and double and for AVX-512, AVX2+FMA and the
  * baseline ISA; fc_wg_select() takes the GEMM's variant (like fc_dw_select).
+ *
+ * The channels-last form (fc_wgl_*, conv.forward.winograd_nhwc) computes every value
+ * by the same operations, vectorised along the channels.
  */
 #ifndef FC_WINOGRAD_H
 #define FC_WINOGRAD_H
@@ -146,6 +149,50 @@ static void fc_wg_output_f64(const fc_problem *p, const double *M, Py_ssize_t r0
                              double *out, double *scratch)
 {
     FC_WG_DISPATCH(fc_wg_output, f64, (p, M, r0, nr, o0, no, bias, out, scratch));
+}
+
+/* channels-last (conv.forward.winograd_nhwc): one thread's scratch is V and M as
+ * above, then the transforms' rows: 20 C (input) or 8 ob (output) elements. */
+static inline Py_ssize_t fc_wgl_ws(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
+{
+    Py_ssize_t s;
+    if (ob > FC_WG_OB)
+        ob = FC_WG_OB;
+    s = 20 * p->C > 8 * ob ? 20 * p->C : 8 * ob;
+    return fc_wg_v_elems(p, rows) + fc_wg_m_elems(p, rows, ob) + fc_wg_r16(s);
+}
+
+static void fc_wgl_weights_f32(const float *w, Py_ssize_t C, Py_ssize_t O, Py_ssize_t c0,
+                               Py_ssize_t nc, float *U)
+{
+    FC_WG_DISPATCH(fc_wgl_weights, f32, (w, C, O, c0, nc, U));
+}
+static void fc_wgl_weights_f64(const double *w, Py_ssize_t C, Py_ssize_t O, Py_ssize_t c0,
+                               Py_ssize_t nc, double *U)
+{
+    FC_WG_DISPATCH(fc_wgl_weights, f64, (w, C, O, c0, nc, U));
+}
+static void fc_wgl_input_f32(const fc_problem *p, const float *x, Py_ssize_t r0,
+                             Py_ssize_t nr, float *V, float *scratch)
+{
+    FC_WG_DISPATCH(fc_wgl_input, f32, (p, x, r0, nr, V, scratch));
+}
+static void fc_wgl_input_f64(const fc_problem *p, const double *x, Py_ssize_t r0,
+                             Py_ssize_t nr, double *V, double *scratch)
+{
+    FC_WG_DISPATCH(fc_wgl_input, f64, (p, x, r0, nr, V, scratch));
+}
+static void fc_wgl_output_f32(const fc_problem *p, const float *M, Py_ssize_t r0,
+                              Py_ssize_t nr, Py_ssize_t o0, Py_ssize_t no, const float *bias,
+                              float *out, float *scratch)
+{
+    FC_WG_DISPATCH(fc_wgl_output, f32, (p, M, r0, nr, o0, no, bias, out, scratch));
+}
+static void fc_wgl_output_f64(const fc_problem *p, const double *M, Py_ssize_t r0,
+                              Py_ssize_t nr, Py_ssize_t o0, Py_ssize_t no, const double *bias,
+                              double *out, double *scratch)
+{
+    FC_WG_DISPATCH(fc_wgl_output, f64, (p, M, r0, nr, o0, no, bias, out, scratch));
 }
 
 #endif /* FC_WINOGRAD_H */

@@ -211,6 +211,157 @@ FC_TGT static void FC_WG_FN(fc_wg_output)(const fc_problem *p, const FC_T *M, Py
     }
 }
 
+/* ---- channels-last (conv.forward.winograd_nhwc): x (N, H, W, C), w (3, 3, C, O),
+ * y (N, OH, OW, O).  The same transforms and the same sequence of operations per value
+ * as above, vectorised along the channels instead of along a tile row:
+ *   U[xi][c][o] at U + xi*C*O + c*O          (the GEMMs' B, C x O a plane)
+ *   V[xi][t][c] at V + xi*nt*C + t*C          (A, nt x C)
+ *   M[xi][t][o] at M + xi*nt*no + t*no        (nt x no, the no channels from o0) */
+
+/* U for the input channels [c0, c0 + nc), all O output channels. */
+FC_TGT static void FC_WG_FN(fc_wgl_weights)(const FC_T *FC_WG_RESTRICT w, Py_ssize_t C,
+                                            Py_ssize_t O, Py_ssize_t c0, Py_ssize_t nc,
+                                            FC_T *FC_WG_RESTRICT U)
+{
+    const Py_ssize_t xs = C * O;
+    Py_ssize_t c, o;
+    for (c = c0; c < c0 + nc; c++) {
+        const FC_T *g = w + c * O;             /* tap k of (c, o): g[k * C * O + o] */
+        FC_T *u = U + c * O;
+        for (o = 0; o < O; o++) {
+            FC_T t[4][3];
+            int a, j;
+            for (j = 0; j < 3; j++) {          /* t = G g */
+                const FC_T g0 = g[j * xs + o], g1 = g[(3 + j) * xs + o],
+                           g2 = g[(6 + j) * xs + o];
+                t[0][j] = g0;
+                t[1][j] = (FC_T)0.5 * ((g0 + g1) + g2);
+                t[2][j] = (FC_T)0.5 * ((g0 - g1) + g2);
+                t[3][j] = g2;
+            }
+            for (a = 0; a < 4; a++) {          /* U = t G^T */
+                u[(4 * a + 0) * xs + o] = t[a][0];
+                u[(4 * a + 1) * xs + o] = (FC_T)0.5 * ((t[a][0] + t[a][1]) + t[a][2]);
+                u[(4 * a + 2) * xs + o] = (FC_T)0.5 * ((t[a][0] - t[a][1]) + t[a][2]);
+                u[(4 * a + 3) * xs + o] = t[a][2];
+            }
+        }
+    }
+}
+
+/* V for the tile rows [r0, r0 + nr) (nt = nr * TW tiles).  scratch: 20 * C elements
+ * (the sixteen rows of d B, then one input row's four columns with the padding). */
+FC_TGT static void FC_WG_FN(fc_wgl_input)(const fc_problem *p, const FC_T *x, Py_ssize_t r0,
+                                          Py_ssize_t nr, FC_T *V, FC_T *scratch)
+{
+    const Py_ssize_t H = p->in[1], W = p->in[2], C = p->C;
+    const Py_ssize_t TH = (p->out[1] + 1) / 2, TW = (p->out[2] + 1) / 2;
+    const Py_ssize_t nt = nr * TW, xs = nt * C;
+    FC_T *cq = scratch, *seg = scratch + 16 * C;
+    Py_ssize_t r, tx;
+    int i, j, b;
+    for (r = 0; r < nr; r++) {
+        const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
+        const Py_ssize_t iy0 = 2 * ty - p->pb[1];
+        for (tx = 0; tx < TW; tx++) {
+            const Py_ssize_t ix0 = 2 * tx - p->pb[2], t = r * TW + tx;
+            const int inside = ix0 >= 0 && ix0 + 4 <= W;
+            for (i = 0; i < 4; i++) {
+                const Py_ssize_t iy = iy0 + i;
+                FC_T *q = cq + 4 * i * C;
+                const FC_T *s, *row;
+                if (iy < 0 || iy >= H) {       /* (d B of a zero row: zeros) */
+                    memset(q, 0, (size_t)(4 * C) * sizeof(FC_T));
+                    continue;
+                }
+                row = x + (n * H + iy) * W * C;
+                if (inside) {
+                    s = row + ix0 * C;
+                } else {
+                    for (j = 0; j < 4; j++) {
+                        if (ix0 + j >= 0 && ix0 + j < W)
+                            memcpy(seg + j * C, row + (ix0 + j) * C, (size_t)C * sizeof(FC_T));
+                        else
+                            memset(seg + j * C, 0, (size_t)C * sizeof(FC_T));
+                    }
+                    s = seg;
+                }
+                /* cq[i][b] = (d B)[i][b] */
+                FC_WG_FN(fc_wg_bt)(C, s, s + C, s + 2 * C, s + 3 * C, q, q + C, q + 2 * C,
+                                   q + 3 * C);
+            }
+            /* V[4a + b] = (B^T (d B))[a][b] */
+            for (b = 0; b < 4; b++)
+                FC_WG_FN(fc_wg_bt)(C, cq + b * C, cq + (4 + b) * C, cq + (8 + b) * C,
+                                   cq + (12 + b) * C, V + b * xs + t * C,
+                                   V + (4 + b) * xs + t * C, V + (8 + b) * xs + t * C,
+                                   V + (12 + b) * xs + t * C);
+        }
+    }
+}
+
+/* The last A^T step into one output position's channels (bias, or zeros, added last):
+ * y0 = ((k0 + k1) + k2) + b, and y1 = ((k1 - k2) - k3) + b when y1 is not NULL. */
+FC_TGT FC_WG_INLINE void FC_WG_FN(fc_wgl_at_out)(Py_ssize_t n, const FC_T *FC_WG_RESTRICT k0,
+                                                 const FC_T *FC_WG_RESTRICT k1,
+                                                 const FC_T *FC_WG_RESTRICT k2,
+                                                 const FC_T *FC_WG_RESTRICT k3,
+                                                 const FC_T *FC_WG_RESTRICT bias,
+                                                 FC_T *FC_WG_RESTRICT y0,
+                                                 FC_T *FC_WG_RESTRICT y1)
+{
+    Py_ssize_t o;
+    if (bias && y1) {
+        for (o = 0; o < n; o++) {
+            y0[o] = ((k0[o] + k1[o]) + k2[o]) + bias[o];
+            y1[o] = ((k1[o] - k2[o]) - k3[o]) + bias[o];
+        }
+    } else if (bias) {
+        for (o = 0; o < n; o++)
+            y0[o] = ((k0[o] + k1[o]) + k2[o]) + bias[o];
+    } else if (y1) {
+        for (o = 0; o < n; o++) {
+            y0[o] = ((k0[o] + k1[o]) + k2[o]) + (FC_T)0;
+            y1[o] = ((k1[o] - k2[o]) - k3[o]) + (FC_T)0;
+        }
+    } else {
+        for (o = 0; o < n; o++)
+            y0[o] = ((k0[o] + k1[o]) + k2[o]) + (FC_T)0;
+    }
+}
+
+/* The outputs of channels [o0, o0 + no) for the tile rows [r0, r0 + nr) from M.
+ * scratch: 8 * no elements (the first A^T step of one tile). */
+FC_TGT static void FC_WG_FN(fc_wgl_output)(const fc_problem *p, const FC_T *M, Py_ssize_t r0,
+                                           Py_ssize_t nr, Py_ssize_t o0, Py_ssize_t no,
+                                           const FC_T *bias, FC_T *out, FC_T *scratch)
+{
+    const Py_ssize_t OH = p->out[1], OW = p->out[2], O = p->O;
+    const Py_ssize_t TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const Py_ssize_t nt = nr * TW, xs = nt * no;
+    const FC_T *bo = bias ? bias + o0 : NULL;
+    FC_T *s = scratch;
+    Py_ssize_t r, tx;
+    int b, i;
+    for (r = 0; r < nr; r++) {
+        const Py_ssize_t n = (r0 + r) / TH, ty = (r0 + r) % TH;
+        for (tx = 0; tx < TW; tx++) {
+            const FC_T *m = M + (r * TW + tx) * no;
+            const int two = 2 * tx + 1 < OW;
+            /* s[i][b] = (A^T m)[i][b] at s + (4i + b) no */
+            for (b = 0; b < 4; b++)
+                FC_WG_FN(fc_wg_at)(no, m + b * xs, m + (4 + b) * xs, m + (8 + b) * xs,
+                                   m + (12 + b) * xs, s + b * no, s + (4 + b) * no);
+            for (i = 0; i < 2 && 2 * ty + i < OH; i++) {
+                FC_T *dst = out + ((n * OH + 2 * ty + i) * OW + 2 * tx) * O + o0;
+                FC_WG_FN(fc_wgl_at_out)(no, s + (4 * i) * no, s + (4 * i + 1) * no,
+                                        s + (4 * i + 2) * no, s + (4 * i + 3) * no, bo, dst,
+                                        two ? dst + O : NULL);
+            }
+        }
+    }
+}
+
 #undef FC_WG_FN
 #undef FC_WG_CAT
 #undef FC_WG_CAT2

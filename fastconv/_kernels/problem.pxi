@@ -57,6 +57,7 @@ cdef enum fc_algo:
     FC_ADAPTIVE_MAX_BWD = 44
     FC_ADAPTIVE_AVG_BWD = 45
     FC_CONV_FWD_WINOGRAD = 46   # 3x3, stride 1: Winograd F(2x2, 3x3), winograd_kernels.pxi
+    FC_CONV_FWD_WINOGRAD_NHWC = 47   # ... for channels-last data, weight (3, 3, C, O)
 
 cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
@@ -166,6 +167,7 @@ cdef extern from "fc_depthwise.h" nogil:
 
 cdef extern from "fc_winograd.h" nogil:
     Py_ssize_t fc_wg_ws(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
+    Py_ssize_t fc_wgl_ws(const fc_problem *p, Py_ssize_t rows, Py_ssize_t ob)
     Py_ssize_t fc_wg_u_elems(const fc_problem *p)
     Py_ssize_t fc_wg_th(const fc_problem *p)
 
@@ -211,6 +213,9 @@ cdef fc_workspace_layout fc_workspace(const fc_problem *p) noexcept nogil:
     elif a == FC_CONV_FWD_WINOGRAD:
         w.main = fc_wg_ws(p, p.lt, winograd_ob(p))               # V, M, rows
         w.shared = fc_wg_u_elems(p)                              # U
+    elif a == FC_CONV_FWD_WINOGRAD_NHWC:
+        w.main = fc_wgl_ws(p, p.lt, winograd_ob(p))              # V, M, rows
+        w.shared = fc_wg_u_elems(p)                              # U
     elif a == FC_CONV_FWD_GROUPED:
         w.ints = index_elems(p.Kg + p.blk * p.L, p.itemsize)      # tap offsets, columns
         w.got = round16(p.Og * p.blk * p.L)                      # the GEMM's result
@@ -253,7 +258,7 @@ cdef Py_ssize_t fc_tasks(const fc_problem *p) noexcept nogil:
     cdef Py_ssize_t n_ob = cdiv(p.Og, p.blk) if p.blk > 0 else 1   # forward o blocks
     if a == FC_CONV_FWD_DIRECT or a == FC_CONV_FWD_IM2COL:
         return p.N * p.groups * cdiv(p.L, p.lt) * n_ob
-    if a == FC_CONV_FWD_WINOGRAD:
+    if a == FC_CONV_FWD_WINOGRAD or a == FC_CONV_FWD_WINOGRAD_NHWC:
         return winograd_tasks(p)
     if a == FC_CONV_FWD_STRIP:
         return p.N * p.groups * p.out[0] * cdiv(p.out_plane, p.lt) * n_ob

@@ -93,6 +93,9 @@ class Tuning:
     nhwc_min_rows: int = 48              # channels-last conv: tiles of at least this many
                                          # positions when split for more tasks,
     nhwc_min_cw: int = 64                # grad_input channel blocks at least this wide
+    nhwc_gw_partials: float = 0.03       # grad_weight: per-chunk partials at most this
+                                         # fraction of x + grad_output + weight,
+    nhwc_gw_min_cols: int = 256          # blocks of patch columns at least this wide
     winograd: bool = True                # 3x3 stride-1 forward by Winograd F(2x2, 3x3)
     winograd_min_channels: int = 16      # ... with at least this many input and output
                                          # channels,
@@ -110,6 +113,9 @@ class Tuning:
                                          # size (512 -> 512 on 4x28x28: 1 / 2 / 4 MiB 62 / 49 /
                                          # 52 ms; on 4x14x14: 24.5 / 20.9 / 20.7: every task
                                          # reads all of U, more tiles a task read it fewer times)
+    winograd_nhwc_min_tiles: int = 48    # ... and at least this many tiles where it allows
+                                         # (64: the same time, 0.035x more scratch on the VGG
+                                         # block, which the memory target counts)
     winograd_min_tiles: int = 64         # (at least this many 2x2 tiles where it allows)
     force: tuple = ()                    # ((direction, algorithm name), ...)
 
@@ -370,7 +376,7 @@ def task_work(desc):
     elif name == "conv.grad_weight.nhwc":                     # (chunk, g, Kg block)
         chunks = max(P, 1)
         kbs = _tiles(Kg, blk if 0 < blk < Kg else Kg)
-        per_chunk = _chunk_sums(np.full(N, L, np.int64), chunks)
+        per_chunk = _chunk_sums(np.tile(_tiles(L, lt), N), chunks)   # (flat tiles)
         w = np.repeat(per_chunk, G * len(kbs)) * np.tile(kbs, chunks * G) * Og
     elif name == "conv.grad_bias.nhwc":                       # blocks of 64 channels
         w = _tiles(f["O"], 64) * N * L
@@ -1033,7 +1039,9 @@ def _fwd_winograd(p, desc, t, name="conv.forward.winograd"):
     rows = p.N * th
     per_row = 16 * p.C * tw * p.dtype.itemsize          # V bytes of one tile row
     v_bytes = t.winograd_nhwc_v_bytes if p.layout == "channels_last" else t.winograd_v_bytes
-    rb = max(1, min(ceil_div(t.winograd_min_tiles, tw), v_bytes // per_row, rows))
+    min_tiles = (t.winograd_nhwc_min_tiles if p.layout == "channels_last"
+                 else t.winograd_min_tiles)
+    rb = max(1, min(ceil_div(min_tiles, tw), v_bytes // per_row, rows))
     og = p.O
     # more tasks: first groups of output channels down to 64 (each repeats the input
     # transform, a few per cent), then fewer tile rows (narrow GEMMs: 256@14 at 3 tile
@@ -1636,22 +1644,47 @@ def _bwi_nhwc(p, desc, t):
           "patch columns) grad_output tiles transposed times patch tiles; per-chunk "
           "partials summed in chunk order", layouts=("channels_last",), padding_modes=True)
 def _bww_nhwc(p, desc, t):
+    """Tasks: chunks of the flat (sample, tile) sequence, each a (*k, Cg, O) partial to
+    write, sum and page in, while the partials stay within nhwc_gw_partials of the
+    operands (ResNet-50 layer4 1x1/2, 4x14x14x1024 -> 2048: 4 chunks were 34 MB of
+    partials, 16 ms; 1 chunk 8 ms); then blocks of patch columns, each of which
+    transposes all of grad_output again and makes the GEMMs narrower (float32, 2
+    threads: 8x56x56x64 3x3 -> 64 with blocks of 80 columns 17.4 ms, 8 chunks 11.1;
+    2x224x224x64: blocks of 80 68.7 ms, 2 blocks of 288 45.1), so not below
+    nhwc_gw_min_cols columns unless the many-core balance asks."""
     it = p.dtype.itemsize
     kbw = p.Kg
     if p.Og * p.Kg * it > 2 * t.tile_bytes:        # the task's sums stay in cache
         kbw = max(16, 2 * t.tile_bytes // (it * max(p.Og, 1)) // 16 * 16)
     kbw = min(kbw, p.Kg)
     want = _nhwc_tasks(p, t)
-    while p.groups * ceil_div(p.Kg, kbw) < want and kbw > 64:
-        kbw = max(64, ceil_div(kbw // 2, 16) * 16)
-    # chunks of samples only for the tasks the blocks of patch columns do not give: each
-    # chunk is a (*k, Cg, O) partial to write, sum and page in (ResNet-50 layer4
-    # 1x1/2, 4x14x14x1024 -> 2048: 4 chunks, 34 MB of partials, 16 ms; 1 chunk 8 ms)
+    n_tiles = p.N * ceil_div(p.L, _nhwc_rows(ceil_div(kbw + p.Og, 2), it, t, p.L))
+    budget = t.nhwc_gw_partials * it * (p.N * p.C * math.prod(p.spatial) + p.N * p.O * p.L
+                                        + p.Kg * p.O)
     chunks = 1
     while (chunks * p.groups * ceil_div(p.Kg, kbw) < want
-           and chunks < min(p.N, t.grad_weight_chunks)):
+           and chunks < min(n_tiles, t.grad_weight_chunks)
+           and (chunks + 1) * p.Kg * p.O * it <= budget):
         chunks += 1
-    lt = _nhwc_rows(kbw + p.Og, it, t, p.L)
+    # blocks: as many as the tasks want, none narrower than min_cols, and an even number
+    # of tasks when that falls short (3 equal tasks keep 2 threads busy 3/4 of the time)
+    balance = _balance_ok(p, t)
+    min_cols = 64 if balance else t.nhwc_gw_min_cols
+    outside = chunks * p.groups
+    nb0 = ceil_div(p.Kg, kbw)
+    nb = max(nb0, min(ceil_div(want, outside), max(1, p.Kg // min_cols)))
+    if outside * nb < want and (outside * nb) % 2 and nb > nb0:
+        nb -= 1
+    if nb > nb0:
+        kbw = min(p.Kg, ceil_div(ceil_div(p.Kg, nb), 16) * 16)
+    if balance:   # many cores: the tasks first, more partials if need be
+        while (chunks * p.groups * ceil_div(p.Kg, kbw) < want
+               and chunks < min(n_tiles, t.grad_weight_chunks)):
+            chunks += 1
+    # (tiles of twice tile_bytes: the GEMM's k is the tile's positions; 8x56x56x64,
+    # 120 / 168 / 336 positions 14.1 / 13.5 / 12.6 ms)
+    lt = _nhwc_rows(ceil_div(kbw + p.Og, 2), it, t, p.L)
+    chunks = min(chunks, p.N * ceil_div(p.L, lt))
     return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
 
 

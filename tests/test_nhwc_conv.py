@@ -150,8 +150,9 @@ KERNEL_CASES = [
 ]
 # tunings that split the work differently: small tiles (many tiles, Kg blocks), many
 # tasks (output-channel and grad_input channel blocks)
-SMALL = {"nhwc_min_rows": 5, "nhwc_min_cw": 3}
-TUNINGS = [{}, {"tile_bytes": 2048, **SMALL}, {"min_tasks": 64, "tile_bytes": 8192, **SMALL}]
+SMALL = {"nhwc_min_rows": 5, "nhwc_min_cw": 3, "nhwc_gw_min_cols": 16}
+TUNINGS = [{}, {"tile_bytes": 2048, **SMALL},
+           {"min_tasks": 64, "tile_bytes": 8192, "nhwc_gw_partials": 100.0, **SMALL}]
 FORCE = {"forward": "nhwc", "grad_input": "nhwc", "grad_weight": "nhwc", "grad_bias": "nhwc"}
 
 
@@ -188,7 +189,8 @@ def test_forced_kernels_against_reference(dtype, case, tune):
 
 def test_the_tunings_reach_every_split():
     """The forced-kernel cases cover direct and patch kernels, several tiles, output
-    channel blocks, grad_input channel blocks, Kg blocks and several chunks."""
+    channel blocks, grad_input channel blocks, Kg blocks and several chunks, more
+    chunks than samples among them."""
     seen = set()
     for nd, xs, ws, kw in KERNEL_CASES:
         xl = np.zeros(xs[:1] + xs[2:] + xs[1:2], np.float32)
@@ -212,8 +214,10 @@ def test_the_tunings_reach_every_split():
             gw = plan.route("grad_weight").desc.fields()
             seen.add(("gw k blocks", 0 < gw["blk"] < gw["Kg"]))
             seen.add(("gw chunks>1", gw["chunks"] > 1))
+            seen.add(("gw chunks>N", gw["chunks"] > gw["N"]))   # (chunks end inside samples)
     assert all((k, True) in seen for k in ("fwd direct", "fwd tiles>1", "fwd o blocks",
-                                           "gi c blocks", "gw k blocks", "gw chunks>1")), seen
+                                           "gi c blocks", "gw k blocks", "gw chunks>1",
+                                           "gw chunks>N")), seen
     assert ("fwd direct", False) in seen
     assert {("gi pack", k) for k in ("one tap", "tap rows", "whole")} <= seen, seen
 

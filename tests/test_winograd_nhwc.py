@@ -96,7 +96,7 @@ def test_forced_winograd_nhwc_matches_the_reference(problem):
 @pytest.mark.parametrize("shape,O,pad,blocks", [
     ((2, 40, 60, 58), 72, 1, dict()),                           # two rounds of GEMMs
     ((1, 20, 6, 40), 150, 1, dict(min_tasks=8)),                # groups of output channels
-    ((1, 24, 9, 130), 20, 1, dict(winograd_min_tiles=8)),       # many tile-row blocks
+    ((1, 24, 9, 130), 20, 1, dict(winograd_nhwc_min_tiles=8)),  # many tile-row blocks
     ((3, 17, 13, 11), 9, (0, 2), dict(winograd_nhwc_v_bytes=1)),  # one tile row a task
     ((2, 3, 5, 4), 2, 2, dict()),                               # planes of one or two tiles
 ])

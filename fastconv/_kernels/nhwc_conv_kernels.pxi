@@ -478,11 +478,12 @@ cdef void nhwc_grad_weight(const fc_problem *p,
                            const floating *x,      # IN  (N, *in, C)
                            floating *part,         # OUT (chunks, *k, Cg, O) partials
                            floating *ws, int n_threads) noexcept nogil:
-    """FC_CONV_BWW_NHWC, task (chunk of samples, g, block of kbw patch columns): over
-    the chunk's samples and tiles in order, acc (Og x kbw) += go_tile^T . patch_tile
-    (direct: the patch is x's rows), then acc written transposed into the chunk's
-    partial.  Chunk c holds samples [c*N//P, (c+1)*N//P); the wrapper sums the
-    partials in chunk order."""
+    """FC_CONV_BWW_NHWC, task (chunk, g, block of kbw patch columns): over the chunk's
+    tiles in order, acc (Og x kbw) += go_tile^T . patch_tile (direct: the patch is x's
+    rows), then acc written transposed into the chunk's partial.  Chunk c holds the
+    tiles [c*NT//P, (c+1)*NT//P) of the flat (sample, tile) sequence (NT = N tiles a
+    sample: a chunk may end inside a sample, so two samples give many chunks); the
+    wrapper sums the partials in chunk order."""
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t G = p.groups, Cg = p.Cg, Og = p.Og, Kg = p.Kg, L = p.L, O = p.O
     cdef Py_ssize_t C = p.C, lt = p.lt, N = p.N
@@ -491,7 +492,8 @@ cdef void nhwc_grad_weight(const fc_problem *p,
     cdef Py_ssize_t n_kb = cdiv(Kg, kbw) if Kg > 0 else 0
     cdef Py_ssize_t n_tiles = cdiv(L, lt) if lt > 0 else 0
     cdef bint direct = fc_is_direct(p)
-    cdef Py_ssize_t task, c, gi, kb, r0, r1, nr, n, t, l0, nl, o, r, th, voff
+    cdef Py_ssize_t task, c, gi, kb, r0, r1, nr, n, t, q, l0, nl, o, r, th, voff
+    cdef Py_ssize_t NT = N * n_tiles
     cdef int first
     cdef floating *got
     cdef floating *acc
@@ -515,26 +517,27 @@ cdef void nhwc_grad_weight(const fc_problem *p,
         acc = got + lay.got
         pt = acc + round16(Og * kbw)
         first = 1
-        for n in range(c * N // P, (c + 1) * N // P):
-            for t in range(n_tiles):
-                l0 = t * lt
-                nl = L - l0
-                if nl > lt:
-                    nl = lt
-                transpose_columns(go + (n * L + l0) * O + gi * Og, O, nl, Og, got)
-                if direct:
-                    b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
-                    ldb = C
-                elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
-                    b = x + n * p.in_vol * C + voff + r0
-                else:
-                    nhwc_patch(x + n * p.in_vol * C, p, gi, l0, nl, r0, r1, pt, nr)
-                    b = pt
-                    ldb = nr
-                gemm_nn(Og, nr, nl, got, nl, b, ldb, acc, nr, 1 - first)
-                first = 0
+        for q in range(c * NT // P, (c + 1) * NT // P):
+            n = q // n_tiles
+            t = q - n * n_tiles
+            l0 = t * lt
+            nl = L - l0
+            if nl > lt:
+                nl = lt
+            transpose_columns(go + (n * L + l0) * O + gi * Og, O, nl, Og, got)
+            if direct:
+                b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
+                ldb = C
+            elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
+                b = x + n * p.in_vol * C + voff + r0
+            else:
+                nhwc_patch(x + n * p.in_vol * C, p, gi, l0, nl, r0, r1, pt, nr)
+                b = pt
+                ldb = nr
+            gemm_nn(Og, nr, nl, got, nl, b, ldb, acc, nr, 1 - first)
+            first = 0
         dst = part + c * Kg * O + r0 * O + gi * Og
-        if first:       # a chunk without samples (N < P cannot happen: P <= N)
+        if first:       # a chunk without tiles (the planner keeps P <= NT: not reached)
             for r in range(nr):
                 nhwc_zero(dst + r * O, Og)
         elif G == 1:

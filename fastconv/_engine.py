@@ -1593,6 +1593,19 @@ def _nhwc_rows(row_elems, itemsize, t, total):
     return max(1, min(lt, total))
 
 
+def _even_tiles(outside, rows, lt, want):
+    """``lt``, or tiles of equal length in an even number when ``outside`` times the
+    tiles is an odd number below ``want`` (5 tiles of 196 rows keep 2 threads busy 5/6
+    of the time: ResNet-50 layer4 1x1 grad_input 4x7x7x2048 -> 512)."""
+    n = ceil_div(rows, lt)
+    if outside * n >= want or (outside * n) % 2 == 0:
+        return lt
+    for m in (n + 1, n - 1):
+        if m >= 2 and ceil_div(rows, ceil_div(rows, m)) == m:
+            return ceil_div(rows, m)
+    return lt
+
+
 @register("conv.forward.winograd_nhwc", "channels-last 3x3, stride 1, one group: Winograd "
           "F(2x2, 3x3) as conv.forward.winograd, its transforms vectorised along the "
           "channels, sixteen GEMMs (tiles x C) . (C x O) per task", layouts=("channels_last",))
@@ -1630,7 +1643,7 @@ def _bwi_nhwc(p, desc, t):
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
         while p.groups * ceil_div(rows, lt) < _nhwc_tasks(p, t) and lt > t.nhwc_min_rows:
             lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
-        return {"lt": min(lt, rows)}
+        return {"lt": _even_tiles(p.groups, rows, min(lt, rows), _nhwc_tasks(p, t))}
     cw = max(p.Cg, 1)
     min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)
     while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > min_cw:
@@ -1658,9 +1671,12 @@ def _bww_nhwc(p, desc, t):
         kbw = max(16, 2 * t.tile_bytes // (it * max(p.Og, 1)) // 16 * 16)
     kbw = min(kbw, p.Kg)
     want = _nhwc_tasks(p, t)
+    nb0 = ceil_div(p.Kg, kbw)
     n_tiles = p.N * ceil_div(p.L, _nhwc_rows(ceil_div(kbw + p.Og, 2), it, t, p.L))
-    budget = t.nhwc_gw_partials * it * (p.N * p.C * math.prod(p.spatial) + p.N * p.O * p.L
-                                        + p.Kg * p.O)
+    operands = it * (p.N * p.C * math.prod(p.spatial) + p.N * p.O * p.L + p.Kg * p.O)
+    # (two chunks where one task would be all: within a tenth of the operands)
+    budget = max(t.nhwc_gw_partials * operands,
+                 min(2 * p.Kg * p.O * it, 0.1 * operands) if p.groups * nb0 == 1 else 0)
     chunks = 1
     while (chunks * p.groups * ceil_div(p.Kg, kbw) < want
            and chunks < min(n_tiles, t.grad_weight_chunks)
@@ -1671,11 +1687,13 @@ def _bww_nhwc(p, desc, t):
     balance = _balance_ok(p, t)
     min_cols = 64 if balance else t.nhwc_gw_min_cols
     outside = chunks * p.groups
-    nb0 = ceil_div(p.Kg, kbw)
     nb = max(nb0, min(ceil_div(want, outside), max(1, p.Kg // min_cols)))
-    if outside * nb < want and (outside * nb) % 2 and nb > nb0:
-        nb -= 1
-    if nb > nb0:
+    if outside * nb < want and (outside * nb) % 2:
+        if nb > nb0:
+            nb -= 1
+        elif p.Kg >= 16 * (nb + 1):       # (the cache rule's count odd: one block more)
+            nb += 1
+    if nb > nb0 or ceil_div(p.Kg, kbw) != nb:
         kbw = min(p.Kg, ceil_div(ceil_div(p.Kg, nb), 16) * 16)
     if balance:   # many cores: the tasks first, more partials if need be
         while (chunks * p.groups * ceil_div(p.Kg, kbw) < want

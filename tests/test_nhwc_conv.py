@@ -190,7 +190,7 @@ def test_forced_kernels_against_reference(dtype, case, tune):
 def test_the_tunings_reach_every_split():
     """The forced-kernel cases cover direct and patch kernels, several tiles, output
     channel blocks, grad_input channel blocks, Kg blocks and several chunks, more
-    chunks than samples among them."""
+    chunks than samples among them, and both forms of the grad_weight GEMM."""
     seen = set()
     for nd, xs, ws, kw in KERNEL_CASES:
         xl = np.zeros(xs[:1] + xs[2:] + xs[1:2], np.float32)
@@ -215,9 +215,12 @@ def test_the_tunings_reach_every_split():
             seen.add(("gw k blocks", 0 < gw["blk"] < gw["Kg"]))
             seen.add(("gw chunks>1", gw["chunks"] > 1))
             seen.add(("gw chunks>N", gw["chunks"] > gw["N"]))   # (chunks end inside samples)
+            kbw = gw["blk"] if 0 < gw["blk"] < gw["Kg"] else gw["Kg"]   # (nhwc_gw_rows)
+            seen.add(("gw rows form", gw["Kg"] < -(-gw["Kg"] // kbw) * gw["Og"]))
     assert all((k, True) in seen for k in ("fwd direct", "fwd tiles>1", "fwd o blocks",
                                            "gi c blocks", "gw k blocks", "gw chunks>1",
-                                           "gw chunks>N")), seen
+                                           "gw chunks>N", "gw rows form")), seen
+    assert ("gw rows form", False) in seen
     assert ("fwd direct", False) in seen
     assert {("gi pack", k) for k in ("one tap", "tap rows", "whole")} <= seen, seen
 

@@ -38,6 +38,14 @@ cdef inline Py_ssize_t nhwc_kbw(const fc_problem *p) noexcept nogil:
     return p.blk if 0 < p.blk < p.Kg else p.Kg
 
 
+cdef inline bint nhwc_gw_rows(const fc_problem *p) noexcept nogil:
+    """grad_weight by patch^T . grad_output (rows of the result, written into the partial
+    by the GEMM) rather than grad_output^T . patch: where transposing each patch tile
+    once costs less than transposing grad_output once per block of patch columns
+    (Kg < blocks * Og).  The products and their order are the same either way."""
+    return p.Kg < cdiv(p.Kg, nhwc_kbw(p)) * p.Og
+
+
 cdef void nhwc_conv_workspace(const fc_problem *p, fc_workspace_layout *w) noexcept nogil:
     cdef int a = p.algo
     cdef bint direct = fc_is_direct(p)
@@ -56,7 +64,7 @@ cdef void nhwc_conv_workspace(const fc_problem *p, fc_workspace_layout *w) noexc
             w.main = p.lt * p.taps * cw                         # the tile's dpatch
     elif a == FC_CONV_BWW_NHWC:
         kbw = nhwc_kbw(p)
-        w.got = round16(p.Og * p.lt)                            # grad_output tile^T
+        w.got = round16((kbw if nhwc_gw_rows(p) else p.Og) * p.lt)   # go tile^T or patch^T
         w.main = round16(p.Og * kbw)                            # the task's sums
         if not direct:
             w.main = w.main + p.lt * kbw                        # the patch tile
@@ -480,7 +488,9 @@ cdef void nhwc_grad_weight(const fc_problem *p,
                            floating *ws, int n_threads) noexcept nogil:
     """FC_CONV_BWW_NHWC, task (chunk, g, block of kbw patch columns): over the chunk's
     tiles in order, acc (Og x kbw) += go_tile^T . patch_tile (direct: the patch is x's
-    rows), then acc written transposed into the chunk's partial.  Chunk c holds the
+    rows), then acc written transposed into the chunk's partial; or (nhwc_gw_rows) the
+    chunk's partial rows (kbw x Og) += patch_tile^T . go_tile straight, the same
+    products summed in the same order.  Chunk c holds the
     tiles [c*NT//P, (c+1)*NT//P) of the flat (sample, tile) sequence (NT = N tiles a
     sample: a chunk may end inside a sample, so two samples give many chunks); the
     wrapper sums the partials in chunk order."""
@@ -494,6 +504,7 @@ cdef void nhwc_grad_weight(const fc_problem *p,
     cdef bint direct = fc_is_direct(p)
     cdef Py_ssize_t task, c, gi, kb, r0, r1, nr, n, t, q, l0, nl, o, r, th, voff
     cdef Py_ssize_t NT = N * n_tiles
+    cdef bint rows_form = nhwc_gw_rows(p)
     cdef int first
     cdef floating *got
     cdef floating *acc
@@ -517,6 +528,7 @@ cdef void nhwc_grad_weight(const fc_problem *p,
         acc = got + lay.got
         pt = acc + round16(Og * kbw)
         first = 1
+        dst = part + c * Kg * O + r0 * O + gi * Og
         for q in range(c * NT // P, (c + 1) * NT // P):
             n = q // n_tiles
             t = q - n * n_tiles
@@ -524,6 +536,21 @@ cdef void nhwc_grad_weight(const fc_problem *p,
             nl = L - l0
             if nl > lt:
                 nl = lt
+            if rows_form:
+                if direct:
+                    b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
+                    ldb = C
+                elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
+                    b = x + n * p.in_vol * C + voff + r0
+                else:
+                    nhwc_patch(x + n * p.in_vol * C, p, gi, l0, nl, r0, r1, pt, nr)
+                    b = pt
+                    ldb = nr
+                transpose_columns(b, ldb, nl, nr, got)             # patch^T (nr x nl)
+                gemm_nn(nr, Og, nl, got, nl, go + (n * L + l0) * O + gi * Og, O, dst, O,
+                        1 - first)
+                first = 0
+                continue
             transpose_columns(go + (n * L + l0) * O + gi * Og, O, nl, Og, got)
             if direct:
                 b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
@@ -536,10 +563,11 @@ cdef void nhwc_grad_weight(const fc_problem *p,
                 ldb = nr
             gemm_nn(Og, nr, nl, got, nl, b, ldb, acc, nr, 1 - first)
             first = 0
-        dst = part + c * Kg * O + r0 * O + gi * Og
         if first:       # a chunk without tiles (the planner keeps P <= NT: not reached)
             for r in range(nr):
                 nhwc_zero(dst + r * O, Og)
+        elif rows_form:
+            pass        # (the GEMMs wrote it)
         elif G == 1:
             transpose_columns(acc, nr, Og, nr, dst)
         else:

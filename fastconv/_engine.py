@@ -93,6 +93,9 @@ class Tuning:
     nhwc_min_rows: int = 48              # channels-last conv: tiles of at least this many
                                          # positions when split for more tasks,
     nhwc_min_cw: int = 64                # grad_input channel blocks at least this wide
+    nhwc_gi_min_rows: int = 192          # grad_input on planes smaller than this: whole
+                                         # samples a GEMM, at least this many rows,
+    nhwc_gi_min_cw: int = 64             # ... and channel blocks down to this width
     nhwc_gw_partials: float = 0.03       # grad_weight: per-chunk partials at most this
                                          # fraction of x + grad_output + weight,
     nhwc_gw_min_cols: int = 256          # blocks of patch columns at least this wide
@@ -370,9 +373,10 @@ def task_work(desc):
     elif name == "conv.grad_input.nhwc":
         if desc.is_direct:                                    # (tile, g)
             w = np.repeat(_tiles(N * L, lt), G) * Cg * Og
-        else:                                                 # (g, channel block, n)
+        else:                                      # (g, channel block, ns samples)
             cbs = _tiles(Cg, blk if 0 < blk < Cg else Cg)
-            w = np.repeat(np.tile(cbs, G), N) * taps * L * Og
+            w = (np.tile(cbs, G)[:, None] * _tiles(N, max(P, 1))[None, :]).ravel() * (
+                taps * L * Og)
     elif name == "conv.grad_weight.nhwc":                     # (chunk, g, Kg block)
         chunks = max(P, 1)
         kbs = _tiles(Kg, blk if 0 < blk < Kg else Kg)
@@ -1645,9 +1649,22 @@ def _bwi_nhwc(p, desc, t):
             lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
         return {"lt": _even_tiles(p.groups, rows, min(lt, rows), _nhwc_tasks(p, t))}
     cw = max(p.Cg, 1)
+    want = _nhwc_tasks(p, t)
     min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)
-    while p.N * p.groups * ceil_div(p.Cg, cw) < _nhwc_tasks(p, t) and cw > min_cw:
+    # small planes: groups of ns whole samples a task, one GEMM of ns * L rows, so that
+    # each packed weight element serves at least nhwc_gi_min_rows rows (a 7x7 plane:
+    # 49), with narrower channel blocks for the tasks
+    ns = 1
+    if 0 < p.L < t.nhwc_gi_min_rows and p.N > 1:
+        ns = min(p.N, ceil_div(t.nhwc_gi_min_rows, p.L))
+        min_cw = min(min_cw, t.nhwc_gi_min_cw)
+    while ceil_div(p.N, ns) * p.groups * ceil_div(p.Cg, cw) < want and cw > min_cw:
         cw = max(min_cw, ceil_div(cw, 2))
+    while ceil_div(p.N, ns) * p.groups * ceil_div(p.Cg, cw) < want and ns > 1:
+        ns = ceil_div(ns, 2)
+    if ns > 1:
+        ns = ceil_div(p.N, ceil_div(p.N, ns))            # equal groups
+        return {"lt": ns * p.L, "blk": cw if cw < p.Cg else 0, "chunks": ns}
     # (the tile: its dpatch rows and the grad_output rows the GEMM reads once per panel)
     lt = _nhwc_rows(p.taps * cw + p.Og, p.dtype.itemsize, t, p.L)
     return {"lt": lt, "blk": cw if cw < p.Cg else 0}

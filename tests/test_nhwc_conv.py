@@ -147,12 +147,14 @@ KERNEL_CASES = [
     (3, (2, 4, 5, 4, 6), (6, 4, 2, 3, 2), dict(padding=(1, 0, 1), stride=(1, 2, 1))),
     (2, (2, 6, 8, 8), (10, 6, 1, 1), dict(stride=2)),
     (2, (1, 8, 3, 4), (80, 8, 3, 3), dict(padding=1)),
+    (2, (3, 8, 6, 5), (10, 8, 3, 3), dict(padding=1)),
 ]
 # tunings that split the work differently: small tiles (many tiles, Kg blocks), many
 # tasks (output-channel and grad_input channel blocks)
 SMALL = {"nhwc_min_rows": 5, "nhwc_min_cw": 3, "nhwc_gw_min_cols": 16}
 TUNINGS = [{}, {"tile_bytes": 2048, **SMALL},
-           {"min_tasks": 64, "tile_bytes": 8192, "nhwc_gw_partials": 100.0, **SMALL}]
+           {"min_tasks": 64, "tile_bytes": 8192, "nhwc_gw_partials": 100.0, **SMALL},
+           {"min_tasks": 2}]
 FORCE = {"forward": "nhwc", "grad_input": "nhwc", "grad_weight": "nhwc", "grad_bias": "nhwc"}
 
 
@@ -190,7 +192,8 @@ def test_forced_kernels_against_reference(dtype, case, tune):
 def test_the_tunings_reach_every_split():
     """The forced-kernel cases cover direct and patch kernels, several tiles, output
     channel blocks, grad_input channel blocks, Kg blocks and several chunks, more
-    chunks than samples among them, and both forms of the grad_weight GEMM."""
+    chunks than samples among them, both forms of the grad_weight GEMM, and grad_input
+    tasks of one and of several samples (a last group smaller)."""
     seen = set()
     for nd, xs, ws, kw in KERNEL_CASES:
         xl = np.zeros(xs[:1] + xs[2:] + xs[1:2], np.float32)
@@ -211,6 +214,9 @@ def test_the_tunings_reach_every_split():
                 blocks = 0 < gi["blk"] < gi["Cg"]
                 seen.add(("gi pack", "whole" if not blocks else
                           "one tap" if gi["taps"] == 1 else "tap rows"))
+                ns = gi["chunks"] if gi["chunks"] > 1 else 1    # samples a task (one GEMM)
+                seen.add(("gi samples>1", ns > 1))
+                seen.add(("gi uneven groups", gi["N"] % ns != 0))
             gw = plan.route("grad_weight").desc.fields()
             seen.add(("gw k blocks", 0 < gw["blk"] < gw["Kg"]))
             seen.add(("gw chunks>1", gw["chunks"] > 1))
@@ -219,7 +225,9 @@ def test_the_tunings_reach_every_split():
             seen.add(("gw rows form", gw["Kg"] < -(-gw["Kg"] // kbw) * gw["Og"]))
     assert all((k, True) in seen for k in ("fwd direct", "fwd tiles>1", "fwd o blocks",
                                            "gi c blocks", "gw k blocks", "gw chunks>1",
-                                           "gw chunks>N", "gw rows form")), seen
+                                           "gw chunks>N", "gw rows form", "gi samples>1",
+                                           "gi uneven groups")), seen
+    assert ("gi samples>1", False) in seen
     assert ("gw rows form", False) in seen
     assert ("fwd direct", False) in seen
     assert {("gi pack", k) for k in ("one tap", "tap rows", "whole")} <= seen, seen

@@ -33,6 +33,12 @@ cdef inline Py_ssize_t nhwc_n_ob(const fc_problem *p) noexcept nogil:
     return cdiv(p.Og, p.blk) if p.blk > 0 else 1
 
 
+cdef inline Py_ssize_t nhwc_gi_ns(const fc_problem *p) noexcept nogil:
+    """grad_input (not direct): samples per task (chunks; 0 and 1: one).  With more than
+    one, the planner makes lt = ns * L: one GEMM takes all the task's samples' rows."""
+    return p.chunks if p.chunks > 1 else 1
+
+
 cdef inline Py_ssize_t nhwc_kbw(const fc_problem *p) noexcept nogil:
     """grad_weight: patch columns per Kg block (blk, 0: all Kg)."""
     return p.blk if 0 < p.blk < p.Kg else p.Kg
@@ -87,7 +93,7 @@ cdef Py_ssize_t nhwc_conv_tasks(const fc_problem *p) noexcept nogil:
     if a == FC_CONV_BWI_NHWC:
         if direct:
             return cdiv(p.N * p.L, p.lt) * p.groups
-        return p.groups * cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg) * p.N
+        return p.groups * cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg) * cdiv(p.N, nhwc_gi_ns(p))
     return 0
 
 
@@ -409,9 +415,11 @@ cdef void nhwc_grad_input(const fc_problem *p,
                           floating *gx,            # OUT (N, *in, C), written whole
                           floating *ws, int n_threads) noexcept nogil:
     """FC_CONV_BWI_NHWC.  Direct: task (tile of the N*L rows, g), gx rows = go rows .
-    W_g^T (packed per thread, tagged by g).  Otherwise task (g, channel block, n): the
-    block's W_g columns transposed (tagged), then per tile of positions in order
-    dpatch = go_tile . that, added into the task's channels of sample n."""
+    W_g^T (packed per thread, tagged by g).  Otherwise task (g, channel block, group of
+    ns samples): the block's W_g columns transposed (tagged), then per tile of positions
+    in order dpatch = go_tile . that, added into the task's channels of the sample; with
+    ns > 1 (small planes) one GEMM over all the group's rows (lt = ns * L), then each
+    sample's scatter in order (the same sums either way)."""
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t G = p.groups, Cg = p.Cg, Og = p.Og, Kg = p.Kg, L = p.L, O = p.O
     cdef Py_ssize_t C = p.C, taps = p.taps, lt = p.lt, vol = p.in_vol
@@ -419,7 +427,10 @@ cdef void nhwc_grad_input(const fc_problem *p,
     cdef Py_ssize_t cw = p.blk if 0 < p.blk < Cg else Cg
     cdef Py_ssize_t n_cb = cdiv(Cg, cw) if Cg > 0 else 0
     cdef Py_ssize_t n_tiles = cdiv(p.N * L if direct else L, lt) if lt > 0 else 0
-    cdef Py_ssize_t n_tasks = n_tiles * G if direct else G * n_cb * p.N
+    cdef Py_ssize_t ns = nhwc_gi_ns(p)
+    cdef Py_ssize_t n_sg = cdiv(p.N, ns)
+    cdef Py_ssize_t n_tasks = n_tiles * G if direct else G * n_cb * n_sg
+    cdef Py_ssize_t n1, s
     cdef Py_ssize_t task, n, gi, cb, c0, c1, nc, t, tp, l0, nl, o, c, l, th, key, kw
     cdef Py_ssize_t *tag
     cdef floating *bt
@@ -446,9 +457,12 @@ cdef void nhwc_grad_input(const fc_problem *p,
                 nl = lt
             gemm_nn(nl, Cg, Og, go + l0 * O + gi * Og, O, bt, Cg, gx + l0 * C + gi * Cg, C, 0)
             continue
-        n = task % p.N
-        cb = (task // p.N) % n_cb
-        gi = task // (p.N * n_cb)
+        n = (task % n_sg) * ns
+        n1 = n + ns
+        if n1 > p.N:
+            n1 = p.N
+        cb = (task // n_sg) % n_cb
+        gi = task // (n_sg * n_cb)
         c0 = cb * cw
         c1 = c0 + cw
         if c1 > Cg:
@@ -468,8 +482,13 @@ cdef void nhwc_grad_input(const fc_problem *p,
             tag[0] = key
         dp = bt + lay.got
         gxc = gx + n * vol * C + gi * Cg + c0
-        for l in range(vol):      # the task's channels start at zero
+        for l in range((n1 - n) * vol):      # the task's channels start at zero
             nhwc_zero(gxc + l * C, nc)
+        if ns > 1:                # all the samples' rows in one GEMM (lt >= ns * L)
+            gemm_nn((n1 - n) * L, kw, Og, go + n * L * O + gi * Og, O, bt, kw, dp, kw, 0)
+            for s in range(n1 - n):
+                nhwc_scatter(dp + s * L * kw, kw, p, 0, L, nc, gxc + s * vol * C)
+            continue
         for t in range(n_tiles):
             l0 = t * lt
             nl = L - l0

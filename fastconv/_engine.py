@@ -1895,7 +1895,7 @@ def algorithms(op=None, direction=None):
     ['direct', 'depthwise', 'grouped', 'winograd', 'regions', 'strip', 'im2col']
     >>> [a["name"].split(".")[2] for a in fastconv.algorithms("conv", "forward")
     ...  if "channels_last" in a["layouts"]]
-    ['depthwise_nhwc', 'nhwc']
+    ['depthwise_nhwc', 'winograd_nhwc', 'nhwc']
     """
     from ._problem import DIRECTIONS, OPS
     if op is not None and op not in OPS:

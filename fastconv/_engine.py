@@ -96,6 +96,9 @@ class Tuning:
     nhwc_gi_min_rows: int = 192          # grad_input on planes smaller than this: whole
                                          # samples a GEMM, at least this many rows,
     nhwc_gi_min_cw: int = 64             # ... and channel blocks down to this width
+    nhwc_flat_rows: int = 192            # forward and grad_weight on planes smaller than
+                                         # this: tiles across samples, of up to this many
+                                         # positions (0: never)
     nhwc_gw_partials: float = 0.03       # grad_weight: per-chunk partials at most this
                                          # fraction of x + grad_output + weight,
     nhwc_gw_min_cols: int = 256          # blocks of patch columns at least this wide
@@ -364,12 +367,12 @@ def task_work(desc):
         w = (np.tile(np.outer(_tiles(G, lt), share).ravel() * Og * L * taps, N)
              if lt > 0 else [])
     elif name == "conv.forward.nhwc":                         # (n, tile, g, o block)
-        direct = desc.is_direct
-        tiles = _tiles(N * L if direct else L, lt)
+        flat = desc.is_direct or lt > L                       # tiles of the N*L rows
+        tiles = _tiles(N * L if flat else L, lt)
         obs = _tiles(Og, blk if 0 < blk < Og else Og)
         one = (tiles[:, None, None] * np.ones(G, np.int64)[None, :, None]
                * obs[None, None, :]).ravel() * Kg
-        w = np.tile(one, 1 if direct else N)
+        w = np.tile(one, 1 if flat else N)
     elif name == "conv.grad_input.nhwc":
         if desc.is_direct:                                    # (tile, g)
             w = np.repeat(_tiles(N * L, lt), G) * Cg * Og
@@ -380,7 +383,8 @@ def task_work(desc):
     elif name == "conv.grad_weight.nhwc":                     # (chunk, g, Kg block)
         chunks = max(P, 1)
         kbs = _tiles(Kg, blk if 0 < blk < Kg else Kg)
-        per_chunk = _chunk_sums(np.tile(_tiles(L, lt), N), chunks)   # (flat tiles)
+        seq = _tiles(N * L, lt) if lt > L else np.tile(_tiles(L, lt), N)   # (flat tiles)
+        per_chunk = _chunk_sums(seq, chunks)
         w = np.repeat(per_chunk, G * len(kbs)) * np.tile(kbs, chunks * G) * Og
     elif name == "conv.grad_bias.nhwc":                       # blocks of 64 channels
         w = _tiles(f["O"], 64) * N * L
@@ -1618,12 +1622,37 @@ def _fwd_winograd_nhwc(p, desc, t):
     return _fwd_winograd(p, desc, t, "conv.forward.winograd_nhwc")
 
 
+def _fwd_nhwc_flat(p, t):
+    """Small planes (fewer than nhwc_flat_rows positions a sample): tiles of the flat
+    N*L positions, equal and longer than a plane, so each weight block read serves
+    more rows (ResNet-50 layer4 3x3, 4x7x7x512 -> 512: tiles of one sample were 49-row
+    GEMMs that read the 9.4 MB weight four times); then output-channel blocks for the
+    tasks.  None where the tiles cannot be longer than a plane, or (many cores) would
+    give too few tasks."""
+    rows = p.N * p.L
+    n = ceil_div(rows, t.nhwc_flat_rows)
+    lt = ceil_div(rows, n)
+    if lt <= p.L:
+        return None
+    want = _nhwc_tasks(p, t)
+    ob = p.Og
+    while p.groups * n * ceil_div(p.Og, ob) < want and ob > 32:
+        ob = max(32, ceil_div(ob // 2, 16) * 16)
+    if p.groups * n * ceil_div(p.Og, ob) < want and want > t.min_tasks:
+        return None
+    return {"lt": lt, "blk": ob if ob < p.Og else 0}
+
+
 @register("conv.forward.nhwc", "channels-last: per tile of output positions a patch tile "
           "(each tap's channel run of x) times the weight; 1x1 stride 1: x's rows are "
           "the GEMM's A (no copy); every padding mode, built in the tile",
           layouts=("channels_last",), padding_modes=True)
 def _fwd_nhwc(p, desc, t):
     direct = desc.is_direct
+    if not direct and p.N > 1 and 0 < p.L < t.nhwc_flat_rows:
+        r = _fwd_nhwc_flat(p, t)
+        if r is not None:
+            return r
     rows = p.N * p.L if direct else p.L
     outside = (1 if direct else p.N) * p.groups
     lt = _nhwc_rows(p.Kg, p.dtype.itemsize, t, rows)
@@ -1712,6 +1741,14 @@ def _bww_nhwc(p, desc, t):
             nb += 1
     if nb > nb0 or ceil_div(p.Kg, kbw) != nb:
         kbw = min(p.Kg, ceil_div(ceil_div(p.Kg, nb), 16) * 16)
+    # few tasks of unequal count per thread (11 blocks of 48 of Kg = 512 on 2 threads:
+    # 6 and 5): narrower blocks, down to half, where they split evenly
+    n_kb = ceil_div(p.Kg, kbw)
+    if not balance and outside * n_kb < 4 * want and (outside * n_kb) % 2:
+        for kb in range(kbw - 16, max(16, kbw // 2) - 1, -16):
+            if (outside * ceil_div(p.Kg, kb)) % 2 == 0 and p.Kg % kb == 0:
+                kbw = kb
+                break
     if balance:   # many cores: the tasks first, more partials if need be
         while (chunks * p.groups * ceil_div(p.Kg, kbw) < want
                and chunks < min(n_tiles, t.grad_weight_chunks)):
@@ -1719,7 +1756,15 @@ def _bww_nhwc(p, desc, t):
     # (tiles of twice tile_bytes: the GEMM's k is the tile's positions; 8x56x56x64,
     # 120 / 168 / 336 positions 14.1 / 13.5 / 12.6 ms)
     lt = _nhwc_rows(ceil_div(kbw + p.Og, 2), it, t, p.L)
-    chunks = min(chunks, p.N * ceil_div(p.L, lt))
+    n_tiles = p.N * ceil_div(p.L, lt)
+    if p.N > 1 and 0 < p.L < t.nhwc_flat_rows:
+        # small planes: equal tiles of the flat N*L positions, longer than a plane
+        # (ResNet-50 layer4 1x1, 4x7x7x512 -> 2048: 48-row tiles left 1-row GEMMs)
+        rows = p.N * p.L
+        lt = ceil_div(rows, ceil_div(rows, max(lt, t.nhwc_flat_rows)))
+        lt = max(lt, p.L + 1)
+        n_tiles = ceil_div(rows, lt)
+    chunks = min(chunks, n_tiles)
     return {"lt": lt, "blk": kbw if kbw < p.Kg else 0, "chunks": chunks}
 
 

@@ -152,9 +152,15 @@ KERNEL_CASES = [
 # tunings that split the work differently: small tiles (many tiles, Kg blocks), many
 # tasks (output-channel and grad_input channel blocks)
 SMALL = {"nhwc_min_rows": 5, "nhwc_min_cw": 3, "nhwc_gw_min_cols": 16}
+# (small planes take flat tiles across samples by default; nhwc_flat_rows 0 keeps the
+# per-sample tiles, a small one gives several flat tiles, some ending inside a sample)
 TUNINGS = [{}, {"tile_bytes": 2048, **SMALL},
            {"min_tasks": 64, "tile_bytes": 8192, "nhwc_gw_partials": 100.0, **SMALL},
-           {"min_tasks": 2}]
+           {"min_tasks": 2},
+           {"nhwc_flat_rows": 0, "tile_bytes": 2048, **SMALL},
+           {"nhwc_flat_rows": 0, "min_tasks": 64, "tile_bytes": 8192,
+            "nhwc_gw_partials": 100.0, **SMALL},
+           {"nhwc_flat_rows": 24, "min_tasks": 16, "nhwc_gw_partials": 100.0, **SMALL}]
 FORCE = {"forward": "nhwc", "grad_input": "nhwc", "grad_weight": "nhwc", "grad_bias": "nhwc"}
 
 
@@ -204,9 +210,17 @@ def test_the_tunings_reach_every_split():
                 plan = fc.plan(fns(nd)[1], gol, xl, wl, data_format=DATA[nd][1], **kw)
                 fwd = fc.plan(fns(nd)[0], xl, wl, data_format=DATA[nd][1], **kw)
             f = fwd.routes[0].desc.fields()
-            seen.add(("fwd direct", fwd.routes[0].desc.is_direct))
-            seen.add(("fwd tiles>1", f["lt"] < (f["N"] * f["L"] if fwd.routes[0].desc.is_direct
+            direct = fwd.routes[0].desc.is_direct
+            flat = f["lt"] > f["L"] and not direct        # tiles of the flat N*L rows
+            seen.add(("fwd direct", direct))
+            seen.add(("fwd tiles>1", f["lt"] < (f["N"] * f["L"] if direct or flat
                                                else f["L"])))
+            seen.add(("fwd flat", flat))
+            if flat:
+                seen.add(("fwd flat k blocks", f["Kg"] > 256))      # (FC_KC)
+                seen.add(("fwd flat tiles>1", f["lt"] < f["N"] * f["L"]))
+                seen.add(("fwd flat tile inside a sample", f["lt"] % f["L"] != 0
+                          and f["lt"] < f["N"] * f["L"]))
             seen.add(("fwd o blocks", 0 < f["blk"] < f["Og"]))
             gi = plan.route("grad_input").desc.fields()
             seen.add(("gi c blocks", 0 < gi["blk"] < gi["Cg"]))
@@ -221,12 +235,25 @@ def test_the_tunings_reach_every_split():
             seen.add(("gw k blocks", 0 < gw["blk"] < gw["Kg"]))
             seen.add(("gw chunks>1", gw["chunks"] > 1))
             seen.add(("gw chunks>N", gw["chunks"] > gw["N"]))   # (chunks end inside samples)
+            gflat = gw["lt"] > gw["L"]
+            seen.add(("gw flat", gflat))
+            if gflat:
+                seen.add(("gw flat chunks>1", gw["chunks"] > 1))
+                seen.add(("gw flat direct", plan.route("grad_weight").desc.is_direct))
+                seen.add(("gw flat tile inside a sample", gw["lt"] % gw["L"] != 0
+                          and gw["lt"] < gw["N"] * gw["L"]))
             kbw = gw["blk"] if 0 < gw["blk"] < gw["Kg"] else gw["Kg"]   # (nhwc_gw_rows)
             seen.add(("gw rows form", gw["Kg"] < -(-gw["Kg"] // kbw) * gw["Og"]))
     assert all((k, True) in seen for k in ("fwd direct", "fwd tiles>1", "fwd o blocks",
                                            "gi c blocks", "gw k blocks", "gw chunks>1",
                                            "gw chunks>N", "gw rows form", "gi samples>1",
-                                           "gi uneven groups")), seen
+                                           "gi uneven groups", "fwd flat",
+                                           "fwd flat k blocks", "fwd flat tiles>1",
+                                           "fwd flat tile inside a sample", "gw flat",
+                                           "gw flat chunks>1", "gw flat direct",
+                                           "gw flat tile inside a sample")), seen
+    assert ("fwd flat", False) in seen and ("gw flat", False) in seen
+    assert ("gw flat direct", False) in seen
     assert ("gi samples>1", False) in seen
     assert ("gw rows form", False) in seen
     assert ("fwd direct", False) in seen

@@ -73,7 +73,7 @@ cdef extern from "fc_problem.h" nogil:
 
 from fastconv._kernels._gemm cimport (
     gemm_nn_f32, gemm_nn_f64, gemm_ind_f32, gemm_ind_f64, gemm_ind_acc_f32, gemm_ind_acc_f64,
-    gemm_rows_f32, gemm_rows_f64)
+    gemm_rows_f32, gemm_rows_f64, FC_KC)
 from fastconv._kernels import _gemm
 
 cnp.import_array()

@@ -18,6 +18,8 @@ results depend neither on the blocking nor on how callers split the work.
 """
 
 cdef extern from "fc_gemm.h" nogil:
+    enum: FC_KC      # the k-block of the nn driver: splitting K at its multiples
+                     # changes no sum (C holds the partial sums between k-blocks)
     ctypedef struct fc_gemm_blocking:
         Py_ssize_t mc
         Py_ssize_t kc

@@ -9,12 +9,14 @@
 #
 #   forward      task (n, tile, g, o block)   y[tile, g] = bias + patch_tile . W_g
 #                (1x1 stride 1 unpadded: tiles of the N*L rows, A = x rows, no copy;
-#                1-D, one group, dilation 1: inner tiles' patch rows are x's rows)
+#                1-D, one group, dilation 1: inner tiles' patch rows are x's rows;
+#                lt > L, small planes: tiles of the flat N*L rows, across samples)
 #   grad_input   task (g, c block, n)         dpatch = go_tile . W_g[:, blk]^T, added
 #                                             into the task's channels of sample n
 #                (direct: tiles of the N*L rows, gx rows = go rows . W_g^T)
 #   grad_weight  task (chunk, g, Kg block)    acc = sum go_tile^T . patch_tile, written
 #                                             (transposed) into the chunk's partial
+#                (lt > L, small planes: the tiles are of the flat N*L rows)
 #   grad_bias    task (block of 64 channels)  sums over the N*L rows, in row order
 #
 # Every output element is produced by one task in a fixed order: results are the same
@@ -44,6 +46,20 @@ cdef inline Py_ssize_t nhwc_kbw(const fc_problem *p) noexcept nogil:
     return p.blk if 0 < p.blk < p.Kg else p.Kg
 
 
+cdef inline bint nhwc_flat(const fc_problem *p) noexcept nogil:
+    """Forward and grad_weight: tiles longer than a sample's plane are tiles of the
+    flat sequence of the N*L output positions, a tile's patch rows built sample segment
+    by sample segment (small planes: the GEMMs get more rows).  (The direct forward
+    always tiles the flat rows; a direct grad_weight's flat rows are x's.)"""
+    return p.lt > p.L
+
+
+cdef inline Py_ssize_t nhwc_fwd_kb(const fc_problem *p) noexcept nogil:
+    """Forward, flat tiles: patch columns built a k-block at a time, FC_KC of them (a
+    multiple of the GEMM's k-block: the GEMM a k-block at a time sums as one GEMM)."""
+    return FC_KC if p.Kg > FC_KC else p.Kg
+
+
 cdef inline bint nhwc_gw_rows(const fc_problem *p) noexcept nogil:
     """grad_weight by patch^T . grad_output (rows of the result, written into the partial
     by the GEMM) rather than grad_output^T . patch: where transposing each patch tile
@@ -57,7 +73,9 @@ cdef void nhwc_conv_workspace(const fc_problem *p, fc_workspace_layout *w) noexc
     cdef bint direct = fc_is_direct(p)
     cdef Py_ssize_t cw, kbw
     if a == FC_CONV_FWD_NHWC:
-        if not direct:
+        if nhwc_flat(p) and not direct:
+            w.main = p.lt * nhwc_fwd_kb(p)                      # one k-block of it
+        elif not direct:
             w.ints = index_elems(1, p.itemsize)                 # tag of the tile built
             w.main = p.lt * p.Kg                                # the patch tile
     elif a == FC_CONV_BWI_NHWC:
@@ -87,7 +105,7 @@ cdef Py_ssize_t nhwc_conv_tasks(const fc_problem *p) noexcept nogil:
     if p.lt <= 0:
         return 0
     if a == FC_CONV_FWD_NHWC:
-        if direct:
+        if direct or nhwc_flat(p):
             return cdiv(p.N * p.L, p.lt) * p.groups * nhwc_n_ob(p)
         return p.N * cdiv(p.L, p.lt) * p.groups * nhwc_n_ob(p)
     if a == FC_CONV_BWI_NHWC:
@@ -267,6 +285,25 @@ cdef void nhwc_patch(const floating *xn, const fc_problem *p,     # IN: sample n
                 oz += 1
 
 
+cdef void nhwc_patch_flat(const floating *x, const fc_problem *p,   # IN: all of x
+                          Py_ssize_t gi, Py_ssize_t f0, Py_ssize_t nl,
+                          Py_ssize_t r0, Py_ssize_t r1,
+                          floating *buf, Py_ssize_t ldb) noexcept nogil:  # OUT nl x (r1-r0)
+    """nhwc_patch for the flat positions [f0, f0+nl) of the N*L (n*L + l): one call a
+    sample segment, rows in order."""
+    cdef Py_ssize_t n, l, seg
+    while nl > 0:
+        n = f0 // p.L
+        l = f0 - n * p.L
+        seg = p.L - l
+        if seg > nl:
+            seg = nl
+        nhwc_patch(x + n * p.in_vol * p.C, p, gi, l, seg, r0, r1, buf, ldb)
+        buf = buf + seg * ldb
+        f0 = f0 + seg
+        nl = nl - seg
+
+
 cdef void nhwc_scatter(const floating *dp, Py_ssize_t ldd,      # IN: nl x taps*cw
                        const fc_problem *p, Py_ssize_t l0, Py_ssize_t nl, Py_ssize_t cw,
                        floating *gxc) noexcept nogil:              # IN/OUT: block base
@@ -351,17 +388,21 @@ cdef void nhwc_forward(const fc_problem *p,
                        floating *ws, int n_threads) noexcept nogil:
     """FC_CONV_FWD_NHWC.  Task (n, tile of lt positions, g, o block), o block innermost:
     a thread's consecutive tasks share the patch tile (built once, tagged).  Direct
-    (1x1 stride 1 unpadded): tiles of the N*L rows, the GEMM's A is x itself."""
+    (1x1 stride 1 unpadded): tiles of the N*L rows, the GEMM's A is x itself.  Flat
+    (lt > L, small planes): tiles of the N*L rows across samples, each task building
+    its patch a k-block (nhwc_fwd_kb columns) at a time, one GEMM per k-block."""
     cdef fc_workspace_layout lay = fc_workspace(p)
     cdef Py_ssize_t G = p.groups, Cg = p.Cg, Og = p.Og, Kg = p.Kg, L = p.L, O = p.O
     cdef Py_ssize_t lt = p.lt
     cdef Py_ssize_t ob = p.blk if 0 < p.blk < Og else Og
     cdef Py_ssize_t n_ob = nhwc_n_ob(p)
     cdef bint direct = fc_is_direct(p)
-    cdef Py_ssize_t rows = p.N * L if direct else L
+    cdef bint flat = nhwc_flat(p)
+    cdef Py_ssize_t rows = p.N * L if direct or flat else L
     cdef Py_ssize_t n_tiles = cdiv(rows, lt) if lt > 0 else 0
-    cdef Py_ssize_t n_tasks = (1 if direct else p.N) * n_tiles * G * n_ob
-    cdef Py_ssize_t task, n, t, gi, o0, no, l0, nl, l, o, key, th, voff
+    cdef Py_ssize_t n_tasks = (1 if direct or flat else p.N) * n_tiles * G * n_ob
+    cdef Py_ssize_t task, n, t, gi, o0, no, l0, nl, l, o, key, th, voff, k0, kc
+    cdef Py_ssize_t kb = nhwc_fwd_kb(p)
     cdef floating *buf
     cdef floating *dst
     cdef Py_ssize_t *tag
@@ -369,7 +410,7 @@ cdef void nhwc_forward(const fc_problem *p,
     cdef Py_ssize_t lda
     if n_tasks == 0 or Og == 0:
         return
-    if not direct:
+    if not direct and not flat:
         for th in range(n_threads):
             nhwc_tag(ws, &lay, th)[0] = -1
     for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
@@ -385,10 +426,26 @@ cdef void nhwc_forward(const fc_problem *p,
         if nl > lt:
             nl = lt
         dst = y + (n * L + l0) * O + gi * Og + o0
+        if bias != NULL:
+            for l in range(nl):
+                for o in range(no):
+                    dst[l * O + o] = bias[gi * Og + o0 + o]
+        if flat and not direct:      # (n is 0: l0 is a flat position)
+            buf = ws + threadid() * lay.per_thread
+            k0 = 0
+            while k0 < Kg:
+                kc = Kg - k0
+                if kc > kb:
+                    kc = kb
+                nhwc_patch_flat(x, p, gi, l0, nl, k0, k0 + kc, buf, kc)
+                gemm_nn(nl, no, kc, buf, kc, w + k0 * O + gi * Og + o0, O, dst, O,
+                        1 if bias != NULL or k0 > 0 else 0)
+                k0 = k0 + kc
+            continue
         if direct:
             a = x + l0 * p.C + gi * Cg
             lda = p.C
-        elif nhwc_rows_view(p, l0, nl, &voff, &lda):
+        elif not flat and nhwc_rows_view(p, l0, nl, &voff, &lda):
             a = x + n * p.in_vol * p.C + voff
         else:
             th = threadid()
@@ -400,10 +457,6 @@ cdef void nhwc_forward(const fc_problem *p,
                 tag[0] = key
             a = buf
             lda = Kg
-        if bias != NULL:
-            for l in range(nl):
-                for o in range(no):
-                    dst[l * O + o] = bias[gi * Og + o0 + o]
         gemm_nn(nl, no, Kg, a, lda, w + gi * Og + o0, O, dst, O, 1 if bias != NULL else 0)
 
 
@@ -519,10 +572,12 @@ cdef void nhwc_grad_weight(const fc_problem *p,
     cdef Py_ssize_t P = p.chunks if p.chunks > 1 else 1
     cdef Py_ssize_t kbw = nhwc_kbw(p)
     cdef Py_ssize_t n_kb = cdiv(Kg, kbw) if Kg > 0 else 0
-    cdef Py_ssize_t n_tiles = cdiv(L, lt) if lt > 0 else 0
     cdef bint direct = fc_is_direct(p)
+    cdef bint flat = nhwc_flat(p)
+    cdef Py_ssize_t rows = N * L if flat else L     # (flat: one "sample" of N*L rows)
+    cdef Py_ssize_t n_tiles = cdiv(rows, lt) if lt > 0 else 0
     cdef Py_ssize_t task, c, gi, kb, r0, r1, nr, n, t, q, l0, nl, o, r, th, voff
-    cdef Py_ssize_t NT = N * n_tiles
+    cdef Py_ssize_t NT = (1 if flat else N) * n_tiles
     cdef bint rows_form = nhwc_gw_rows(p)
     cdef int first
     cdef floating *got
@@ -552,13 +607,17 @@ cdef void nhwc_grad_weight(const fc_problem *p,
             n = q // n_tiles
             t = q - n * n_tiles
             l0 = t * lt
-            nl = L - l0
+            nl = rows - l0
             if nl > lt:
                 nl = lt
             if rows_form:
                 if direct:
                     b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
                     ldb = C
+                elif flat:
+                    nhwc_patch_flat(x, p, gi, l0, nl, r0, r1, pt, nr)
+                    b = pt
+                    ldb = nr
                 elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
                     b = x + n * p.in_vol * C + voff + r0
                 else:
@@ -574,6 +633,10 @@ cdef void nhwc_grad_weight(const fc_problem *p,
             if direct:
                 b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
                 ldb = C
+            elif flat:
+                nhwc_patch_flat(x, p, gi, l0, nl, r0, r1, pt, nr)
+                b = pt
+                ldb = nr
             elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
                 b = x + n * p.in_vol * C + voff + r0
             else:

@@ -374,8 +374,9 @@ def task_work(desc):
                * obs[None, None, :]).ravel() * Kg
         w = np.tile(one, 1 if flat else N)
     elif name == "conv.grad_input.nhwc":
-        if desc.is_direct:                                    # (tile, g)
-            w = np.repeat(_tiles(N * L, lt), G) * Cg * Og
+        if desc.is_direct:                                    # (g, channel block, tile)
+            w = np.tile(np.outer(_tiles(Cg, blk if 0 < blk < Cg else Cg),
+                                 _tiles(N * L, lt)).ravel(), G) * Og
         else:                                      # (g, channel block, ns samples)
             cbs = _tiles(Cg, blk if 0 < blk < Cg else Cg)
             w = (np.tile(cbs, G)[:, None] * _tiles(N, max(P, 1))[None, :]).ravel() * (
@@ -1220,8 +1221,9 @@ def _bwi_as_forward(p, desc, t):
     """The forward route's GEMM has M = Cg rows and an im2col of grad_output with
     Og*taps rows; the col2im route's GEMM has K = Og.  Few input channels (a first
     layer) make the forward route wasteful.  Channels-last: only where the forward is
-    Winograd (conv.grad_input.nhwc's patch GEMMs match conv.forward.nhwc's, so another
-    forward route would gain nothing)."""
+    Winograd, or conv.forward.nhwc's flat tiles across samples (small planes: ResNet-50
+    layer4 3x3, 4x7x7x512, 3.8 -> 3.0 ms); elsewhere conv.grad_input.nhwc's patch GEMMs
+    match conv.forward.nhwc's."""
     pads = grad_input_pads(p)
     if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct):
         return None
@@ -1229,7 +1231,10 @@ def _bwi_as_forward(p, desc, t):
                   direction="forward")
     if p.layout == "channels_last":   # (grad_input_last transposes one group's kernel)
         if p.groups != 1 or (t.forced("grad_input") is None
-                             and not _winograd_ok(sub, sub.desc().fields(), t)):
+                             and not _winograd_ok(sub, sub.desc().fields(), t)
+                             and not (sub.N > 1 and 0 < sub.L < t.nhwc_flat_rows
+                                      and p.Cg >= t.forward_grad_input_channels
+                                      and _fwd_nhwc_flat(sub, t) is not None)):
             return None
         return sub, pads
     # (or when the forward problem is one for the grouped small-plane kernel)
@@ -1665,6 +1670,44 @@ def _fwd_nhwc(p, desc, t):
     return {"lt": min(lt, rows), "blk": ob if ob < p.Og else 0}
 
 
+def _bwi_nhwc_direct_small(p, t, rows, want):
+    """Direct grad_input with too few rows for the tasks in tiles of the cache rule
+    (small planes): tiles and channel blocks together, at least ``want`` equal tasks
+    (an even number where there are few), of the least traffic: each channel block
+    reads all of grad_output's rows (rows * Og), each tile packs and reads its blocks
+    of W^T (Og * Cg).  ResNet-50 layer4 1x1, 4x7x7x512 -> 2048: four 49-row tiles,
+    each packing all of the 4 MB weight, became 2 tiles x 4 blocks of 128 channels.
+    Tiles up to 256 rows (the GEMM's A is read a k-block of 256 at a time), not below
+    nhwc_min_rows; blocks of whole 16s, at least 32 channels."""
+    import numpy as np
+    balance = _balance_ok(p, t)
+    best = None
+    cw = p.Cg
+    seen = set()
+    while True:
+        n_cb = ceil_div(p.Cg, cw)
+        if n_cb not in seen:
+            seen.add(n_cb)
+            n_min = ceil_div(rows, 256)
+            n_max = max(1, rows // max(1, min(t.nhwc_min_rows, rows)))
+            n_t = min(max(n_min, ceil_div(want, p.groups * n_cb)), max(n_min, n_max))
+            for n in (n_t, n_t + 1):
+                lt = ceil_div(rows, n)
+                n = ceil_div(rows, lt)
+                tasks = p.groups * n_cb * n
+                work = np.tile(np.outer(_tiles(p.Cg, cw), _tiles(rows, lt)).ravel(), p.groups)
+                bal = (min_balance(work, t.balance_threads) >= t.balance_target if balance
+                       else static_balance(work, 2) >= 0.95)
+                cost = n_cb * rows * p.Og + n * p.Og * p.Cg
+                key = (tasks >= want, bal, -cost)
+                if best is None or key > best[0]:
+                    best = (key, {"lt": lt, "blk": cw if cw < p.Cg else 0})
+        if cw <= 32:
+            break
+        cw = max(32, ceil_div(ceil_div(cw, 2), 16) * 16)
+    return best[1]
+
+
 @register("conv.grad_input.nhwc", "channels-last: per (group, channel block, sample) "
           "grad_output tiles times the block's weight columns transposed, added back into "
           "the input rows in order (a padded element's to the element it was read from); "
@@ -1673,10 +1716,11 @@ def _fwd_nhwc(p, desc, t):
 def _bwi_nhwc(p, desc, t):
     if desc.is_direct:
         rows = p.N * p.L
+        want = _nhwc_tasks(p, t)
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
-        while p.groups * ceil_div(rows, lt) < _nhwc_tasks(p, t) and lt > t.nhwc_min_rows:
-            lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
-        return {"lt": _even_tiles(p.groups, rows, min(lt, rows), _nhwc_tasks(p, t))}
+        if p.groups * ceil_div(rows, lt) < want:
+            return _bwi_nhwc_direct_small(p, t, rows, want)
+        return {"lt": _even_tiles(p.groups, rows, min(lt, rows), want)}
     cw = max(p.Cg, 1)
     want = _nhwc_tasks(p, t)
     min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)

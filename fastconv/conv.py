@@ -15,7 +15,8 @@ from . import _problem as P
 from . import _validation as v
 from ._engine import PLANS, Plan, make_key, route
 from ._kernels import _engine as _k
-from ._parallel import PLAN_ONLY, check_num_threads, resolve_threads, shared_workspace, workspace
+from ._parallel import (PLAN_ONLY, check_num_threads, resolve_threads, shared_workspace,
+                        weight_workspace, workspace)
 from ._unbatched import unbatched
 
 
@@ -213,9 +214,9 @@ def grad_input_last(r, p, goc, wc, n_threads, gx=None):
         run_route(r, (goc, wc, gx), n_threads, p.dtype)
         return gx
     T = math.prod(p.kernel)
-    flipped = np.ascontiguousarray(wc[(slice(None, None, -1),) * p.rank]).reshape(T, p.C, p.O)
-    wf = np.empty((T, p.O, p.C), p.dtype)
-    _k.transpose_last2(flipped, wf)
+    # (taps reversed: the kernel flipped in every spatial axis; in a reused buffer)
+    wf = weight_workspace(T * p.O * p.C, p.dtype)[:T * p.O * p.C].reshape(T, p.O, p.C)
+    _k.transpose_last2(np.ascontiguousarray(wc).reshape(T, p.C, p.O), wf, True, n_threads)
     run_route(r.sub, (goc, wf.reshape(p.kernel + (p.O, p.C)), None, gx), n_threads, p.dtype)
     return gx
 

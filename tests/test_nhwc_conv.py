@@ -80,7 +80,8 @@ def check_case(nd, c, fmt, last=True):
     assert_close(gb, rg[2], c.dtype, scale=rs[2], err_msg="grad_bias")
     if last:
         plan = fc.plan(bwd, goa, xa, wa, flip=c.flip, data_format=df, weight_format=fmt, **kw)
-        assert all(a.endswith("nhwc") for a in plan.algorithms.values()), plan.algorithms
+        assert all(d["algorithm"].endswith("nhwc") or d.get("runs", "").endswith("nhwc")
+                   for d in plan.describe()), plan.algorithms
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -148,6 +149,7 @@ KERNEL_CASES = [
     (2, (2, 6, 8, 8), (10, 6, 1, 1), dict(stride=2)),
     (2, (1, 8, 3, 4), (80, 8, 3, 3), dict(padding=1)),
     (2, (3, 8, 6, 5), (10, 8, 3, 3), dict(padding=1)),
+    (2, (2, 96, 3, 3), (40, 96, 1, 1), {}),      # direct, few rows: grad_input c blocks
 ]
 # tunings that split the work differently: small tiles (many tiles, Kg blocks), many
 # tasks (output-channel and grad_input channel blocks)
@@ -224,6 +226,10 @@ def test_the_tunings_reach_every_split():
             seen.add(("fwd o blocks", 0 < f["blk"] < f["Og"]))
             gi = plan.route("grad_input").desc.fields()
             seen.add(("gi c blocks", 0 < gi["blk"] < gi["Cg"]))
+            if plan.route("grad_input").desc.is_direct:
+                seen.add(("gi direct c blocks", 0 < gi["blk"] < gi["Cg"]))
+                seen.add(("gi direct c blocks and tiles", 0 < gi["blk"] < gi["Cg"]
+                          and gi["lt"] < gi["N"] * gi["L"]))
             if not plan.route("grad_input").desc.is_direct:     # the three weight packs
                 blocks = 0 < gi["blk"] < gi["Cg"]
                 seen.add(("gi pack", "whole" if not blocks else
@@ -251,7 +257,10 @@ def test_the_tunings_reach_every_split():
                                            "fwd flat k blocks", "fwd flat tiles>1",
                                            "fwd flat tile inside a sample", "gw flat",
                                            "gw flat chunks>1", "gw flat direct",
-                                           "gw flat tile inside a sample")), seen
+                                           "gw flat tile inside a sample",
+                                           "gi direct c blocks",
+                                           "gi direct c blocks and tiles")), seen
+    assert ("gi direct c blocks", False) in seen
     assert ("fwd flat", False) in seen and ("gw flat", False) in seen
     assert ("gw flat direct", False) in seen
     assert ("gi samples>1", False) in seen
@@ -522,3 +531,38 @@ def test_padding_modes_with_hwio_weights_on_channels_first_data():
                                     weight_format="HWIO"),
                           fc.conv2d(xf, np.ascontiguousarray(wf.transpose(3, 2, 0, 1)),
                                     padding=1, padding_mode="reflect"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,kw", [((5, 6), dict(padding=1)),
+                                        ((4, 4), dict(padding=(2, 1), dilation=(2, 1)))])
+def test_small_plane_grad_input_runs_the_flat_forward(dtype, spatial, kw):
+    """Stride-1 grad_input on small planes with many channels is the forward of the
+    flipped, channel-transposed kernel with flat tiles across samples (the kernel
+    rearranged in a reused buffer, taps reversed): right, and the same bits for any
+    thread count and on a second call."""
+    rng = np.random.default_rng(7)
+    N, C, O = 3, 64, 40
+    x = rng.standard_normal((N, *spatial, C)).astype(dtype)
+    w = rng.standard_normal((3, 3, C, O)).astype(dtype)
+    y = fc.conv2d(x, w, data_format="NHWC", **kw)
+    go = rng.standard_normal(y.shape).astype(dtype)
+    plan = fc.plan(fc.conv2d_backward, go, x, w, data_format="NHWC", **kw)
+    gi = [d for d in plan.describe() if d["direction"] == "grad_input"][0]
+    assert (gi["algorithm"], gi["runs"]) == ("conv.grad_input.as_forward", "conv.forward.nhwc")
+    sub = plan.route("grad_input").sub.desc.fields()
+    assert sub["lt"] > sub["L"]                                 # flat tiles
+    gx = fc.conv2d_backward(go, x, w, data_format="NHWC", output_mask=(True, False, False),
+                            **kw)[0]
+    wo = np.transpose(w, (3, 2, 0, 1))
+    want = ref.convnd_backward(to_first(go), to_first(x), wo, **kw)[0]
+    scale = ref.convnd_backward(np.abs(to_first(go)), np.abs(to_first(x)), np.abs(wo), **kw)[0]
+    assert_close(to_first(gx), want, dtype, scale=scale)
+    for n in (1, 2, 3):
+        again = fc.conv2d_backward(go, x, w, data_format="NHWC", num_threads=n,
+                                   output_mask=(True, False, False), **kw)[0]
+        assert np.array_equal(again, gx), n
+    with fc.tuning(nhwc_flat_rows=0):        # conv.grad_input.nhwc: within rounding
+        other = fc.conv2d_backward(go, x, w, data_format="NHWC",
+                                   output_mask=(True, False, False), **kw)[0]
+    assert_close(to_first(other), want, dtype, scale=scale)

@@ -394,11 +394,13 @@ def workspace_layout(Desc desc):
             "main": w.main}
 
 
-def transpose_last2(src, dst):
+def transpose_last2(src, dst, bint reverse=False, int n_threads=1):
     """dst[b] = src[b].T for C-contiguous arrays src (B, R, K) and dst (B, K, R) of one
     float dtype (the wrappers' weight and partial transposes: fc_transpose.h's blocked
-    copy through registers, much faster than NumPy's strided copy for large blocks)."""
-    cdef Py_ssize_t B, R, K, b
+    copy through registers, much faster than NumPy's strided copy for large blocks).
+    ``reverse``: dst[b] = src[B-1-b].T (a kernel flipped in space: its taps in reverse
+    order).  The B blocks run on ``n_threads`` threads (a copy: the same bits)."""
+    cdef Py_ssize_t B, R, K, b, sb
     cdef char *s
     cdef char *d
     cdef cnp.ndarray a = src
@@ -413,12 +415,16 @@ def transpose_last2(src, dst):
     B, R, K = a.shape[0], a.shape[1], a.shape[2]
     s = <char *>cnp.PyArray_DATA(a)
     d = <char *>cnp.PyArray_DATA(o)
+    if n_threads < 1 or B < 2:
+        n_threads = 1
     if a.dtype.char == "f":
         with nogil:
-            for b in range(B):
-                fc_transpose_f32(<const float *>s + b * R * K, K, R, K, <float *>d + b * R * K)
+            for b in prange(B, num_threads=n_threads, schedule="static"):
+                sb = B - 1 - b if reverse else b
+                fc_transpose_f32(<const float *>s + sb * R * K, K, R, K, <float *>d + b * R * K)
     else:
         with nogil:
-            for b in range(B):
-                fc_transpose_f64(<const double *>s + b * R * K, K, R, K,
+            for b in prange(B, num_threads=n_threads, schedule="static"):
+                sb = B - 1 - b if reverse else b
+                fc_transpose_f64(<const double *>s + sb * R * K, K, R, K,
                                  <double *>d + b * R * K)

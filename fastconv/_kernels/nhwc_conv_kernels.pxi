@@ -13,7 +13,8 @@
 #                lt > L, small planes: tiles of the flat N*L rows, across samples)
 #   grad_input   task (g, c block, n)         dpatch = go_tile . W_g[:, blk]^T, added
 #                                             into the task's channels of sample n
-#                (direct: tiles of the N*L rows, gx rows = go rows . W_g^T)
+#                (direct: task (g, c block, tile of the N*L rows), gx rows = go rows .
+#                W_g[:, blk]^T)
 #   grad_weight  task (chunk, g, Kg block)    acc = sum go_tile^T . patch_tile, written
 #                                             (transposed) into the chunk's partial
 #                (lt > L, small planes: the tiles are of the flat N*L rows)
@@ -81,7 +82,7 @@ cdef void nhwc_conv_workspace(const fc_problem *p, fc_workspace_layout *w) noexc
     elif a == FC_CONV_BWI_NHWC:
         w.ints = index_elems(1, p.itemsize)                     # tag of the W^T packed
         if direct:
-            w.main = p.Og * p.Cg                                # W_g^T (Og x Cg)
+            w.main = p.Og * (p.blk if 0 < p.blk < p.Cg else p.Cg)   # W_g[:, blk]^T
         else:
             cw = p.blk if 0 < p.blk < p.Cg else p.Cg
             w.got = round16(p.Og * p.taps * cw)                 # W_g[:, blk]^T
@@ -110,7 +111,7 @@ cdef Py_ssize_t nhwc_conv_tasks(const fc_problem *p) noexcept nogil:
         return p.N * cdiv(p.L, p.lt) * p.groups * nhwc_n_ob(p)
     if a == FC_CONV_BWI_NHWC:
         if direct:
-            return cdiv(p.N * p.L, p.lt) * p.groups
+            return cdiv(p.N * p.L, p.lt) * p.groups * cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg)
         return p.groups * cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg) * cdiv(p.N, nhwc_gi_ns(p))
     return 0
 
@@ -467,8 +468,10 @@ cdef void nhwc_grad_input(const fc_problem *p,
                           const floating *w,       # IN  (*k, Cg, O)
                           floating *gx,            # OUT (N, *in, C), written whole
                           floating *ws, int n_threads) noexcept nogil:
-    """FC_CONV_BWI_NHWC.  Direct: task (tile of the N*L rows, g), gx rows = go rows .
-    W_g^T (packed per thread, tagged by g).  Otherwise task (g, channel block, group of
+    """FC_CONV_BWI_NHWC.  Direct: task (g, channel block, tile of the N*L rows), the
+    tile's gx rows in the block = go rows . W_g[:, blk]^T (packed per thread, tagged by
+    (g, block): small planes take few tiles and several blocks, so each weight element
+    is packed once and serves all the rows).  Otherwise task (g, channel block, group of
     ns samples): the block's W_g columns transposed (tagged), then per tile of positions
     in order dpatch = go_tile . that, added into the task's channels of the sample; with
     ns > 1 (small planes) one GEMM over all the group's rows (lt = ns * L), then each
@@ -482,7 +485,7 @@ cdef void nhwc_grad_input(const fc_problem *p,
     cdef Py_ssize_t n_tiles = cdiv(p.N * L if direct else L, lt) if lt > 0 else 0
     cdef Py_ssize_t ns = nhwc_gi_ns(p)
     cdef Py_ssize_t n_sg = cdiv(p.N, ns)
-    cdef Py_ssize_t n_tasks = n_tiles * G if direct else G * n_cb * n_sg
+    cdef Py_ssize_t n_tasks = n_tiles * G * n_cb if direct else G * n_cb * n_sg
     cdef Py_ssize_t n1, s
     cdef Py_ssize_t task, n, gi, cb, c0, c1, nc, t, tp, l0, nl, o, c, l, th, key, kw
     cdef Py_ssize_t *tag
@@ -499,16 +502,23 @@ cdef void nhwc_grad_input(const fc_problem *p,
         tag = nhwc_tag(ws, &lay, th)
         bt = ws + th * lay.per_thread + lay.ints
         if direct:
-            gi = task % G
-            t = task // G
-            if tag[0] != gi:     # bt[o, c] = W[c, g*Og + o]: a blocked transpose
-                transpose_columns(w + gi * Og, O, Cg, Og, bt)
-                tag[0] = gi
+            t = task % n_tiles
+            cb = (task // n_tiles) % n_cb
+            gi = task // (n_tiles * n_cb)
+            c0 = cb * cw
+            nc = Cg - c0
+            if nc > cw:
+                nc = cw
+            key = gi * n_cb + cb
+            if tag[0] != key:    # bt[o, c] = W[c0 + c, g*Og + o]: a blocked transpose
+                transpose_columns(w + c0 * O + gi * Og, O, nc, Og, bt)
+                tag[0] = key
             l0 = t * lt
             nl = p.N * L - l0
             if nl > lt:
                 nl = lt
-            gemm_nn(nl, Cg, Og, go + l0 * O + gi * Og, O, bt, Cg, gx + l0 * C + gi * Cg, C, 0)
+            gemm_nn(nl, nc, Og, go + l0 * O + gi * Og, O, bt, nc,
+                    gx + l0 * C + gi * Cg + c0, C, 0)
             continue
         n = (task % n_sg) * ns
         n1 = n + ns

@@ -1606,6 +1606,29 @@ def _nhwc_rows(row_elems, itemsize, t, total):
     return max(1, min(lt, total))
 
 
+def _equal_tiles(rows, lt, outer, inner, want):
+    """``lt``, or a tile length near it (a multiple of 8 rows: whole micro-tiles) whose
+    tiles keep 2 threads equally busy, where there are few tasks (fewer than 4 * want)
+    and ``lt``'s do not: tasks are ``outer`` x tiles x ``inner`` in that order.  (784
+    rows in 48-row tiles are 16 tiles and one of 16 rows: 17 tasks, 9 on one thread;
+    56-row tiles are 14.)"""
+    import numpy as np
+    n = ceil_div(rows, lt)
+    if rows <= lt or outer * n * inner >= 4 * want:
+        return lt
+
+    def bal(c):
+        return static_balance(np.tile(np.repeat(_tiles(rows, c), inner), outer), 2)
+    if bal(lt) >= 0.97:
+        return lt
+    best = (bal(lt), 0, lt)
+    for c in range(max(8, lt // 2 // 8 * 8), lt * 3 // 2 + 1, 8):
+        key = (min(round(bal(c), 2), 0.97), -abs(c - lt), c)
+        if key > best:
+            best = key
+    return best[2]
+
+
 def _even_tiles(outside, rows, lt, want):
     """``lt``, or tiles of equal length in an even number when ``outside`` times the
     tiles is an odd number below ``want`` (5 tiles of 196 rows keep 2 threads busy 5/6
@@ -1662,30 +1685,37 @@ def _fwd_nhwc(p, desc, t):
     outside = (1 if direct else p.N) * p.groups
     lt = _nhwc_rows(p.Kg, p.dtype.itemsize, t, rows)
     want = _nhwc_tasks(p, t)
+    if direct and p.groups * ceil_div(rows, lt) < want:
+        # few rows (small planes): tiles and output-channel blocks of least traffic
+        # (ResNet-50 layer3 1x1, 4x14x14x256 -> 1024: 9 tiles of 96, 8 and 16 rows on
+        # 2 threads became 4 tiles of 196 x 2 blocks of 512)
+        lt, ob = _rows_blocks(p, t, rows, p.Kg, p.Og, want)
+        return {"lt": lt, "blk": ob}
     while outside * ceil_div(rows, lt) < want and lt > t.nhwc_min_rows:
         lt = max(t.nhwc_min_rows, ceil_div(lt // 2, 24) * 24 if lt >= 48 else lt // 2)
     ob = p.Og
     while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < want and ob > 32:
         ob = max(32, ceil_div(ob // 2, 16) * 16)
+    lt = _equal_tiles(rows, min(lt, rows), 1 if direct else p.N,
+                      p.groups * ceil_div(p.Og, ob), want)
     return {"lt": min(lt, rows), "blk": ob if ob < p.Og else 0}
 
 
-def _bwi_nhwc_direct_small(p, t, rows, want):
-    """Direct grad_input with too few rows for the tasks in tiles of the cache rule
-    (small planes): tiles and channel blocks together, at least ``want`` equal tasks
-    (an even number where there are few), of the least traffic: each channel block
-    reads all of grad_output's rows (rows * Og), each tile packs and reads its blocks
-    of W^T (Og * Cg).  ResNet-50 layer4 1x1, 4x7x7x512 -> 2048: four 49-row tiles,
-    each packing all of the 4 MB weight, became 2 tiles x 4 blocks of 128 channels.
-    Tiles up to 256 rows (the GEMM's A is read a k-block of 256 at a time), not below
-    nhwc_min_rows; blocks of whole 16s, at least 32 channels."""
+def _rows_blocks(p, t, rows, K, cols, want):
+    """Tiles of ``rows`` GEMM rows and blocks of ``cols`` columns together (a direct
+    channels-last GEMM, rows x K times K x cols per group, with few rows: small planes):
+    at least ``want`` equal tasks (an even number where there are few), of the least
+    traffic -- each column block reads all the rows of A (rows * K), each tile reads
+    (or packs) all of B (K * cols).  Tiles up to 256 rows (the GEMM reads A a k-block
+    of 256 at a time), not below nhwc_min_rows; blocks of whole 16s, at least 32
+    columns.  Returns ``(lt, block)`` (block 0: all the columns)."""
     import numpy as np
     balance = _balance_ok(p, t)
     best = None
-    cw = p.Cg
+    cw = cols
     seen = set()
     while True:
-        n_cb = ceil_div(p.Cg, cw)
+        n_cb = ceil_div(cols, cw)
         if n_cb not in seen:
             seen.add(n_cb)
             n_min = ceil_div(rows, 256)
@@ -1695,17 +1725,27 @@ def _bwi_nhwc_direct_small(p, t, rows, want):
                 lt = ceil_div(rows, n)
                 n = ceil_div(rows, lt)
                 tasks = p.groups * n_cb * n
-                work = np.tile(np.outer(_tiles(p.Cg, cw), _tiles(rows, lt)).ravel(), p.groups)
+                work = np.tile(np.outer(_tiles(rows, lt), _tiles(cols, cw)).ravel(), p.groups)
                 bal = (min_balance(work, t.balance_threads) >= t.balance_target if balance
                        else static_balance(work, 2) >= 0.95)
-                cost = n_cb * rows * p.Og + n * p.Og * p.Cg
+                cost = n_cb * rows * K + n * K * cols
                 key = (tasks >= want, bal, -cost)
                 if best is None or key > best[0]:
-                    best = (key, {"lt": lt, "blk": cw if cw < p.Cg else 0})
+                    best = (key, (lt, cw if cw < cols else 0))
         if cw <= 32:
             break
         cw = max(32, ceil_div(ceil_div(cw, 2), 16) * 16)
     return best[1]
+
+
+def _bwi_nhwc_direct_small(p, t, rows, want):
+    """Direct grad_input with too few rows for the tasks in tiles of the cache rule
+    (small planes): tiles and channel blocks by _rows_blocks (A = grad_output rows,
+    K = Og, B = W_g^T packed per block).  ResNet-50 layer4 1x1, 4x7x7x512 -> 2048:
+    four 49-row tiles, each packing all of the 4 MB weight, became 2 tiles x 4 blocks
+    of 128 channels."""
+    lt, cw = _rows_blocks(p, t, rows, p.Og, p.Cg, want)
+    return {"lt": lt, "blk": cw}
 
 
 @register("conv.grad_input.nhwc", "channels-last: per (group, channel block, sample) "
@@ -1720,7 +1760,7 @@ def _bwi_nhwc(p, desc, t):
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
         if p.groups * ceil_div(rows, lt) < want:
             return _bwi_nhwc_direct_small(p, t, rows, want)
-        return {"lt": _even_tiles(p.groups, rows, min(lt, rows), want)}
+        return {"lt": _equal_tiles(rows, min(lt, rows), 1, p.groups, want)}
     cw = max(p.Cg, 1)
     want = _nhwc_tasks(p, t)
     min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)
@@ -1755,6 +1795,7 @@ def _bww_nhwc(p, desc, t):
     threads: 8x56x56x64 3x3 -> 64 with blocks of 80 columns 17.4 ms, 8 chunks 11.1;
     2x224x224x64: blocks of 80 68.7 ms, 2 blocks of 288 45.1), so not below
     nhwc_gw_min_cols columns unless the many-core balance asks."""
+    import numpy as np
     it = p.dtype.itemsize
     kbw = p.Kg
     if p.Og * p.Kg * it > 2 * t.tile_bytes:        # the task's sums stay in cache
@@ -1783,14 +1824,16 @@ def _bww_nhwc(p, desc, t):
             nb -= 1
         elif p.Kg >= 16 * (nb + 1):       # (the cache rule's count odd: one block more)
             nb += 1
-    if nb > nb0 or ceil_div(p.Kg, kbw) != nb:
-        kbw = min(p.Kg, ceil_div(ceil_div(p.Kg, nb), 16) * 16)
+    # (equal blocks: Kg = 256 in blocks of 192 were 2 tasks of 192 and 64 columns)
+    kbw = min(p.Kg, ceil_div(ceil_div(p.Kg, nb), 16) * 16)
     # few tasks of unequal count per thread (11 blocks of 48 of Kg = 512 on 2 threads:
     # 6 and 5): narrower blocks, down to half, where they split evenly
-    n_kb = ceil_div(p.Kg, kbw)
-    if not balance and outside * n_kb < 4 * want and (outside * n_kb) % 2:
+    # (and 6 blocks of 96, 96, 96 | 96, 96, 32: 8 of 64)
+    def _bal(kb):
+        return static_balance(np.tile(_tiles(p.Kg, kb), outside), 2)
+    if not balance and outside * ceil_div(p.Kg, kbw) < 4 * want and _bal(kbw) < 0.95:
         for kb in range(kbw - 16, max(16, kbw // 2) - 1, -16):
-            if (outside * ceil_div(p.Kg, kb)) % 2 == 0 and p.Kg % kb == 0:
+            if _bal(kb) >= 0.97:
                 kbw = kb
                 break
     if balance:   # many cores: the tasks first, more partials if need be

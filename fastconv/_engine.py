@@ -115,6 +115,13 @@ class Tuning:
                                          # (float32, Zen 4, 2 threads, time vs
                                          # conv.forward.nhwc: 56 wide 0.75-0.84, 28: 0.58-0.66,
                                          # 14: 0.83-0.86, 7: 1.28-1.5),
+    winograd_nhwc_tiles_per_channel: float = 0.75   # ... and at least this many 2x2
+                                         # tiles (all samples) per input channel (float32,
+                                         # Zen 5, 2 threads, time vs conv.forward.nhwc, tiles
+                                         # / C: 2x14x14x512 0.19: 2.0, 1x16x16x1024 0.06: 1.8,
+                                         # 1x32x32x512 0.5: 1.16, 4x14x14x256 0.77: 1.24 (Zen
+                                         # 4: 0.83-0.86), 2x28x28x512 0.77: 0.93, 8x14x14x256
+                                         # 1.5: 0.88, 4x28x28x256 3.1: 0.66)
     winograd_nhwc_v_bytes: int = 2 << 20   # ... and a task's transformed input about this
                                          # size (512 -> 512 on 4x28x28: 1 / 2 / 4 MiB 62 / 49 /
                                          # 52 ms; on 4x14x14: 24.5 / 20.9 / 20.7: every task
@@ -1028,6 +1035,9 @@ def _winograd_ok(p, f, t):
     if t.forced("forward") is not None:
         return True
     min_ow = t.winograd_nhwc_min_ow if p.layout == "channels_last" else t.winograd_min_ow
+    if p.layout == "channels_last" and (p.N * ceil_div(f["out"][1], 2) * ceil_div(f["out"][2], 2)
+                                        < t.winograd_nhwc_tiles_per_channel * p.C):
+        return False
     return (t.winograd and min(p.C, p.O) >= t.winograd_min_channels
             and f["out"][2] >= min_ow)
 
@@ -1220,10 +1230,11 @@ def grad_input_pads(p):
 def _bwi_as_forward(p, desc, t):
     """The forward route's GEMM has M = Cg rows and an im2col of grad_output with
     Og*taps rows; the col2im route's GEMM has K = Og.  Few input channels (a first
-    layer) make the forward route wasteful.  Channels-last: only where the forward is
-    Winograd, or conv.forward.nhwc's flat tiles across samples (small planes: ResNet-50
-    layer4 3x3, 4x7x7x512, 3.8 -> 3.0 ms); elsewhere conv.grad_input.nhwc's patch GEMMs
-    match conv.forward.nhwc's."""
+    layer) make the forward route wasteful.  Channels-last (one group): where the forward is
+    Winograd, or from the same number of input channels: conv.forward.nhwc beats
+    conv.grad_input.nhwc's GEMM and scatter (Zen 5, 2 threads: VGG-16 conv5 3x3,
+    2x14x14x512, 4.8 vs 6.9 ms; ResNet-50 layer4, 4x7x7x512, with flat tiles 3.0 vs 3.8;
+    4x28x28x128 2.1 vs 2.2)."""
     pads = grad_input_pads(p)
     if (any(s != 1 for s in p.stride) or min(min(pp) for pp in pads) < 0 or desc.is_direct):
         return None
@@ -1232,9 +1243,7 @@ def _bwi_as_forward(p, desc, t):
     if p.layout == "channels_last":   # (grad_input_last transposes one group's kernel)
         if p.groups != 1 or (t.forced("grad_input") is None
                              and not _winograd_ok(sub, sub.desc().fields(), t)
-                             and not (sub.N > 1 and 0 < sub.L < t.nhwc_flat_rows
-                                      and p.Cg >= t.forward_grad_input_channels
-                                      and _fwd_nhwc_flat(sub, t) is not None)):
+                             and p.Cg < t.forward_grad_input_channels):
             return None
         return sub, pads
     # (or when the forward problem is one for the grouped small-plane kernel)

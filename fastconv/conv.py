@@ -13,7 +13,7 @@ from . import _docs
 from . import _layout
 from . import _problem as P
 from . import _validation as v
-from ._engine import PLANS, Plan, make_key, route
+from ._engine import PLANS, Plan, get_tuning, make_key, route
 from ._kernels import _engine as _k
 from ._parallel import (PLAN_ONLY, check_num_threads, resolve_threads, shared_workspace,
                         weight_workspace, workspace)
@@ -111,6 +111,43 @@ def _mode_problem(nd, x_first, w_oi, stride, padding, dilation, groups, dt, padd
     return p.with_(layout="channels_last") if last else p
 
 
+def _tap_range(k, s, d, pb, size, out):
+    """The taps ``[j0, j1)`` of one axis that read the input for some output position
+    (the others read only zero padding)."""
+    def inside(j):
+        o0 = max(0, -((j * d - pb) // s))                 # first o with o*s + j*d - pb >= 0
+        return o0 < out and o0 * s + j * d - pb < size
+    used = [j for j in range(k) if inside(j)]
+    return (used[0], used[-1] + 1) if used else (0, k)
+
+
+def _trimmed(p):
+    """Channels-last, zero padding: the problem without the kernel's border taps that
+    read only padding for every output position (DeepLabV3's ASPP 3x3 with dilation 24
+    and 36 on 28x28 planes is a 1x1 convolution: the kernel reads 9 taps of which 8 are
+    zeros), and the taps kept ``((j0, j1), ...)`` per axis; None where every tap reads
+    the input somewhere.  (The channels-first kernels skip them themselves: regions.)"""
+    if not p.channels_last or p.padding_mode != "zeros" or p.op != "conv":
+        return None
+    t = get_tuning()
+    if any(t.forced(d) is not None for d in ("forward",) + DIRECTIONS):
+        return None          # (a forced algorithm is for the problem as called)
+    keep = tuple(_tap_range(p.kernel[a], p.stride[a], p.dilation[a], p.pads[a][0],
+                            p.spatial[a], p.out[a]) for a in range(p.rank))
+    if all(j1 - j0 == k for (j0, j1), k in zip(keep, p.kernel)):
+        return None
+    pads = tuple((pb - j0 * d, pa - (k - j1) * d) for (j0, j1), k, d, (pb, pa)
+                 in zip(keep, p.kernel, p.dilation, p.pads))
+    if min(min(pp) for pp in pads) < 0:
+        return None
+    return p.with_(kernel=tuple(j1 - j0 for j0, j1 in keep), pads=pads), keep
+
+
+def _trim_weight(wc, keep):
+    """The kept taps of a channels-last kernel weight (*k, Cg, O), C-contiguous."""
+    return np.ascontiguousarray(wc[tuple(slice(j0, j1) for j0, j1 in keep)])
+
+
 def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
                   data_format=None, weight_format=None, padding_mode="zeros"):
     last, dfmt, wfmt = _formats(nd, data_format, weight_format)
@@ -128,8 +165,10 @@ def _plan_forward(nd, x, weight, bias, stride, padding, dilation, groups, flip,
     v.check_alloc("output", p.y_shape, dt.itemsize)
     if p.C == 0:   # no input channels: every sum is empty, the output is the bias
         return Plan(f"conv{nd}d", p, (), 0, {"flip": flip, "wfmt": wfmt})
-    return Plan(f"conv{nd}d", p, (route(p, "forward"),), p.N * p.O * p.L * p.Kg,
-                {"flip": flip, "wfmt": wfmt})
+    trim = _trimmed(p)
+    q, keep = trim if trim else (p, None)
+    return Plan(f"conv{nd}d", p, (route(q, "forward"),), q.N * q.O * q.L * q.Kg,
+                {"flip": flip, "wfmt": wfmt, "keep": keep})
 
 
 def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_threads,
@@ -159,6 +198,8 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, flip, num_t
     # C-contiguous buffers of the compute dtype; the kernel checks them against the problem
     xc = v.contiguous(x, dt)
     wc = _kernel_weight(nd, weight, plan.info["wfmt"], p.channels_last, plan.info["flip"], dt)
+    if plan.info.get("keep"):
+        wc = _trim_weight(wc, plan.info["keep"])
     b = None if bias is None else v.contiguous(bias, dt)
     n_threads = resolve_threads(num_threads, plan.work)
     run_route(plan.routes[0], (xc, wc, b, out), n_threads, dt)
@@ -324,10 +365,13 @@ def _plan_backward(nd, grad_output, x, weight, stride, padding, dilation, groups
     for name, shape in (("grad_input", x.shape), ("grad_weight", weight.shape)):
         v.check_alloc(name, shape, dt.itemsize)
     routes = ()
+    trim = _trimmed(p) if p.N and p.O and p.C else None
+    q, keep = trim if trim else (p, None)
     if p.N and p.O and p.C:
-        routes = tuple(route(p, d) for d, m in zip(DIRECTIONS, mask) if m)
-    return Plan(f"conv{nd}d_backward", p, routes, p.N * p.O * p.L * p.Kg,
-                {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape, "mask": mask})
+        routes = tuple(route(q, d) for d, m in zip(DIRECTIONS, mask) if m)
+    return Plan(f"conv{nd}d_backward", p, routes, q.N * q.O * q.L * q.Kg,
+                {"flip": flip, "wfmt": wfmt, "w_shape": weight.shape, "mask": mask,
+                 "keep": keep, "trimmed": q})
 
 
 def _check_grad_outs(out, mask, shapes, dt, inputs):
@@ -366,16 +410,30 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
     routes = dict(zip([d for d, m in zip(DIRECTIONS, mask) if m], plan.routes))
+    keep = plan.info.get("keep")
+    q = plan.info.get("trimmed", p)      # (the problem without taps that read only padding)
     gx = gw = gb = None
     if mask[0] or mask[1]:
         xc = v.contiguous(x, dt) if mask[1] else None
         wc = _kernel_weight(nd, weight, wfmt, last, flip, dt) if mask[0] else None
+        if wc is not None and keep:
+            wc = _trim_weight(wc, keep)
     if mask[0]:
         if last:
-            gx = grad_input_last(routes["grad_input"], p, goc, wc, n_threads, ox)
+            gx = grad_input_last(routes["grad_input"], q, goc, wc, n_threads, ox)
         else:
             gx = grad_input(routes["grad_input"], p, goc, wc, n_threads, ox)
-    if mask[1]:
+    if mask[1] and keep:     # the dropped taps' gradients are zeros
+        gk = grad_weight_last(routes["grad_weight"], q, goc, xc, n_threads)
+        full = np.zeros(p.w_array_shape, dt)
+        full[tuple(slice(j0, j1) for j0, j1 in keep)] = gk
+        kernel_fmt = _layout.WEIGHT_FORMATS[nd][1]
+        if flip:
+            full = _flip_fmt(full, kernel_fmt)
+        full = _layout.weight_view(nd, full, kernel_fmt, wfmt)
+        gw = v.result(ow, "grad_weight", plan.info["w_shape"], dt)
+        np.copyto(gw, full)
+    elif mask[1]:
         gw = _grad_weight_in(nd, routes["grad_weight"], p, goc, xc, n_threads, wfmt, flip, ow)
     if mask[2]:
         gb = v.result(ob, "grad_bias", (p.O,), dt)

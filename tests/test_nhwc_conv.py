@@ -566,3 +566,70 @@ def test_small_plane_grad_input_runs_the_flat_forward(dtype, spatial, kw):
         other = fc.conv2d_backward(go, x, w, data_format="NHWC",
                                    output_mask=(True, False, False), **kw)[0]
     assert_close(to_first(other), want, dtype, scale=scale)
+
+
+# (nd, x NC* shape, weight OI* shape, kwargs): border taps that read only padding
+TRIM_CASES = [
+    (2, (2, 6, 5, 7), (4, 6, 3, 3), dict(padding=6, dilation=6)),          # a 1x1 left
+    (2, (2, 6, 5, 9), (4, 3, 3, 3), dict(padding=(5, 2), dilation=(5, 1), groups=2)),
+    (2, (1, 4, 4, 4), (5, 4, 3, 2), dict(padding=(4, 3), dilation=(4, 3), stride=(2, 1))),
+    (1, (3, 5, 6), (4, 5, 3), dict(padding=7, dilation=7)),
+    (3, (1, 3, 3, 4, 5), (2, 3, 3, 3, 3), dict(padding=(3, 1, 4), dilation=(3, 1, 4))),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(TRIM_CASES)))
+@pytest.mark.parametrize("flip", [False, True])
+def test_taps_reading_only_padding_are_dropped(dtype, case, flip):
+    """Channels-last, zero padding: kernel taps that read only padding for every output
+    position are left out of the planned problem (a smaller kernel, less padding); the
+    results and all three gradients still match the reference, grad_weight has zeros
+    for the dropped taps, in every weight format, with out= buffers too."""
+    nd, xs, ws, kw = TRIM_CASES[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    want, scale, go, rg, rs = conv_reference(x, w, b, dict(kw, flip=flip), case)
+    conv, bwd, _ = fns(nd)
+    df = DATA[nd][1]
+    xl, gol = to_last(x), to_last(go)
+    plan = fc.plan(conv, xl, w_to(w, WEIGHT[nd][1]), b, data_format=df, flip=flip, **kw)
+    assert tuple(plan.routes[0].desc.fields()["k"][3 - nd:]) != ws[2:]   # trimmed
+    for fmt in WEIGHT[nd]:
+        wa = w_to(w, fmt)
+        y = conv(xl, wa, b, data_format=df, weight_format=fmt, flip=flip, **kw)
+        assert_close(to_first(y), want, dtype, scale=scale, err_msg="forward")
+        gx, gw, gb = bwd(gol, xl, wa, data_format=df, weight_format=fmt, flip=flip, **kw)
+        assert_close(to_first(gx), rg[0], dtype, scale=rs[0], err_msg="grad_input")
+        assert_close(w_from(gw, fmt), rg[1], dtype, scale=rs[1], err_msg="grad_weight")
+        assert_close(gb, rg[2], dtype, scale=rs[2], err_msg="grad_bias")
+        outs = (np.full_like(gx, np.nan), np.full_like(gw, np.nan), np.full_like(gb, np.nan))
+        got = bwd(gol, xl, wa, data_format=df, weight_format=fmt, flip=flip, out=outs, **kw)
+        assert all(a is o for a, o in zip(got, outs))
+        for a, e in zip(got, (gx, gw, gb)):
+            assert np.array_equal(a, e)
+        only_w = bwd(gol, xl, wa, data_format=df, weight_format=fmt, flip=flip,
+                     output_mask=(False, True, False), **kw)[1]
+        assert np.array_equal(only_w, gw)
+        for n in (1, 2, 3):
+            assert np.array_equal(conv(xl, wa, b, data_format=df, weight_format=fmt,
+                                       flip=flip, num_threads=n, **kw), y)
+
+
+@settings(max_examples=200, deadline=None)
+@given(k=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 9), pb=st.integers(0, 20),
+       pa=st.integers(0, 20), size=st.integers(1, 30))
+def test_tap_range_is_the_taps_that_read_the_input(k, s, d, pb, pa, size):
+    from fastconv.conv import _tap_range
+    out = (size + pb + pa - d * (k - 1) - 1) // s + 1
+    if out < 1:
+        return
+    used = [j for j in range(k)
+            if any(0 <= o * s + j * d - pb < size for o in range(out))]
+    j0, j1 = _tap_range(k, s, d, pb, size, out)
+    if used:
+        assert (j0, j1) == (used[0], used[-1] + 1)     # (inner taps may read only padding)
+    else:
+        assert (j0, j1) == (0, k)

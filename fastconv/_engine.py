@@ -1705,8 +1705,9 @@ def _fwd_nhwc(p, desc, t):
     ob = p.Og
     while outside * ceil_div(rows, lt) * ceil_div(p.Og, ob) < want and ob > 32:
         ob = max(32, ceil_div(ob // 2, 16) * 16)
-    lt = _equal_tiles(rows, min(lt, rows), 1 if direct else p.N,
-                      p.groups * ceil_div(p.Og, ob), want)
+    if not _balance_ok(p, t):    # (many cores: the task count above rules)
+        lt = _equal_tiles(rows, min(lt, rows), 1 if direct else p.N,
+                          p.groups * ceil_div(p.Og, ob), want)
     return {"lt": min(lt, rows), "blk": ob if ob < p.Og else 0}
 
 
@@ -1769,6 +1770,8 @@ def _bwi_nhwc(p, desc, t):
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
         if p.groups * ceil_div(rows, lt) < want:
             return _bwi_nhwc_direct_small(p, t, rows, want)
+        if _balance_ok(p, t):
+            return {"lt": _even_tiles(p.groups, rows, min(lt, rows), want)}
         return {"lt": _equal_tiles(rows, min(lt, rows), 1, p.groups, want)}
     cw = max(p.Cg, 1)
     want = _nhwc_tasks(p, t)

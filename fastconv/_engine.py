@@ -1638,19 +1638,6 @@ def _equal_tiles(rows, lt, outer, inner, want):
     return best[2]
 
 
-def _even_tiles(outside, rows, lt, want):
-    """``lt``, or tiles of equal length in an even number when ``outside`` times the
-    tiles is an odd number below ``want`` (5 tiles of 196 rows keep 2 threads busy 5/6
-    of the time: ResNet-50 layer4 1x1 grad_input 4x7x7x2048 -> 512)."""
-    n = ceil_div(rows, lt)
-    if outside * n >= want or (outside * n) % 2 == 0:
-        return lt
-    for m in (n + 1, n - 1):
-        if m >= 2 and ceil_div(rows, ceil_div(rows, m)) == m:
-            return ceil_div(rows, m)
-    return lt
-
-
 @register("conv.forward.winograd_nhwc", "channels-last 3x3, stride 1, one group: Winograd "
           "F(2x2, 3x3) as conv.forward.winograd, its transforms vectorised along the "
           "channels, sixteen GEMMs (tiles x C) . (C x O) per task", layouts=("channels_last",))
@@ -1748,16 +1735,6 @@ def _rows_blocks(p, t, rows, K, cols, want):
     return best[1]
 
 
-def _bwi_nhwc_direct_small(p, t, rows, want):
-    """Direct grad_input with too few rows for the tasks in tiles of the cache rule
-    (small planes): tiles and channel blocks by _rows_blocks (A = grad_output rows,
-    K = Og, B = W_g^T packed per block).  ResNet-50 layer4 1x1, 4x7x7x512 -> 2048:
-    four 49-row tiles, each packing all of the 4 MB weight, became 2 tiles x 4 blocks
-    of 128 channels."""
-    lt, cw = _rows_blocks(p, t, rows, p.Og, p.Cg, want)
-    return {"lt": lt, "blk": cw}
-
-
 @register("conv.grad_input.nhwc", "channels-last: per (group, channel block, sample) "
           "grad_output tiles times the block's weight columns transposed, added back into "
           "the input rows in order (a padded element's to the element it was read from); "
@@ -1769,10 +1746,15 @@ def _bwi_nhwc(p, desc, t):
         want = _nhwc_tasks(p, t)
         lt = _nhwc_rows(max(p.Og, p.Cg), p.dtype.itemsize, t, rows)
         if p.groups * ceil_div(rows, lt) < want:
-            return _bwi_nhwc_direct_small(p, t, rows, want)
-        if _balance_ok(p, t):
-            return {"lt": _even_tiles(p.groups, rows, min(lt, rows), want)}
-        return {"lt": _equal_tiles(rows, min(lt, rows), 1, p.groups, want)}
+            # few rows (small planes): tiles and channel blocks of least traffic (A =
+            # grad_output rows, K = Og, B = W_g^T packed per block; ResNet-50 layer4
+            # 1x1, 4x7x7x512 -> 2048: four 49-row tiles, each packing all of the 4 MB
+            # weight, became 2 tiles x 4 blocks of 128 channels)
+            lt, cw = _rows_blocks(p, t, rows, p.Og, p.Cg, want)
+            return {"lt": lt, "blk": cw}
+        if not _balance_ok(p, t):    # (many cores: the task count above rules)
+            lt = _equal_tiles(rows, min(lt, rows), 1, p.groups, want)
+        return {"lt": min(lt, rows)}
     cw = max(p.Cg, 1)
     want = _nhwc_tasks(p, t)
     min_cw = 8 if _balance_ok(p, t) else t.nhwc_min_cw      # (many cores: tasks first)

@@ -123,10 +123,10 @@ def _tap_range(k, s, d, pb, size, out):
 
 def _trimmed(p):
     """Channels-last, zero padding: the problem without the kernel's border taps that
-    read only padding for every output position (DeepLabV3's ASPP 3x3 with dilation 24
-    and 36 on 28x28 planes is a 1x1 convolution: the kernel reads 9 taps of which 8 are
+    read only padding for every output position (DeepLabV3's ASPP 3x3 with dilation 36
+    on 28x28 planes is a 1x1 convolution: the kernel reads 9 taps of which 8 are
     zeros), and the taps kept ``((j0, j1), ...)`` per axis; None where every tap reads
-    the input somewhere.  (The channels-first kernels skip them themselves: regions.)"""
+    the input somewhere (dilation 24 there: output rows 24-27 read the outer taps).  (The channels-first kernels skip them themselves: regions.)"""
     if not p.channels_last or p.padding_mode != "zeros" or p.op != "conv":
         return None
     t = get_tuning()
@@ -410,8 +410,8 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
     n_threads = resolve_threads(num_threads, plan.work)
     goc = v.contiguous(grad_output, dt)
     routes = dict(zip([d for d, m in zip(DIRECTIONS, mask) if m], plan.routes))
-    keep = plan.info.get("keep")
-    q = plan.info.get("trimmed", p)      # (the problem without taps that read only padding)
+    keep = plan.info["keep"]
+    q = plan.info["trimmed"]      # (the problem without the taps that read only padding)
     gx = gw = gb = None
     if mask[0] or mask[1]:
         xc = v.contiguous(x, dt) if mask[1] else None
@@ -423,18 +423,9 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, fli
             gx = grad_input_last(routes["grad_input"], q, goc, wc, n_threads, ox)
         else:
             gx = grad_input(routes["grad_input"], p, goc, wc, n_threads, ox)
-    if mask[1] and keep:     # the dropped taps' gradients are zeros
-        gk = grad_weight_last(routes["grad_weight"], q, goc, xc, n_threads)
-        full = np.zeros(p.w_array_shape, dt)
-        full[tuple(slice(j0, j1) for j0, j1 in keep)] = gk
-        kernel_fmt = _layout.WEIGHT_FORMATS[nd][1]
-        if flip:
-            full = _flip_fmt(full, kernel_fmt)
-        full = _layout.weight_view(nd, full, kernel_fmt, wfmt)
-        gw = v.result(ow, "grad_weight", plan.info["w_shape"], dt)
-        np.copyto(gw, full)
-    elif mask[1]:
-        gw = _grad_weight_in(nd, routes["grad_weight"], p, goc, xc, n_threads, wfmt, flip, ow)
+    if mask[1]:
+        gw = _grad_weight_in(nd, routes["grad_weight"], q, goc, xc, n_threads, wfmt, flip, ow,
+                             keep and (keep, p.w_array_shape))
     if mask[2]:
         gb = v.result(ob, "grad_bias", (p.O,), dt)
         run_route(routes["grad_bias"], (goc, gb), resolve_threads(num_threads, p.N * p.O * p.L),
@@ -456,14 +447,21 @@ def _zero_grads(mask, shapes, outs, dt, grad_bias):
     return gx, gw, gb
 
 
-def _grad_weight_in(nd, r, p, goc, xc, n_threads, wfmt, flip=False, out=None):
+def _grad_weight_in(nd, r, p, goc, xc, n_threads, wfmt, flip=False, out=None, trim=None):
     """grad_weight in the weight format ``wfmt`` (C-contiguous), flipped back if asked;
     into ``out`` when given (directly when the kernels' format is ``wfmt`` and nothing is
-    flipped, else copied there)."""
+    flipped, else copied there).  ``trim`` (channels-last, ``_trimmed``'s taps kept and
+    the whole kernel's (*k, Cg, O)): ``p`` is the problem without the taps that read only
+    padding, whose gradients are zeros."""
     last = p.channels_last
     kernel_fmt = _layout.WEIGHT_FORMATS[nd][1 if last else 0]
     direct = out if out is not None and not flip and wfmt == kernel_fmt else None
-    if last:
+    if trim:
+        keep, shape = trim
+        gw = v.zero_result(direct, "grad_weight", shape, p.dtype)
+        gw[tuple(slice(j0, j1) for j0, j1 in keep)] = grad_weight_last(r, p, goc, xc,
+                                                                        n_threads)
+    elif last:
         gw = grad_weight_last(r, p, goc, xc, n_threads, direct)
     else:
         gw = grad_weight(r, p, goc, xc, n_threads,

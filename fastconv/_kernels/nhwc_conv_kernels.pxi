@@ -36,6 +36,11 @@ cdef inline Py_ssize_t nhwc_n_ob(const fc_problem *p) noexcept nogil:
     return cdiv(p.Og, p.blk) if p.blk > 0 else 1
 
 
+cdef inline Py_ssize_t nhwc_n_cb(const fc_problem *p) noexcept nogil:
+    """grad_input: channel blocks of blk (0: one block of all Cg)."""
+    return cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg)
+
+
 cdef inline Py_ssize_t nhwc_gi_ns(const fc_problem *p) noexcept nogil:
     """grad_input (not direct): samples per task (chunks; 0 and 1: one).  With more than
     one, the planner makes lt = ns * L: one GEMM takes all the task's samples' rows."""
@@ -75,7 +80,7 @@ cdef void nhwc_conv_workspace(const fc_problem *p, fc_workspace_layout *w) noexc
     cdef Py_ssize_t cw, kbw
     if a == FC_CONV_FWD_NHWC:
         if nhwc_flat(p) and not direct:
-            w.main = p.lt * nhwc_fwd_kb(p)                      # one k-block of it
+            w.main = p.lt * nhwc_fwd_kb(p)                      # one k-block of the patch
         elif not direct:
             w.ints = index_elems(1, p.itemsize)                 # tag of the tile built
             w.main = p.lt * p.Kg                                # the patch tile
@@ -111,8 +116,8 @@ cdef Py_ssize_t nhwc_conv_tasks(const fc_problem *p) noexcept nogil:
         return p.N * cdiv(p.L, p.lt) * p.groups * nhwc_n_ob(p)
     if a == FC_CONV_BWI_NHWC:
         if direct:
-            return cdiv(p.N * p.L, p.lt) * p.groups * cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg)
-        return p.groups * cdiv(p.Cg, p.blk if 0 < p.blk < p.Cg else p.Cg) * cdiv(p.N, nhwc_gi_ns(p))
+            return cdiv(p.N * p.L, p.lt) * p.groups * nhwc_n_cb(p)
+        return p.groups * nhwc_n_cb(p) * cdiv(p.N, nhwc_gi_ns(p))
     return 0
 
 
@@ -432,7 +437,7 @@ cdef void nhwc_forward(const fc_problem *p,
                 for o in range(no):
                     dst[l * O + o] = bias[gi * Og + o0 + o]
         if flat and not direct:      # (n is 0: l0 is a flat position)
-            buf = ws + threadid() * lay.per_thread
+            buf = ws + threadid() * lay.per_thread + lay.ints
             k0 = 0
             while k0 < Kg:
                 kc = Kg - k0
@@ -620,26 +625,8 @@ cdef void nhwc_grad_weight(const fc_problem *p,
             nl = rows - l0
             if nl > lt:
                 nl = lt
-            if rows_form:
-                if direct:
-                    b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
-                    ldb = C
-                elif flat:
-                    nhwc_patch_flat(x, p, gi, l0, nl, r0, r1, pt, nr)
-                    b = pt
-                    ldb = nr
-                elif nhwc_rows_view(p, l0, nl, &voff, &ldb):
-                    b = x + n * p.in_vol * C + voff + r0
-                else:
-                    nhwc_patch(x + n * p.in_vol * C, p, gi, l0, nl, r0, r1, pt, nr)
-                    b = pt
-                    ldb = nr
-                transpose_columns(b, ldb, nl, nr, got)             # patch^T (nr x nl)
-                gemm_nn(nr, Og, nl, got, nl, go + (n * L + l0) * O + gi * Og, O, dst, O,
-                        1 - first)
-                first = 0
-                continue
-            transpose_columns(go + (n * L + l0) * O + gi * Og, O, nl, Og, got)
+            # the tile's patch columns [r0, r1): x's rows themselves where they are
+            # (direct, or a 1-D strided view), else built in pt
             if direct:
                 b = x + (n * p.in_vol + l0) * C + gi * Cg + r0
                 ldb = C
@@ -653,7 +640,13 @@ cdef void nhwc_grad_weight(const fc_problem *p,
                 nhwc_patch(x + n * p.in_vol * C, p, gi, l0, nl, r0, r1, pt, nr)
                 b = pt
                 ldb = nr
-            gemm_nn(Og, nr, nl, got, nl, b, ldb, acc, nr, 1 - first)
+            if rows_form:
+                transpose_columns(b, ldb, nl, nr, got)             # patch^T (nr x nl)
+                gemm_nn(nr, Og, nl, got, nl, go + (n * L + l0) * O + gi * Og, O, dst, O,
+                        1 - first)
+            else:
+                transpose_columns(go + (n * L + l0) * O + gi * Og, O, nl, Og, got)
+                gemm_nn(Og, nr, nl, got, nl, b, ldb, acc, nr, 1 - first)
             first = 0
         if first:       # a chunk without tiles (the planner keeps P <= NT: not reached)
             for r in range(nr):
